@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make dev` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install dev test lint validate bench chaos test-postgres test-ui clean-state
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## dev: install, then start the Dagster UI + daemon on 127.0.0.1:$(PORT) (embedded Qonto emulator, sample data)
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.dev.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+
+## test: install, lint, validate the definitions and run the test suite
+test: install lint validate
+	$(BIN)/pytest -q -m "not slow and not postgres"
+
+lint: install
+	$(BIN)/ruff check .
+
+validate: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+bench: install
+	$(BIN)/python benchmarks/pricing.py
+	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/throughput.py
+
+chaos: install
+	$(BIN)/python benchmarks/chaos.py --seeds 20
+
+test-postgres: install
+	$(BIN)/pytest -q -m postgres
+
+test-ui: install
+	$(BIN)/pytest -q billing_pipeline_tests/ui
+
+clean-state:
+	rm -rf .state .dagster_home data/invoices
