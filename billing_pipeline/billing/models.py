@@ -1,0 +1,215 @@
+"""The billing domain's data: customers, invoice plans, and input problems."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from billing_pipeline.billing.money import amount_text, exact_product, exact_sum, plain, price_text, round_cents
+
+TITLE_MAX_LENGTH = 40  # Qonto item title limit
+DESCRIPTION_MAX_LENGTH = 1800  # Qonto item description limit
+
+
+class Customer(BaseModel):
+    """One row of ``customers.csv``, validated (see ``customers.py`` for the rules)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    kind: Literal["company", "individual"]
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str
+    tax_identification_number: str | None = None
+    vat_number: str | None = None
+    street_address: str
+    city: str
+    zip_code: str
+    country_code: str
+    currency: str
+    locale: str
+    plan: str
+    payment_terms_days: int = Field(ge=0)
+    purchase_order: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.kind == "company":
+            return self.name or ""
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def siren(self) -> str | None:
+        """The 9-digit SIREN of a French company (the first 9 digits of a SIRET)."""
+        tin = self.tax_identification_number
+        return tin[:9] if tin and tin.isdigit() and len(tin) in (9, 14) else None
+
+
+class InvoiceLine(BaseModel):
+    """One Qonto invoice item. Invariant: ``net_amount == round_half_up(quantity × unit_price, 2)``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: str = Field(max_length=DESCRIPTION_MAX_LENGTH)
+    quantity: Decimal = Field(gt=0)
+    unit: str
+    unit_price: Decimal = Field(gt=0)
+    vat_rate: Decimal = Field(ge=0, lt=1)
+    vat_exemption_reason: str | None = None
+    net_amount: Decimal
+
+    @model_validator(mode="after")
+    def _net_is_quantity_times_price(self) -> InvoiceLine:
+        expected = round_cents(exact_product(self.quantity, self.unit_price))
+        if self.net_amount != expected or self.net_amount.as_tuple().exponent != -2:
+            raise ValueError(
+                f"line {self.title!r}: net {self.net_amount} is not {plain(self.quantity)} × "
+                f"{plain(self.unit_price)} rounded to the cent ({expected})"
+            )
+        if (self.vat_rate == 0) != (self.vat_exemption_reason is not None):
+            raise ValueError(f"line {self.title!r}: a VAT exemption reason goes with a 0 rate, and only then")
+        return self
+
+
+class VatSubtotal(BaseModel):
+    """One VAT breakdown row (EN 16931 BG-23): VAT computed once on the summed line nets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vat_rate: Decimal
+    vat_exemption_reason: str | None
+    base: Decimal
+    vat_amount: Decimal
+
+
+class InvoicePlan(BaseModel):
+    """What one customer will be invoiced for one period, priced to the cent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer: Customer
+    period: str
+    currency: Literal["EUR"]
+    lines: list[InvoiceLine] = Field(min_length=1)
+    vat_breakdown: list[VatSubtotal]
+    net_total: Decimal
+    vat_total: Decimal
+    total: Decimal
+
+    @model_validator(mode="after")
+    def _totals_reconcile(self) -> InvoicePlan:
+        nets = exact_sum([line.net_amount for line in self.lines])
+        if nets != self.net_total:
+            raise ValueError(f"net total {self.net_total} is not the sum of the line nets {nets}")
+        if exact_sum([row.base for row in self.vat_breakdown]) != nets:
+            raise ValueError("the VAT breakdown bases do not add up to the net total")
+        for row in self.vat_breakdown:
+            if row.vat_amount != round_cents(exact_product(row.base, row.vat_rate)):
+                raise ValueError(f"VAT at {row.vat_rate} is not its base × rate rounded to the cent")
+        if exact_sum([row.vat_amount for row in self.vat_breakdown]) != self.vat_total:
+            raise ValueError("the VAT total is not the sum of the VAT breakdown")
+        if self.total != self.net_total + self.vat_total:
+            raise ValueError("the total is not net + VAT")
+        return self
+
+    def content_digest(self) -> str:
+        """SHA-256 of what the customer sees: lines and totals (not address or e-mail changes).
+
+        The pipeline compares it with the digest of an already drafted or finalized invoice to
+        notice that the usage of a period changed after the fact.
+        """
+        content = {
+            "customer_id": self.customer.customer_id,
+            "period": self.period,
+            "currency": self.currency,
+            "lines": [
+                {
+                    "title": line.title,
+                    "description": line.description,
+                    "quantity": plain(line.quantity),
+                    "unit": line.unit,
+                    "unit_price": price_text(line.unit_price),
+                    "vat_rate": plain(line.vat_rate),
+                    "vat_exemption_reason": line.vat_exemption_reason,
+                    "net_amount": amount_text(line.net_amount),
+                }
+                for line in self.lines
+            ],
+            "net_total": amount_text(self.net_total),
+            "vat_total": amount_text(self.vat_total),
+            "total": amount_text(self.total),
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class UsageStats(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    files: int
+    rows_read: int
+    rows_in_period: int
+    duplicate_events: int
+    customers_billed: int
+    customers_skipped: int
+
+
+class PeriodPlan(BaseModel):
+    """Every invoice of one billing period, or nothing (a period with bad input has no plan)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period: str
+    currency: Literal["EUR"]
+    timezone: str
+    invoices: list[InvoicePlan]
+    net_total: Decimal
+    vat_total: Decimal
+    total: Decimal
+    usage_stats: UsageStats
+
+
+class InputProblem(BaseModel):
+    """One thing wrong with the billing input, located precisely enough to fix it.
+
+    ``row`` is the line number as a person counts it in a text file (CSV header = line 1, YAML
+    first line = 1) and, for Parquet, the 1-based record number; None for whole-file problems.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    row: int | None = None
+    field: str | None = None
+    value: str | None = None
+    reason: str
+
+    def describe(self) -> str:
+        where = self.file
+        if self.row is not None:
+            noun = "record" if self.file.endswith(".parquet") else "line"
+            where += f" {noun} {self.row}"
+        if self.field is not None:
+            where += f", {self.field}"
+        if self.value is not None:
+            where += f" = {self.value!r}"
+        return f"{where}: {self.reason}"
+
+
+class InvalidBillingInput(Exception):
+    """Raised with every problem found; a period with bad input gets no plan at all."""
+
+    def __init__(self, problems: list[InputProblem]) -> None:
+        if not problems:
+            raise ValueError("InvalidBillingInput needs at least one problem")
+        self.problems = list(problems)
+        count = len(self.problems)
+        heading = f"{count} problem{'s' if count > 1 else ''} in the billing input:"
+        super().__init__("\n".join([heading, *(f"- {p.describe()}" for p in self.problems)]))

@@ -1,0 +1,456 @@
+"""The price list (``price_list.yaml``): metrics, plans, and how each metric is charged.
+
+Every problem is reported with the YAML line it comes from. The file is checked piece by piece
+(each metric, fee, commitment and charge on its own) so that one typo does not hide the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from billing_pipeline.billing.models import TITLE_MAX_LENGTH, InputProblem, InvalidBillingInput
+from billing_pipeline.billing.money import decimal_places
+from billing_pipeline.billing.problems import ProblemLog
+from billing_pipeline.billing.vat import QONTO_VAT_EXEMPTION_REASONS
+
+_DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+Path_ = tuple[str | int, ...]
+
+
+def _decimal_text(value: Any) -> Decimal:
+    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+        return value  # built in code rather than read from YAML
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError('write it as a quoted decimal string such as "0.0004" (YAML numbers with a point are floats)')
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or _DECIMAL_TEXT.fullmatch(value.strip()) is None:
+        raise ValueError('expected a non-negative decimal string such as "12.50"')
+    try:
+        return Decimal(value.strip())
+    except InvalidOperation:  # pragma: no cover - the pattern only lets valid decimals through
+        raise ValueError("not a decimal number") from None
+
+
+def _vat_rate(value: Decimal) -> None:
+    if value >= 1:
+        raise ValueError('a VAT rate is a fraction: "0.20" for 20 %')
+    if decimal_places(value) > 4:
+        raise ValueError("a VAT rate has at most 4 decimals (a percentage with 2)")
+
+
+# All numbers are decimal strings; which of them are cents or rates is checked after parsing.
+DecimalText = Annotated[Decimal, BeforeValidator(_decimal_text)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metric(_Strict):
+    description: str = Field(min_length=1)
+
+
+class Tier(_Strict):
+    up_to: DecimalText | None
+    unit_price: DecimalText
+    flat_fee: DecimalText | None = None
+
+
+class _Priced(_Strict):
+    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    vat_rate: DecimalText
+    vat_exemption_reason: str | None = None
+
+
+class _ChargeBase(_Priced):
+    unit: str = Field(min_length=1, max_length=30)
+    free_units: DecimalText = Decimal(0)
+
+
+class PerUnitCharge(_ChargeBase):
+    model: Literal["per_unit"]
+    unit_price: DecimalText
+
+
+class GraduatedCharge(_ChargeBase):
+    """Each tier prices only the units that fall inside it; a tier's flat fee is due once reached."""
+
+    model: Literal["graduated"]
+    tiers: list[Tier] = Field(min_length=1)
+
+
+class VolumeCharge(_ChargeBase):
+    """All units are priced at the unit price of the tier the total quantity reaches."""
+
+    model: Literal["volume"]
+    tiers: list[Tier] = Field(min_length=1)
+
+
+class PackageCharge(_ChargeBase):
+    """A price per started block of ``package_size`` units."""
+
+    model: Literal["package"]
+    package_size: DecimalText
+    package_price: DecimalText
+
+
+Charge = Annotated[PerUnitCharge | GraduatedCharge | VolumeCharge | PackageCharge, Field(discriminator="model")]
+
+
+class MonthlyFee(_Priced):
+    amount: DecimalText
+
+
+class MinimumCommitment(_Priced):
+    """A net amount per period; a true-up line tops a smaller invoice up to it."""
+
+    amount: DecimalText
+
+
+class Plan(_Strict):
+    monthly_fee: MonthlyFee | None = None
+    minimum_commitment: MinimumCommitment | None = None
+    charges: dict[str, Charge] = Field(default_factory=dict)
+
+
+class PriceList(_Strict):
+    currency: Literal["EUR"]
+    metrics: dict[str, Metric]
+    plans: dict[str, Plan]
+
+
+# The title of the line(s) of one graduated tier.
+def tier_title(title: str, tier_number: int, *, fee: bool = False) -> str:
+    return f"{title} (tier {tier_number}{' fee' if fee else ''})"
+
+
+@dataclass
+class _Document:
+    """The YAML text with the line of every node, addressed by path."""
+
+    file: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _field_name(path: Path_) -> str | None:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
+
+
+def _index_nodes(node: yaml.Node, path: Path_, document: _Document, log: ProblemLog) -> None:
+    # A mapping entry is located at its key's line, which is where a person looks for it.
+    document.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                log.add(
+                    document.file,
+                    "duplicate key: YAML would silently keep only the last one",
+                    row=key_node.start_mark.line + 1,
+                    field=_field_name((*path, key)),
+                    value=key,
+                )
+            seen.add(key)
+            document.lines.setdefault((*path, key), key_node.start_mark.line + 1)
+            _index_nodes(value_node, (*path, key), document, log)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_nodes(item, (*path, index), document, log)
+
+
+def _walk(raw: Any, loc: tuple[Any, ...]) -> Path_:
+    """Map a pydantic error location onto the YAML path (dropping discriminated-union tags)."""
+    path: list[str | int] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part == node.get("model"):
+            continue
+        path.append(part)
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(path)
+
+
+def _validate(adapter: TypeAdapter[Any], raw: Any, path: Path_, document: _Document, log: ProblemLog) -> Any:
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as error:
+        for detail in error.errors():
+            sub_path = (*path, *_walk(raw, detail["loc"]))
+            value = detail.get("input")
+            if detail["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                sub_path = (*sub_path, "model")
+                value = value.get("model") if isinstance(value, dict) else None
+            reason = detail["msg"].removeprefix("Value error, ")
+            if detail["type"] == "extra_forbidden":
+                reason = "unknown key (check its spelling)"
+            log.add(
+                document.file,
+                reason,
+                row=document.line_of(sub_path),
+                field=_field_name(sub_path),
+                value=value if isinstance(value, str | int | float) and not isinstance(value, bool) else None,
+            )
+        return None
+
+
+_METRIC = TypeAdapter(Metric)
+_CHARGE: TypeAdapter[Any] = TypeAdapter(Charge)
+_FEE = TypeAdapter(MonthlyFee)
+_COMMITMENT = TypeAdapter(MinimumCommitment)
+
+
+def _check_vat(priced: _Priced, path: Path_, document: _Document, log: ProblemLog) -> None:
+    def problem(reason: str, key: str, value: object) -> None:
+        sub = (*path, key)
+        log.add(document.file, reason, row=document.line_of(sub), field=_field_name(sub), value=value)
+
+    try:
+        _vat_rate(priced.vat_rate)
+    except ValueError as error:
+        problem(str(error), "vat_rate", priced.vat_rate)
+        return
+    reason = priced.vat_exemption_reason
+    if priced.vat_rate == 0 and reason is None:
+        problem("a 0 VAT rate needs a vat_exemption_reason (a Qonto code such as S293B)", "vat_rate", "0")
+    if priced.vat_rate != 0 and reason is not None:
+        problem("an exemption reason only goes with a 0 VAT rate", "vat_exemption_reason", reason)
+    if reason is not None and reason not in QONTO_VAT_EXEMPTION_REASONS:
+        problem(
+            f"not a Qonto VAT exemption code ({', '.join(sorted(QONTO_VAT_EXEMPTION_REASONS))})",
+            "vat_exemption_reason",
+            reason,
+        )
+
+
+def _check_amount(value: Decimal, path: Path_, document: _Document, log: ProblemLog, *, positive: bool) -> None:
+    reason = None
+    if decimal_places(value) > 2:
+        reason = "an amount has at most 2 decimals (cents)"
+    elif positive and value <= 0:
+        reason = "must be greater than 0"
+    if reason:
+        log.add(document.file, reason, row=document.line_of(path), field=_field_name(path), value=str(value))
+
+
+def _check_tiers(tiers: list[Tier], path: Path_, document: _Document, log: ProblemLog) -> None:
+    def problem(index: int, key: str, reason: str, value: object) -> None:
+        sub = (*path, "tiers", index, key)
+        log.add(document.file, reason, row=document.line_of(sub), field=_field_name(sub), value=value)
+
+    previous = Decimal(0)
+    for index, tier in enumerate(tiers):
+        last = index == len(tiers) - 1
+        if tier.flat_fee is not None:
+            _check_amount(tier.flat_fee, (*path, "tiers", index, "flat_fee"), document, log, positive=False)
+        if tier.up_to is None:
+            if not last:
+                problem(index, "up_to", "only the last tier may be unbounded (up_to: null)", "null")
+            continue
+        if tier.up_to <= previous:
+            problem(
+                index,
+                "up_to",
+                f"tiers overlap or are not sorted: up_to must be above the previous bound {previous}",
+                str(tier.up_to),
+            )
+        else:
+            previous = tier.up_to
+        if last:
+            problem(
+                index,
+                "up_to",
+                "the last tier must be unbounded (up_to: null) so every quantity has a price",
+                str(tier.up_to),
+            )
+
+
+def _check_charge(charge: Any, path: Path_, document: _Document, log: ProblemLog) -> None:
+    _check_vat(charge, path, document, log)
+    if isinstance(charge, GraduatedCharge | VolumeCharge):
+        _check_tiers(charge.tiers, path, document, log)
+    if isinstance(charge, GraduatedCharge):
+        longest = max(
+            tier_title(charge.title, len(charge.tiers), fee=any(t.flat_fee for t in charge.tiers)),
+            tier_title(charge.title, len(charge.tiers)),
+            key=len,
+        )
+        if len(longest) > TITLE_MAX_LENGTH:
+            sub = (*path, "title")
+            log.add(
+                document.file,
+                f"graduated lines are titled like {longest!r}, over Qonto's {TITLE_MAX_LENGTH} characters: "
+                "shorten the title",
+                row=document.line_of(sub),
+                field=_field_name(sub),
+                value=charge.title,
+            )
+    if isinstance(charge, PackageCharge):
+        if charge.package_size <= 0:
+            sub = (*path, "package_size")
+            log.add(
+                document.file,
+                "must be greater than 0",
+                row=document.line_of(sub),
+                field=_field_name(sub),
+                value=str(charge.package_size),
+            )
+        _check_amount(charge.package_price, (*path, "package_price"), document, log, positive=True)
+
+
+def _mapping(raw: Any, path: Path_, document: _Document, log: ProblemLog) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    log.add(
+        document.file, "expected a mapping of names to entries", row=document.line_of(path), field=_field_name(path)
+    )
+    return {}
+
+
+def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
+    top = _mapping(raw, (), document, log)
+    for key in top.keys() - {"currency", "metrics", "plans"}:
+        log.add(
+            document.file,
+            "unknown key (expected currency, metrics, plans)",
+            row=document.line_of((key,)),
+            field=str(key),
+        )
+    currency = top.get("currency")
+    if currency != "EUR":
+        log.add(
+            document.file,
+            "Qonto issues invoices in EUR only: the price list currency must be EUR",
+            row=document.line_of(("currency",)),
+            field="currency",
+            value=currency,
+        )
+    metrics = {}
+    for name, entry in _mapping(top.get("metrics"), ("metrics",), document, log).items():
+        metric = _validate(_METRIC, entry, ("metrics", name), document, log)
+        if metric is not None:
+            metrics[str(name)] = metric
+    raw_metrics = top.get("metrics") if isinstance(top.get("metrics"), dict) else {}
+    plans = {}
+    for plan_name, raw_plan in _mapping(top.get("plans"), ("plans",), document, log).items():
+        plan_path: Path_ = ("plans", plan_name)
+        body = _mapping(raw_plan, plan_path, document, log)
+        for key in body.keys() - {"monthly_fee", "minimum_commitment", "charges"}:
+            log.add(
+                document.file,
+                "unknown key (expected monthly_fee, minimum_commitment, charges)",
+                row=document.line_of((*plan_path, key)),
+                field=_field_name((*plan_path, key)),
+            )
+        fee = commitment = None
+        if body.get("monthly_fee") is not None:
+            fee = _validate(_FEE, body["monthly_fee"], (*plan_path, "monthly_fee"), document, log)
+            if fee is not None:
+                _check_vat(fee, (*plan_path, "monthly_fee"), document, log)
+                _check_amount(fee.amount, (*plan_path, "monthly_fee", "amount"), document, log, positive=True)
+        if body.get("minimum_commitment") is not None:
+            path = (*plan_path, "minimum_commitment")
+            commitment = _validate(_COMMITMENT, body["minimum_commitment"], path, document, log)
+            if commitment is not None:
+                _check_vat(commitment, path, document, log)
+                _check_amount(commitment.amount, (*path, "amount"), document, log, positive=True)
+        charges = {}
+        for metric_name, raw_charge in _mapping(
+            body.get("charges", {}), (*plan_path, "charges"), document, log
+        ).items():
+            path = (*plan_path, "charges", metric_name)
+            if metric_name not in raw_metrics:
+                log.add(
+                    document.file,
+                    "the plan charges a metric that the price list does not declare under metrics",
+                    row=document.line_of(path),
+                    field=_field_name(path),
+                    value=metric_name,
+                )
+            charge = _validate(_CHARGE, raw_charge, path, document, log)
+            if charge is not None:
+                _check_charge(charge, path, document, log)
+                charges[str(metric_name)] = charge
+        plans[str(plan_name)] = {"monthly_fee": fee, "minimum_commitment": commitment, "charges": charges}
+    if log:
+        return None
+    return PriceList(
+        currency="EUR",
+        metrics=metrics,
+        plans={name: Plan(**parts) for name, parts in plans.items()},
+    )
+
+
+@dataclass(frozen=True)
+class PriceListReading:
+    """The price list (None if anything is wrong), every problem, and the plan and metric names
+    it declares even when broken, so that other files can still be checked against them."""
+
+    price_list: PriceList | None
+    problems: list[InputProblem]
+    plan_names: frozenset[str] | None = None
+    metric_names: frozenset[str] | None = None
+
+
+def _names(raw: Any, key: str) -> frozenset[str] | None:
+    section = raw.get(key) if isinstance(raw, dict) else None
+    return frozenset(str(name) for name in section) if isinstance(section, dict) else None
+
+
+def parse_price_list(path: Path, *, file_label: str | None = None) -> PriceListReading:
+    label = file_label or path.name
+    log = ProblemLog()
+    document = _Document(label)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        log.add(label, "file not found")
+        return PriceListReading(None, log.problems)
+    except (OSError, UnicodeDecodeError) as error:
+        log.add(label, f"cannot read the file: {error}")
+        return PriceListReading(None, log.problems)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        reason = f"not valid YAML: {getattr(error, 'problem', None) or error}"
+        log.add(label, reason, row=mark.line + 1 if mark else None)
+        return PriceListReading(None, log.problems)
+    if root is None:
+        log.add(label, "the price list is empty")
+        return PriceListReading(None, log.problems)
+    _index_nodes(root, (), document, log)
+    price_list = _parse(raw, document, log)
+    return PriceListReading(price_list, log.problems, _names(raw, "plans"), _names(raw, "metrics"))
+
+
+def load_price_list(path: Path) -> PriceList:
+    """The price list; raises ``InvalidBillingInput`` listing every problem."""
+    reading = parse_price_list(Path(path))
+    if reading.price_list is None:
+        raise InvalidBillingInput(reading.problems)
+    return reading.price_list

@@ -1,0 +1,108 @@
+"""Open a Qonto client for the configured mode: embedded emulator, a given server, sandbox or production.
+
+The embedded emulator runs in-process (an ASGI transport, no socket) on a SQLite state file in the
+state directory, so the UI's runs, the sensor and ``billing-pipeline bill`` all see the same
+emulated Qonto. Its credentials are the emulator's public local ones, never the user's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from billing_pipeline.qonto.client import QontoClient
+from billing_pipeline.qonto.config import (
+    PRODUCTION_BASE_URL,
+    PRODUCTION_OAUTH_TOKEN_URL,
+    SANDBOX_BASE_URL,
+    SANDBOX_OAUTH_TOKEN_URL,
+    ApiKeyAuth,
+    OAuthAuth,
+    QontoConfig,
+)
+from billing_pipeline.settings import QontoMode
+
+EMULATOR_NOTICE = (
+    "EMULATED: no Qonto credentials are set, so invoices go to the local Qonto emulator "
+    "(not real invoices, nothing is sent to Qonto)"
+)
+
+
+class QontoConnection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mode: QontoMode
+    state_dir: Path
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    oauth_refresh_token: SecretStr | None = None
+    staging_token: SecretStr | None = None
+    emulator_render_delay_s: float = 10.0
+    max_concurrency: int = 8
+
+    def describe(self) -> str:
+        """A human label for logs and the UI, without any secret."""
+        if self.mode == QontoMode.EMULATOR:
+            return EMULATOR_NOTICE
+        return f"Qonto {self.mode.value} at {self.resolved_base_url()}"
+
+    def resolved_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url
+        return SANDBOX_BASE_URL if self.mode == QontoMode.SANDBOX else PRODUCTION_BASE_URL
+
+    def _auth(self) -> ApiKeyAuth | OAuthAuth:
+        if self.oauth_refresh_token is not None:
+            if not (self.oauth_client_id and self.oauth_client_secret):
+                raise ValueError("OAuth needs QONTO_OAUTH_CLIENT_ID and QONTO_OAUTH_CLIENT_SECRET too")
+            token_url = SANDBOX_OAUTH_TOKEN_URL if self.mode == QontoMode.SANDBOX else PRODUCTION_OAUTH_TOKEN_URL
+            if self.mode == QontoMode.CUSTOM:
+                token_url = f"{self.resolved_base_url()}/oauth2/token"
+            return OAuthAuth(
+                client_id=self.oauth_client_id,
+                client_secret=self.oauth_client_secret,
+                refresh_token=self.oauth_refresh_token,
+                token_store_path=self.state_dir / "qonto-oauth-tokens.json",
+                token_url=token_url,
+            )
+        if self.api_key is None:
+            raise ValueError("set QONTO_API_KEY (login:secret-key) or the QONTO_OAUTH_* variables")
+        return ApiKeyAuth.parse(self.api_key.get_secret_value())
+
+    def open(self) -> QontoClient:
+        """A client to use as ``async with connection.open() as qonto:``."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        rate_limit_db = self.state_dir / "qonto-rate-limit.sqlite"
+        if self.mode == QontoMode.EMULATOR:
+            # imported here only: the pipeline starts the emulator, it never depends on it otherwise
+            from billing_pipeline.emulator.config import (
+                EMULATOR_API_KEY,
+                IN_PROCESS_API_BASE_URL,
+                EmulatorConfig,
+            )
+            from billing_pipeline.emulator.testing import in_process_transport
+
+            transport = in_process_transport(
+                EmulatorConfig(
+                    state_path=self.state_dir / "qonto-emulator.sqlite",
+                    render_delay_s=self.emulator_render_delay_s,
+                )
+            )
+            config = QontoConfig(
+                base_url=IN_PROCESS_API_BASE_URL,
+                auth=ApiKeyAuth.parse(EMULATOR_API_KEY),
+                max_concurrency=self.max_concurrency,
+                rate_limit_db=rate_limit_db,
+            )
+            return QontoClient(config, transport=transport, download_transport=transport)
+        config = QontoConfig(
+            base_url=self.resolved_base_url(),
+            auth=self._auth(),
+            staging_token=self.staging_token,
+            max_concurrency=self.max_concurrency,
+            rate_limit_db=rate_limit_db,
+        )
+        return QontoClient(config)

@@ -1,0 +1,139 @@
+"""Download, verify and store the Factur-X file of every finalized invoice of a period.
+
+An invoice's file is downloaded only once Qonto has re-rendered it after finalization
+(``attachment.updated_at > finalized_at``); before that the attachment is still the draft PDF.
+The file must embed a valid ``factur-x.xml`` whose number and totals equal what we planned and what
+Qonto holds; otherwise it is not stored and the reason is kept in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.facturx import ExpectedInvoice, compare_with_expected, verify_pdf
+from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.invoicing.storage import safe_file_name, store_atomically
+from billing_pipeline.qonto.client import QontoClient
+from billing_pipeline.qonto.models import Attachment
+
+FileStatus = Literal["stored", "pending", "rejected"]
+
+
+class FacturxFileOutcome(BaseModel):
+    customer_id: str
+    invoice_id: str
+    number: str | None
+    status: FileStatus
+    file: str | None = None
+    sha256: str | None = None
+    problems: list[str] = []
+    xml_total: Decimal | None = None
+
+
+class FacturxReport(BaseModel):
+    period: str
+    outcomes: list[FacturxFileOutcome]
+
+    def by_status(self, status: FileStatus) -> list[FacturxFileOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+
+def attachment_ready(attachment: Attachment | None, finalized_at: datetime | None) -> bool | None:
+    """True/False when Qonto's timestamps decide; None when they cannot (then the XML decides)."""
+    if attachment is None:
+        return False
+    if attachment.updated_at is None or finalized_at is None:
+        return None
+    return attachment.updated_at > finalized_at
+
+
+class FacturxCollector:
+    def __init__(self, qonto: QontoClient, ledger: Ledger, invoices_dir: Path) -> None:
+        self.qonto = qonto
+        self.ledger = ledger
+        self.invoices_dir = invoices_dir
+
+    async def collect(self, period: str) -> FacturxReport:
+        BillingPeriod.parse(period)
+        records = self.ledger.invoices(period, {InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED})
+        outcomes = await asyncio.gather(*(self._one(r) for r in records))
+        return FacturxReport(period=period, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
+
+    async def _one(self, record: InvoiceRecord) -> FacturxFileOutcome:
+        assert record.invoice_id is not None
+        # a stat of a local file: not worth a thread hop
+        stored = record.file_path is not None and Path(record.file_path).exists()  # noqa: ASYNC240
+        if record.state == InvoiceState.STORED and stored:
+            return FacturxFileOutcome(
+                customer_id=record.customer_id,
+                invoice_id=record.invoice_id,
+                number=record.number,
+                status="stored",
+                file=record.file_path,
+                sha256=record.sha256,
+            )
+        attachment_id, finalized_at, number = record.attachment_id, record.finalized_at, record.number
+        if attachment_id is None or finalized_at is None or number is None:
+            invoice = await self.qonto.get_client_invoice(record.invoice_id)
+            attachment_id, finalized_at, number = invoice.attachment_id, invoice.finalized_at, invoice.number
+            self.ledger.update_invoice(
+                record.customer_id,
+                record.period,
+                attachment_id=attachment_id,
+                finalized_at=finalized_at,
+                number=number,
+            )
+        pending = FacturxFileOutcome(
+            customer_id=record.customer_id, invoice_id=record.invoice_id, number=number, status="pending"
+        )
+        if attachment_id is None:
+            return pending
+        attachment = await self.qonto.get_attachment(attachment_id)
+        ready = attachment_ready(attachment, finalized_at)
+        if ready is False:
+            return pending
+        content = await self.qonto.download_attachment(attachment)
+        report = verify_pdf(content, file_name=safe_file_name(number or record.invoice_id))
+        if ready is None and report.invoice is None:
+            return pending  # no timestamps and still no XML: the draft PDF, not yet re-rendered
+        problems = [f"{f.rule}: {f.message}" for f in report.errors]
+        xml_total = report.totals.total if report.totals else None
+        if report.invoice is not None:
+            expected = ExpectedInvoice(
+                number=number,
+                currency="EUR",
+                net_total=Decimal(record.net_total or "0"),
+                vat_total=Decimal(record.vat_total or "0"),
+                total=Decimal(record.total or "0"),
+                lines=None,
+                period_start=BillingPeriod.parse(record.period).first_day,
+                period_end=BillingPeriod.parse(record.period).last_day,
+                buyer_siren=None,
+            )
+            problems += [f"{f.rule}: {f.message}" for f in compare_with_expected(report.invoice, expected)]
+        if problems or not report.valid:
+            self.ledger.update_invoice(
+                record.customer_id, record.period, state=InvoiceState.REJECTED, last_error="; ".join(problems)[:4000]
+            )
+            return pending.model_copy(update={"status": "rejected", "problems": problems, "xml_total": xml_total})
+        path, sha256 = store_atomically(
+            self.invoices_dir / record.period, safe_file_name(number or record.invoice_id), content
+        )
+        self.ledger.update_invoice(
+            record.customer_id,
+            record.period,
+            state=InvoiceState.STORED,
+            file_path=str(path),
+            sha256=sha256,
+            last_error=None,
+        )
+        return pending.model_copy(
+            update={"status": "stored", "file": str(path), "sha256": sha256, "xml_total": xml_total}
+        )

@@ -1,0 +1,87 @@
+"""Runtime settings read from the environment (the variables of ../shared/contracts.md).
+
+Only *where things are* and *how to behave* live here. Secrets are not read here: the Dagster layer
+passes them as ``EnvVar`` so that their values never reach run config, the UI or logs. This module
+only answers "is a credential present?" to pick the Qonto mode.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class QontoMode(StrEnum):
+    EMULATOR = "emulator"  # no credentials: the embedded local emulator, in-process
+    CUSTOM = "custom"  # credentials + QONTO_BASE_URL: that server, treated exactly like Qonto
+    SANDBOX = "sandbox"  # credentials + QONTO_STAGING_TOKEN
+    PRODUCTION = "production"  # credentials only
+
+
+class BillingSettings(BaseModel):
+    data_dir: Path = Path("data")
+    invoices_dir: Path | None = None
+    state_dir: Path = Path(".state")
+    timezone: str = "Europe/Paris"
+    first_period: str = "2026-08"
+    emulator_render_delay_s: float = 10.0
+    schedule_day_of_month: int = Field(default=3, ge=1, le=28)
+    schedule_hour: int = Field(default=6, ge=0, le=23)
+    auto_finalize: bool = True
+    bill_customers_without_usage: bool = False
+    ledger_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises a clear ZoneInfoNotFoundError for a typo
+        return value
+
+    @property
+    def resolved_invoices_dir(self) -> Path:
+        return self.invoices_dir if self.invoices_dir is not None else self.data_dir / "invoices"
+
+    @property
+    def resolved_ledger_url(self) -> str:
+        if self.ledger_url:
+            return self.ledger_url
+        return f"sqlite:///{(self.state_dir / 'ledger.sqlite').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> BillingSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        mapping = {
+            "BILLING_DATA_DIR": "data_dir",
+            "BILLING_INVOICES_DIR": "invoices_dir",
+            "BILLING_STATE_DIR": "state_dir",
+            "BILLING_TIMEZONE": "timezone",
+            "BILLING_FIRST_PERIOD": "first_period",
+            "QONTO_EMULATOR_RENDER_DELAY": "emulator_render_delay_s",
+            "BILLING_SCHEDULE_DAY": "schedule_day_of_month",
+            "BILLING_SCHEDULE_HOUR": "schedule_hour",
+            "BILLING_AUTO_FINALIZE": "auto_finalize",
+            "BILLING_BILL_WITHOUT_USAGE": "bill_customers_without_usage",
+            "BILLING_LEDGER_URL": "ledger_url",
+        }
+        for variable, field in mapping.items():
+            if env.get(variable, "").strip():
+                values[field] = env[variable].strip()
+        return cls.model_validate(values)
+
+
+def qonto_mode(environ: dict[str, str] | None = None) -> QontoMode:
+    """Pick the Qonto mode from which variables are *present* (values are never read here)."""
+    env = os.environ if environ is None else environ
+    has_credentials = bool(env.get("QONTO_API_KEY")) or bool(env.get("QONTO_OAUTH_REFRESH_TOKEN"))
+    if not has_credentials:
+        return QontoMode.EMULATOR
+    if env.get("QONTO_BASE_URL"):
+        return QontoMode.CUSTOM
+    if env.get("QONTO_STAGING_TOKEN"):
+        return QontoMode.SANDBOX
+    return QontoMode.PRODUCTION

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from billing_pipeline.billing.cli import demo_data, preview
+from billing_pipeline_tests.billing.conftest import SAMPLE_DIR
+
+LINE_KEYS = {"title", "description", "quantity", "unit", "unit_price", "vat_rate", "net_amount"}
+
+
+def run(command: object, args: list[str], env: dict[str, str] | None = None):
+    return CliRunner().invoke(command, args, env=env)  # type: ignore[arg-type]
+
+
+def test_preview_json_shape() -> None:
+    result = run(preview, ["--period", "2026-10", "--data-dir", str(SAMPLE_DIR), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert set(body) == {"period", "currency", "invoices", "totals"}
+    assert (body["period"], body["currency"]) == ("2026-10", "EUR")
+    assert set(body["totals"]) == {"net", "vat", "total"}
+    for invoice in body["invoices"]:
+        assert set(invoice) == {"customer_id", "lines", "net_total", "vat_total", "total"}
+        for line in invoice["lines"]:
+            assert set(line) == LINE_KEYS
+            assert all(isinstance(value, str) for value in line.values())
+        for key in ("net_total", "vat_total", "total"):
+            assert (
+                isinstance(invoice[key], str) and invoice[key].count(".") == 1 and len(invoice[key].split(".")[1]) == 2
+            )
+    totals = sum(int(i["total"].replace(".", "")) for i in body["invoices"])
+    assert totals == int(body["totals"]["total"].replace(".", ""))
+
+
+def test_preview_table_uses_environment_defaults() -> None:
+    result = run(preview, ["--period", "2026-09"], env={"BILLING_DATA_DIR": str(SAMPLE_DIR), "BILLING_TIMEZONE": "UTC"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Billing period 2026-09 (September 2026), time zone UTC. Dry run")
+    assert "cus_fr_001  Boulangerie Numérique SAS (FR, plan starter)" in result.stdout
+    assert "Usage: 9 files," in result.stdout
+
+
+def test_invalid_input_exits_2_with_errors(data_dir: Path, write_usage: Callable) -> None:
+    write_usage("events.csv", "e1,cus_1,api_calls,-4,2026-10-02T10:00:00Z\n")
+    result = run(preview, ["--period", "2026-10", "--data-dir", str(data_dir), "--format", "json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "errors": [
+            {"file": "usage/events.csv", "row": 2, "field": "quantity", "value": "-4", "reason": "negative quantity"}
+        ]
+    }
+    assert "usage/events.csv line 2, quantity = '-4': negative quantity" in result.stderr
+    table = run(preview, ["--period", "2026-10", "--data-dir", str(data_dir)])
+    assert table.exit_code == 2 and table.stdout == ""
+    assert "Invalid billing input, nothing priced (1 problems):" in table.stderr
+
+
+def test_bad_period_and_time_zone_are_input_errors(data_dir: Path) -> None:
+    result = run(
+        preview, ["--period", "2026-13", "--timezone", "Nowhere", "--data-dir", str(data_dir), "--format", "json"]
+    )
+    assert result.exit_code == 2
+    errors = json.loads(result.stdout)["errors"]
+    assert [(e["file"], e["field"], e["value"]) for e in errors] == [
+        ("command line", "--period", "2026-13"),
+        ("command line", "--timezone", "Nowhere"),
+    ]
+
+
+def test_demo_data_is_deterministic_and_valid(tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        result = run(
+            demo_data,
+            [
+                "--out",
+                str(tmp_path / name),
+                "--customers",
+                "40",
+                "--events",
+                "3000",
+                "--period",
+                "2026-10",
+                "--seed",
+                "7",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    for relative in ("customers.csv", "price_list.yaml", "usage/events-2026-10.parquet"):
+        assert (tmp_path / "one" / relative).read_bytes() == (tmp_path / "two" / relative).read_bytes()
+    other = run(
+        demo_data,
+        [
+            "--out",
+            str(tmp_path / "three"),
+            "--customers",
+            "40",
+            "--events",
+            "3000",
+            "--period",
+            "2026-10",
+            "--seed",
+            "8",
+        ],
+    )
+    assert other.exit_code == 0
+    assert (tmp_path / "three" / "customers.csv").read_bytes() != (tmp_path / "one" / "customers.csv").read_bytes()
+    priced = run(preview, ["--period", "2026-10", "--data-dir", str(tmp_path / "one"), "--format", "json"])
+    assert priced.exit_code == 0, priced.stderr
+    assert len(json.loads(priced.stdout)["invoices"]) == 40
+
+
+def test_demo_data_as_csv(tmp_path: Path) -> None:
+    result = run(
+        demo_data,
+        ["--out", str(tmp_path), "--customers", "5", "--events", "500", "--period", "2026-08", "--format", "csv"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "usage" / "events-2026-08.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == '"event_id","customer_id","metric","quantity","timestamp"'
+    assert len(lines) == 501
+    priced = run(preview, ["--period", "2026-08", "--data-dir", str(tmp_path)])
+    assert priced.exit_code == 0, priced.stderr
+    assert "Usage: 1 files, 500 rows read, 500 in the period" in priced.stdout
