@@ -1,0 +1,91 @@
+"""Client for the invoicing part of the Qonto Business API (no Dagster here).
+
+See ``docs/qonto-client.md``. The public names are re-exported here.
+"""
+
+from billing_pipeline.qonto.client import URL_REFRESH_AFTER, QontoClient
+from billing_pipeline.qonto.config import (
+    PRODUCTION_BASE_URL,
+    PRODUCTION_OAUTH_TOKEN_URL,
+    SANDBOX_BASE_URL,
+    SANDBOX_OAUTH_TOKEN_URL,
+    ApiKeyAuth,
+    OAuthAuth,
+    QontoConfig,
+)
+from billing_pipeline.qonto.errors import (
+    QontoAmbiguousWriteError,
+    QontoAuthError,
+    QontoConfigurationError,
+    QontoError,
+    QontoErrorObject,
+    QontoNotFoundError,
+    QontoRateLimitedError,
+    QontoServerError,
+    QontoTransportError,
+    QontoValidationError,
+)
+from billing_pipeline.qonto.models import (
+    Address,
+    Attachment,
+    BankAccount,
+    Client,
+    ClientCreate,
+    ClientInvoice,
+    ClientInvoiceCreate,
+    ClientInvoiceUpdate,
+    ClientKind,
+    ClientUpdate,
+    InvoiceItem,
+    InvoiceItemInput,
+    InvoiceStatus,
+    Money,
+    Organization,
+    Page,
+    PageMeta,
+    PaymentMethodsInput,
+)
+from billing_pipeline.qonto.readiness import facturx_is_ready
+from billing_pipeline.qonto.retries import RetryPolicy
+
+__all__ = [
+    "PRODUCTION_BASE_URL",
+    "PRODUCTION_OAUTH_TOKEN_URL",
+    "SANDBOX_BASE_URL",
+    "SANDBOX_OAUTH_TOKEN_URL",
+    "URL_REFRESH_AFTER",
+    "Address",
+    "ApiKeyAuth",
+    "Attachment",
+    "BankAccount",
+    "Client",
+    "ClientCreate",
+    "ClientInvoice",
+    "ClientInvoiceCreate",
+    "ClientInvoiceUpdate",
+    "ClientKind",
+    "ClientUpdate",
+    "InvoiceItem",
+    "InvoiceItemInput",
+    "InvoiceStatus",
+    "Money",
+    "OAuthAuth",
+    "Organization",
+    "Page",
+    "PageMeta",
+    "PaymentMethodsInput",
+    "QontoAmbiguousWriteError",
+    "QontoAuthError",
+    "QontoClient",
+    "QontoConfig",
+    "QontoConfigurationError",
+    "QontoError",
+    "QontoErrorObject",
+    "QontoNotFoundError",
+    "QontoRateLimitedError",
+    "QontoServerError",
+    "QontoTransportError",
+    "QontoValidationError",
+    "RetryPolicy",
+    "facturx_is_ready",
+]

@@ -1,0 +1,72 @@
+"""Settings of the local Qonto emulator and its fixed, documented local credentials.
+
+The credentials below are public on purpose: they only ever open the emulator, never Qonto.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EMULATOR_LOGIN = "emulator-org"
+EMULATOR_SECRET_KEY = "emulator-local-secret"  # noqa: S105 - public local credential, documented
+EMULATOR_API_KEY = f"{EMULATOR_LOGIN}:{EMULATOR_SECRET_KEY}"
+EMULATOR_STAGING_TOKEN = "emulator-staging-token"  # noqa: S105 - public local credential
+EMULATOR_OAUTH_CLIENT_ID = "emulator-oauth-client"
+EMULATOR_OAUTH_CLIENT_SECRET = "emulator-oauth-secret"  # noqa: S105 - public local credential
+EMULATOR_OAUTH_REFRESH_TOKEN = "emulator-refresh-0"  # noqa: S105 - public local credential
+
+# Host of signed download URLs when the app runs in-process (no TCP server): it must differ from
+# the API host so that a test can prove no credential is sent there. `.invalid` never resolves.
+IN_PROCESS_API_BASE_URL = "http://qonto-emulator.invalid"
+IN_PROCESS_FILES_BASE_URL = "http://files.qonto-emulator.invalid"
+
+STATE_FILE_NAME = "qonto-emulator.sqlite"
+
+
+def default_state_path() -> Path:
+    """``$BILLING_STATE_DIR/qonto-emulator.sqlite``, the state dir defaulting to ``.state`` in the cwd."""
+    return Path(os.environ.get("BILLING_STATE_DIR") or ".state") / STATE_FILE_NAME
+
+
+class EmulatorConfig(BaseModel):
+    """Every knob of the emulator. Rates are probabilities per API request (0 = never)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_path: Path = Field(default_factory=default_state_path)
+    # seconds between finalize and the Factur-X PDF replacing the draft PDF (Qonto: ~10 s)
+    render_delay_s: float = Field(default=10.0, ge=0)
+    # after finalize the invoice's attachment_id reads null for up to this many seconds (the exact
+    # gap per invoice is derived from its id, so every process agrees); 0 = never null
+    attachment_gap_s: float = Field(default=0.0, ge=0)
+    latency_ms: int = Field(default=0, ge=0)
+    fault_rate: float = Field(default=0.0, ge=0, le=1)
+    lost_response_rate: float = Field(default=0.0, ge=0, le=1)
+    # Qonto's documented budget per client IP; 0 disables a window
+    rate_limit_10s: int = Field(default=1000, ge=0)
+    rate_limit_10min: int = Field(default=10000, ge=0)
+    sandbox: bool = False
+    # answer 403 to finalize (and to create-as-unpaid) under API-key auth: an open question on Qonto
+    refuse_api_key_finalize: bool = False
+    max_unit_price_decimals: int = Field(default=6, ge=0, le=10)
+    max_quantity_decimals: int = Field(default=4, ge=0, le=10)
+    seed: int | None = None
+    # base of signed download URLs; None = the in-process host (the servers set their own)
+    files_base_url: str | None = None
+    url_ttl_s: int = Field(default=1800, ge=0)
+
+    @field_validator("files_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("files_base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def effective_files_base_url(self) -> str:
+        return self.files_base_url or IN_PROCESS_FILES_BASE_URL
