@@ -111,6 +111,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _normalized(values: dict[str, Any]) -> dict[str, Any]:
+    """Enum members as their values; datetimes in UTC (SQLite keeps no offset, so store UTC only)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        out[key] = value
+    return out
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite drops the offset; everything we store is UTC
     if value is not None and value.tzinfo is None:
@@ -280,7 +292,7 @@ class Ledger:
                 )
 
     def update_invoice(self, customer_id: str, period: str, **values: Any) -> None:
-        values = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()}
+        values = _normalized(values)
         values["updated_at"] = _now()
         with self.engine.begin() as connection:
             updated = connection.execute(
@@ -293,7 +305,7 @@ class Ledger:
 
     def upsert_invoice(self, customer_id: str, period: str, reference: str, **values: Any) -> None:
         """Adopt an invoice found in Qonto (e.g. after the ledger was lost or a response was lost)."""
-        values = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()}
+        values = _normalized(values)
         with self.engine.begin() as connection:
             exists = connection.execute(
                 sa.select(invoice_records.c.reference).where(

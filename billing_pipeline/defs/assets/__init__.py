@@ -1,0 +1,18 @@
+"""The five billing assets, in lineage order."""
+
+from billing_pipeline.defs.assets.clients import qonto_clients
+from billing_pipeline.defs.assets.drafts import draft_invoices
+from billing_pipeline.defs.assets.facturx import facturx_files
+from billing_pipeline.defs.assets.finalize import finalized_invoices
+from billing_pipeline.defs.assets.usage import billable_usage
+
+BILLING_ASSETS = [billable_usage, qonto_clients, draft_invoices, finalized_invoices, facturx_files]
+
+__all__ = [
+    "BILLING_ASSETS",
+    "billable_usage",
+    "draft_invoices",
+    "facturx_files",
+    "finalized_invoices",
+    "qonto_clients",
+]

@@ -1,0 +1,92 @@
+"""Step 5 — the Factur-X file of every finalized invoice: downloaded, verified, stored."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from billing_pipeline.defs.assets.finalize import finalized_invoices
+from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
+from billing_pipeline.defs.partitions import billing_period
+from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
+from billing_pipeline.invoicing.facturx_files import FacturxCollector, FacturxReport
+
+
+async def _collect(qonto: QontoResource, billing: BillingResource, period: str) -> FacturxReport:
+    async with qonto.connection().open() as client:
+        return await FacturxCollector(client, billing.ledger(), Path(billing.invoices_dir)).collect(period)
+
+
+@dg.asset(
+    partitions_def=billing_period,
+    deps=[finalized_invoices],
+    description=(
+        "Factur-X PDFs (PDF/A-3 + EN 16931 factur-x.xml) of the period's finalized invoices, downloaded "
+        "once Qonto re-rendered them (attachment updated after finalization), verified (XSD, EN 16931 and "
+        "BR-FR rules, PDF/A-3 container, our Decimal money checks), compared with our plan and Qonto's "
+        "totals, and stored atomically with a SHA-256 under <invoices dir>/YYYY-MM/. Requested by the "
+        "attachment sensor."
+    ),
+    kinds={"pdf", "python"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "every_finalized_invoice_has_verified_file",
+            asset="facturx_files",
+            description="Every finalized invoice of the period has a stored, verified Factur-X file.",
+        ),
+        dg.AssetCheckSpec(
+            "facturx_matches_plan_and_qonto",
+            asset="facturx_files",
+            description="The embedded XML is valid and its number and totals equal our plan and Qonto's.",
+        ),
+    ],
+    code_version="1",
+    **COMMON_ASSET_ARGS,
+)
+def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
+    ledger = billing.ledger()
+    with ledger.period_lock(context.partition_key):
+        report = run_async(_collect(qonto, billing, context.partition_key))
+    stored, pending, rejected = (report.by_status(s) for s in ("stored", "pending", "rejected"))
+    context.log.info(
+        "period %s: %d stored, %d still rendering, %d rejected",
+        report.period,
+        len(stored),
+        len(pending),
+        len(rejected),
+    )
+    folder = Path(billing.invoices_dir) / report.period
+    return dg.MaterializeResult(
+        value=report,
+        metadata={
+            "folder": dg.MetadataValue.path(str(folder.resolve())),
+            "stored": len(stored),
+            "pending": len(pending),
+            "rejected": len(rejected),
+            "files": table(
+                (o.model_dump() for o in report.outcomes),
+                ["customer_id", "number", "status", "file", "sha256", "xml_total"],
+            ),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_finalized_invoice_has_verified_file",
+                passed=not pending and not rejected,
+                # still rendering is expected for a few seconds after finalization: a warning
+                severity=dg.AssetCheckSeverity.ERROR if rejected else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "pending": dg.MetadataValue.json([o.number or o.invoice_id for o in pending]),
+                    "rejected": dg.MetadataValue.json([o.number or o.invoice_id for o in rejected]),
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name="facturx_matches_plan_and_qonto",
+                passed=not rejected,
+                metadata={
+                    "problems": dg.MetadataValue.md(
+                        "\n".join(f"- {o.number}: {p}" for o in rejected for p in o.problems) or "none"
+                    )
+                },
+            ),
+        ],
+    )

@@ -1,0 +1,52 @@
+"""Jobs and the monthly schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from billing_pipeline.defs.partitions import SETTINGS
+
+_UP_TO_DRAFTS = dg.AssetSelection.assets("billable_usage", "qonto_clients", "draft_invoices")
+_UP_TO_FINALIZED = _UP_TO_DRAFTS | dg.AssetSelection.assets("finalized_invoices")
+
+monthly_invoicing = dg.define_asset_job(
+    "monthly_invoicing",
+    selection=_UP_TO_FINALIZED if SETTINGS.auto_finalize else _UP_TO_DRAFTS,
+    description=(
+        "Bill one period: price usage, find-or-create clients, sync drafts"
+        + (
+            ", finalize them."
+            if SETTINGS.auto_finalize
+            else " (finalization left to a person: BILLING_AUTO_FINALIZE=false)."
+        )
+        + " Factur-X files follow through the attachment sensor."
+    ),
+    tags={"billing/step": "invoicing"},
+)
+
+bill_period = dg.define_asset_job(
+    "bill_period",
+    selection=_UP_TO_FINALIZED | dg.AssetSelection.assets("facturx_files"),
+    description="All five steps for one period (used by `billing-pipeline bill`).",
+    tags={"billing/step": "end-to-end"},
+)
+
+facturx_collection = dg.define_asset_job(
+    "facturx_collection",
+    selection=dg.AssetSelection.assets("facturx_files"),
+    description="Download, verify and store the period's ready Factur-X files (launched by the sensor).",
+    tags={"billing/step": "facturx"},
+)
+
+monthly_invoicing_schedule = dg.build_schedule_from_partitioned_job(
+    monthly_invoicing,
+    name="monthly_invoicing_schedule",
+    description=(
+        f"On day {SETTINGS.schedule_day_of_month} of each month at {SETTINGS.schedule_hour:02d}:00 "
+        f"({SETTINGS.timezone}), bill the month that just closed (the days in between are a grace period "
+        "for late usage)."
+    ),
+    day_of_month=SETTINGS.schedule_day_of_month,
+    hour_of_day=SETTINGS.schedule_hour,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

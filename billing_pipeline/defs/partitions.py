@@ -1,0 +1,21 @@
+"""One billing period = one calendar month = one partition, keyed ``YYYY-MM`` in the billing time zone."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from billing_pipeline.settings import BillingSettings
+
+
+def billing_period_partitions(settings: BillingSettings) -> dg.MonthlyPartitionsDefinition:
+    return dg.MonthlyPartitionsDefinition(
+        start_date=settings.first_period,
+        fmt="%Y-%m",
+        timezone=settings.timezone,
+        end_offset=0,  # only closed months can be billed
+    )
+
+
+# Read once when the code location loads: partitions must be stable for the UI and the daemon.
+SETTINGS = BillingSettings.from_env()
+billing_period = billing_period_partitions(SETTINGS)

@@ -1,0 +1,158 @@
+"""``billing-pipeline bill``: bill one period end to end through Dagster, without the UI.
+
+Same definitions, resources and instance as the UI (``$DAGSTER_HOME``, else ``.dagster_home`` in the
+current directory, the folder ``make dev`` uses), so the runs show up in the UI's history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from billing_pipeline.billing.models import InvalidBillingInput
+from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.planning import errors_json, plan_period
+from billing_pipeline.invoicing.ledger import InvoiceState
+from billing_pipeline.settings import BillingSettings, qonto_mode
+
+POLL_INTERVAL_S = 2.0
+
+
+def _instance() -> Any:
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = Path(".dagster_home").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _fail_input(output_format: str, problems: list[Any], message: str) -> None:
+    click.echo(message, err=True)
+    if output_format == "json":
+        click.echo(json.dumps(errors_json(problems)))
+    sys.exit(2)
+
+
+def _failed_error_checks(result: Any) -> list[str]:
+    import dagster as dg
+
+    return [
+        f"{e.asset_key.to_user_string()}.{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+
+
+@click.command("bill")
+@click.option("--period", required=True, help="Billing period YYYY-MM (a closed month).")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to keep polling until every Factur-X file is stored and verified.",
+)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bill(period: str, wait_s: float, output_format: str) -> None:
+    """Bill one period end to end through Dagster, then optionally wait for the Factur-X files."""
+    settings = BillingSettings.from_env()
+    try:
+        billing_period = BillingPeriod.parse(period)
+    except ValueError as error:
+        _fail_input(output_format, [], f"invalid --period: {error}")
+    try:
+        plan_period(
+            billing_period.key,
+            settings.data_dir,
+            timezone=settings.timezone,
+            bill_customers_without_usage=settings.bill_customers_without_usage,
+        )
+    except InvalidBillingInput as error:
+        _fail_input(output_format, error.problems, f"invalid billing input, nothing sent to Qonto:\n{error}")
+
+    from billing_pipeline.definitions import defs
+    from billing_pipeline.defs.partitions import billing_period as partitions
+
+    keys = partitions.get_partition_keys()
+    if billing_period.key not in keys:
+        span = f"{keys[0]}..{keys[-1]}" if keys else "none yet"
+        _fail_input(output_format, [], f"{billing_period.key} is not a closed billing period (periods: {span})")
+
+    instance = _instance()
+    ok = True
+    first = defs.resolve_job_def("bill_period").execute_in_process(
+        partition_key=billing_period.key, instance=instance, raise_on_error=False
+    )
+    ok = first.success and not _failed_error_checks(first)
+    if not first.success:
+        click.echo(f"run {first.run_id} failed; see the Dagster UI for its logs", err=True)
+    deadline = time.monotonic() + wait_s
+    ledger = defs.resources["billing"].ledger()  # type: ignore[union-attr]
+    while ok and _pending(ledger, billing_period.key) and time.monotonic() < deadline:
+        time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+        if not _period_ready(defs, billing_period.key):
+            continue
+        again = defs.resolve_job_def("facturx_collection").execute_in_process(
+            partition_key=billing_period.key, instance=instance, raise_on_error=False
+        )
+        ok = again.success and not _failed_error_checks(again)
+    records = ledger.invoices(billing_period.key)
+    all_stored = bool(records) and all(r.state == InvoiceState.STORED for r in records)
+    _print_result(billing_period.key, records, output_format)
+    sys.exit(0 if ok and all_stored else 1)
+
+
+def _pending(ledger: Any, period: str) -> bool:
+    return any(r.state == InvoiceState.FINALIZED for r in ledger.invoices(period))
+
+
+def _period_ready(defs: Any, period: str) -> bool:
+    from billing_pipeline.defs.resources import run_async
+    from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
+
+    ledger = defs.resources["billing"].ledger()
+    pending = pending_by_period(ledger).get(period)
+    if not pending:
+        return False
+
+    async def probe() -> bool:
+        async with defs.resources["qonto"].connection().open() as client:
+            return (await probe_period(client, ledger, period, pending)).ready
+
+    return run_async(probe())
+
+
+def _print_result(period: str, records: list[Any], output_format: str) -> None:
+    mode = qonto_mode().value
+    rows = [
+        {
+            "customer_id": r.customer_id,
+            "client_id": r.client_id,
+            "invoice_id": r.invoice_id,
+            "number": r.number,
+            "status": r.state.value,
+            "total": r.total,
+            "file": r.file_path,
+            "sha256": r.sha256,
+        }
+        for r in records
+    ]
+    if output_format == "json":
+        click.echo(json.dumps({"period": period, "mode": mode, "invoices": rows}))
+        return
+    stored = sum(1 for r in records if r.state == InvoiceState.STORED)
+    click.echo(f"period {period} ({mode}): {len(records)} invoice(s), {stored} Factur-X file(s) stored")
+    for row in rows:
+        click.echo(
+            f"  {row['customer_id']:<20} {row['number'] or '-':<16} {row['status']:<10} "
+            f"{row['total'] or '-':>12}  {row['file'] or ''}"
+        )

@@ -1,0 +1,79 @@
+"""Fixtures for the Dagster end-to-end tests: the emulator over loopback HTTP, a copy of the sample
+data, and resources pointing at both (mode "custom": credentials + QONTO_BASE_URL, exactly like Qonto)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from billing_pipeline.defs.resources import BillingResource, QontoResource
+from billing_pipeline.emulator.testing import RunningEmulator, running_emulator
+
+REPO = Path(__file__).resolve().parents[2]
+RENDER_DELAY_S = 0.5
+
+
+@dataclass
+class PipelineWorld:
+    emulator: RunningEmulator
+    data_dir: Path
+    state_dir: Path
+    invoices_dir: Path
+    qonto: QontoResource
+    billing: BillingResource
+
+    @property
+    def resources(self) -> dict[str, dg.ConfigurableResource]:
+        return {"qonto": self.qonto, "billing": self.billing}
+
+    def environment(self) -> dict[str, str]:
+        """The same world as environment variables, for subprocess runs of the real CLI."""
+        return {
+            "QONTO_BASE_URL": self.emulator.base_url,
+            "QONTO_API_KEY": self.emulator.api_key,
+            "BILLING_DATA_DIR": str(self.data_dir),
+            "BILLING_STATE_DIR": str(self.state_dir),
+            "BILLING_INVOICES_DIR": str(self.invoices_dir),
+        }
+
+    def live_invoices(self) -> list[dict]:
+        return [i for i in self.emulator.state()["client_invoices"] if i["status"] != "canceled"]
+
+
+def copy_sample_data(target: Path) -> Path:
+    shutil.copytree(REPO / "data", target, ignore=shutil.ignore_patterns("invoices"))
+    return target
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[PipelineWorld]:
+    with running_emulator(render_delay_s=RENDER_DELAY_S, state_path=tmp_path / "emulator.sqlite") as emulator:
+        data_dir = copy_sample_data(tmp_path / "data")
+        state_dir = tmp_path / "state"
+        invoices_dir = tmp_path / "invoices"
+        yield PipelineWorld(
+            emulator=emulator,
+            data_dir=data_dir,
+            state_dir=state_dir,
+            invoices_dir=invoices_dir,
+            qonto=QontoResource(
+                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
+            ),
+            billing=BillingResource(
+                data_dir=str(data_dir),
+                invoices_dir=str(invoices_dir),
+                state_dir=str(state_dir),
+                timezone="Europe/Paris",
+            ),
+        )
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

@@ -1,0 +1,143 @@
+"""A materialization process SIGKILLed between Qonto calls, or losing a create's response, never
+leads to a second invoice: the re-run reconciles with Qonto and the ledger and finishes the period."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from billing_pipeline.billing.planning import plan_period
+from billing_pipeline.defs.assets import BILLING_ASSETS
+from billing_pipeline.defs.resources import BillingResource, QontoResource
+from billing_pipeline.emulator.testing import running_emulator
+from billing_pipeline_tests.pipeline.conftest import PipelineWorld, copy_sample_data
+
+PERIOD = "2026-10"
+SELECTION = "billable_usage,qonto_clients,draft_invoices,finalized_invoices"
+
+
+@pytest.fixture
+def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
+    # 40 ms per request spreads the run over a few seconds, so a kill lands between calls
+    with running_emulator(render_delay_s=0.5, latency_ms=40, state_path=tmp_path / "emulator.sqlite") as emulator:
+        state_dir = tmp_path / "state"
+        data_dir = copy_sample_data(tmp_path / "data")
+        yield PipelineWorld(
+            emulator=emulator,
+            data_dir=data_dir,
+            state_dir=state_dir,
+            invoices_dir=tmp_path / "invoices",
+            qonto=QontoResource(
+                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
+            ),
+            billing=BillingResource(
+                data_dir=str(data_dir), invoices_dir=str(tmp_path / "invoices"), state_dir=str(state_dir)
+            ),
+        )
+
+
+def _start_run(world: PipelineWorld, dagster_home: Path) -> subprocess.Popen:
+    dagster_home.mkdir(exist_ok=True)
+    env = {**os.environ, **world.environment(), "DAGSTER_HOME": str(dagster_home)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "billing_pipeline.definitions",
+            "--select",
+            SELECTION,
+            "--partition",
+            PERIOD,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout_s: float = 120) -> bool:
+    """SIGKILL the whole process group as soon as ``condition`` holds; False if the run ended first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if condition():
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+            return True
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise AssertionError("the kill condition never held")
+
+
+def _assert_exactly_once(world: PipelineWorld) -> None:
+    state = world.emulator.state()
+    planned = {i.customer.customer_id for i in plan_period(PERIOD, world.data_dir).invoices}
+    headers = Counter(i["header"] for i in state["client_invoices"] if i["status"] != "canceled")
+    assert len(headers) == len(planned), "one invoice per planned customer"
+    assert set(headers.values()) == {1}, f"duplicates: {[h for h, n in headers.items() if n > 1]}"
+    emails = Counter((c.get("email") or "").lower() for c in state["clients"])
+    assert len(state["clients"]) == len(planned) or set(emails.values()) == {1}
+    assert all(i["status"] == "unpaid" for i in state["client_invoices"])
+
+
+def _finish(world: PipelineWorld) -> None:
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(BILLING_ASSETS[:4], partition_key=PERIOD, resources=world.resources, instance=instance)
+    assert result.success
+
+
+def _invoice_count(world: PipelineWorld) -> int:
+    return len(world.emulator.state()["client_invoices"])
+
+
+@pytest.mark.parametrize(
+    "kill_point",
+    ["after_first_client", "after_first_invoice", "mid_invoices", "after_first_finalize"],
+)
+def test_killed_run_then_rerun_bills_exactly_once(slow_world: PipelineWorld, tmp_path: Path, kill_point: str) -> None:
+    world = slow_world
+    planned = len(plan_period(PERIOD, world.data_dir).invoices)
+    conditions: dict[str, Callable[[], bool]] = {
+        "after_first_client": lambda: len(world.emulator.state()["clients"]) >= 1,
+        "after_first_invoice": lambda: _invoice_count(world) >= 1,
+        "mid_invoices": lambda: _invoice_count(world) >= planned // 2,
+        "after_first_finalize": lambda: any(i["status"] == "unpaid" for i in world.emulator.state()["client_invoices"]),
+    }
+    process = _start_run(world, tmp_path / "dagster_home")
+    killed = _kill_when(process, conditions[kill_point])
+    assert killed, "the run finished before the kill point: slow the emulator down"
+    _finish(world)
+    _assert_exactly_once(world)
+
+
+def test_lost_create_responses_are_adopted_not_repeated(world: PipelineWorld) -> None:
+    # the emulator commits these creates, then drops the connection before answering
+    world.emulator.queue_fault("lost_response", "POST", r"^/v2/client_invoices$", count=3)
+    world.emulator.queue_fault("lost_response", "POST", r"^/v2/clients$", count=2)
+    world.emulator.queue_fault("lost_response", "POST", r"^/v2/client_invoices/[^/]+/finalize$", count=2)
+    _finish(world)
+    _assert_exactly_once(world)
+
+
+def test_two_concurrent_runs_of_the_same_period_bill_once(world: PipelineWorld, tmp_path: Path) -> None:
+    first = _start_run(world, tmp_path / "home_a")
+    second = _start_run(world, tmp_path / "home_b")
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()[-3000:]
+    _assert_exactly_once(world)

@@ -1,0 +1,81 @@
+"""The attachment sensor's ticks (skip reasons, run keys, cursor) and the monthly schedule."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from billing_pipeline.definitions import defs
+from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
+from billing_pipeline.defs.sensors import facturx_attachment_sensor
+from billing_pipeline_tests.pipeline.conftest import RENDER_DELAY_S, PipelineWorld
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _tick(world: PipelineWorld, instance: dg.DagsterInstance, cursor: str | None = None):
+    with dg.build_sensor_context(instance=instance, resources=world.resources, cursor=cursor) as context:
+        return facturx_attachment_sensor(context), context
+
+
+def test_sensor_waits_for_rendering_then_requests_one_run_per_period(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    result, _ = _tick(world, instance)
+    assert isinstance(result, dg.SkipReason)
+    assert "no finalized invoice" in result.skip_message
+
+    assert dg.materialize(
+        BILLING_ASSETS[:4], partition_key="2026-10", resources=world.resources, instance=instance
+    ).success
+    pending = len(world.billing.ledger().invoices("2026-10"))
+    # the emulator renders Factur-X RENDER_DELAY_S after finalize: right now it is still the draft PDF
+    result, _ = _tick(world, instance)
+    assert isinstance(result, dg.SensorResult) and not result.run_requests
+    assert f"2026-10 ({pending})" in result.skip_reason.skip_message
+    assert "still rendering" in result.skip_reason.skip_message
+
+    time.sleep(RENDER_DELAY_S + 0.3)
+    result, _ = _tick(world, instance, cursor=result.cursor)
+    assert [r.partition_key for r in result.run_requests] == ["2026-10"]
+    run_key = result.run_requests[0].run_key
+    assert run_key.startswith("facturx:2026-10:")
+    assert json.loads(result.cursor) == {"2026-10": run_key}
+
+    # next tick, same pending set: no new probe, no new request
+    calls_before = world.emulator.stats()["api_requests"]
+    again, _ = _tick(world, instance, cursor=result.cursor)
+    assert not again.run_requests
+    assert "collection already requested: ['2026-10']" in again.skip_reason.skip_message
+    assert world.emulator.stats()["api_requests"] == calls_before
+
+    # the requested run stores every file; then the sensor has nothing left to do
+    assert dg.materialize(
+        [facturx_files], partition_key="2026-10", resources=world.resources, instance=instance
+    ).success
+    done, _ = _tick(world, instance, cursor=result.cursor)
+    assert isinstance(done, dg.SkipReason)
+    assert "no finalized invoice" in done.skip_message
+
+
+def test_schedule_bills_the_month_that_just_closed_after_the_grace_days() -> None:
+    schedule = defs.resolve_schedule_def("monthly_invoicing_schedule")
+    assert schedule.cron_schedule == "0 6 3 * *"
+    assert schedule.execution_timezone == "Europe/Paris"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 3, 6, tzinfo=PARIS))
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-10"
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2027, 1, 3, 6, tzinfo=PARIS))
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-12"
+
+
+def test_monthly_job_targets_the_four_invoicing_steps() -> None:
+    job = defs.resolve_job_def("monthly_invoicing")
+    selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    assert selected == {"billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices"}
