@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -22,6 +23,9 @@ from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline.settings import BillingSettings, qonto_mode
 
 POLL_INTERVAL_S = 2.0
+# step events at INFO: the run's full DEBUG log stays in the instance for the UI
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+_DEV_INSTANCE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "dagster.dev.yaml"
 
 
 def _instance() -> Any:
@@ -30,11 +34,13 @@ def _instance() -> Any:
     if not os.environ.get("DAGSTER_HOME"):
         home = Path(".dagster_home").resolve()
         home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists() and _DEV_INSTANCE_CONFIG.exists():
+            shutil.copyfile(_DEV_INSTANCE_CONFIG, home / "dagster.yaml")
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
-def _fail_input(output_format: str, problems: list[Any], message: str) -> None:
+def _fail_input(output_format: str, problems: list[Any], message: str) -> NoReturn:
     click.echo(message, err=True)
     if output_format == "json":
         click.echo(json.dumps(errors_json(problems)))
@@ -88,9 +94,8 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
         _fail_input(output_format, [], f"{billing_period.key} is not a closed billing period (periods: {span})")
 
     instance = _instance()
-    ok = True
     first = defs.resolve_job_def("bill_period").execute_in_process(
-        partition_key=billing_period.key, instance=instance, raise_on_error=False
+        partition_key=billing_period.key, instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
     ok = first.success and not _failed_error_checks(first)
     if not first.success:
@@ -102,7 +107,7 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
         if not _period_ready(defs, billing_period.key):
             continue
         again = defs.resolve_job_def("facturx_collection").execute_in_process(
-            partition_key=billing_period.key, instance=instance, raise_on_error=False
+            partition_key=billing_period.key, instance=instance, raise_on_error=False, run_config=RUN_CONFIG
         )
         ok = again.success and not _failed_error_checks(again)
     records = ledger.invoices(billing_period.key)

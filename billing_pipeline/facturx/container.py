@@ -1,0 +1,404 @@
+"""The PDF side of a Factur-X: the embedded ``factur-x.xml``, its file specification, the XMP
+metadata and the structural PDF/A-3 requirements, read with pikepdf.
+
+This is not a full PDF/A validator (veraPDF is not obtainable offline): it checks what a Factur-X
+reader relies on and what generators typically get wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pikepdf
+from lxml import etree
+
+from billing_pipeline.facturx.findings import Findings
+from billing_pipeline.facturx.profiles import ALLOWED_RELATIONSHIPS, DATA_ONLY_LEVELS, Profile
+from billing_pipeline.facturx.xmlsafety import parse_untrusted_xml
+
+FACTURX_FILE_NAME = "factur-x.xml"
+FX_NAMESPACE = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_PDFAID = "http://www.aiim.org/pdfa/ns/id/"
+_DC = "http://purl.org/dc/elements/1.1/"
+_PDF = "http://ns.adobe.com/pdf/1.3/"
+_XMP = "http://ns.adobe.com/xap/1.0/"
+_PDFA_SCHEMA = "http://www.aiim.org/pdfa/ns/schema#"
+_PDFA_PROPERTY = "http://www.aiim.org/pdfa/ns/property#"
+_FX_PROPERTIES = ("DocumentFileName", "DocumentType", "Version", "ConformanceLevel")
+_EMBEDDED_FONT_KEYS = ("/FontFile", "/FontFile2", "/FontFile3")
+_MAX_FORM_DEPTH = 8
+# an invoice XML or an XMP packet is a few KB; 20 MB leaves room for huge invoices, not for bombs
+MAX_EMBEDDED_BYTES = 20_000_000
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    key: str | None  # the name-tree key (None when only listed in /AF)
+    file_names: tuple[str, ...]  # /UF and /F as written
+    filespec: pikepdf.Dictionary
+
+    @property
+    def display_name(self) -> str:
+        return next(iter(self.file_names), None) or self.key or "(unnamed)"
+
+    @property
+    def all_names(self) -> set[str]:
+        return {name for name in (self.key, *self.file_names) if name}
+
+    @property
+    def looks_like_xml(self) -> bool:
+        if any(name.lower().endswith(".xml") for name in self.all_names):
+            return True
+        subtype = _embedded_stream_subtype(self.filespec)
+        return subtype is not None and "xml" in subtype.lower()
+
+    def read(self) -> bytes:
+        return read_bounded(_embedded_stream(self.filespec))
+
+
+def read_bounded(stream: pikepdf.Stream, limit: int = MAX_EMBEDDED_BYTES) -> bytes:
+    """The decoded stream, refusing more than ``limit`` bytes (a small Flate bomb can hold gigabytes)."""
+    if stream.get("/Filter") == pikepdf.Name.FlateDecode and "/DecodeParms" not in stream:
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(stream.read_raw_bytes(), limit + 1)
+        except zlib.error as exc:
+            raise ValueError(f"the stream cannot be inflated: {exc}") from exc
+    else:
+        data = stream.read_bytes()
+    if len(data) > limit:
+        raise ValueError(f"the stream holds more than {limit // 1_000_000} MB")
+    return data
+
+
+def open_pdf(data: bytes) -> pikepdf.Pdf:
+    """Open the PDF; raises ``pikepdf.PdfError`` (or ``PasswordError``) when it cannot be read."""
+    return pikepdf.open(io.BytesIO(data))
+
+
+def embedded_files(pdf: pikepdf.Pdf) -> list[EmbeddedFile]:
+    """Files in the EmbeddedFiles name tree, plus file specifications only listed in the catalog /AF."""
+    found: list[EmbeddedFile] = []
+    seen: set[tuple[int, int]] = set()
+    names = pdf.Root.get("/Names")
+    tree = names.get("/EmbeddedFiles") if isinstance(names, pikepdf.Dictionary) else None
+    if isinstance(tree, pikepdf.Dictionary):
+        for key, filespec in pikepdf.NameTree(tree).items():
+            if isinstance(filespec, pikepdf.Dictionary):
+                found.append(EmbeddedFile(key=str(key), file_names=_file_names(filespec), filespec=filespec))
+                seen.add(filespec.objgen)
+    listed_names = {file.file_names for file in found}
+    for filespec in _catalog_af(pdf):
+        if not isinstance(filespec, pikepdf.Dictionary) or "/EF" not in filespec:
+            continue
+        # a direct object has no id: the same names mean the same file
+        indirect = filespec.objgen != (0, 0)
+        if (indirect and filespec.objgen in seen) or (not indirect and _file_names(filespec) in listed_names):
+            continue
+        found.append(EmbeddedFile(key=None, file_names=_file_names(filespec), filespec=filespec))
+    return found
+
+
+def select_facturx_xml(files: list[EmbeddedFile], findings: Findings) -> EmbeddedFile | None:
+    """Pick the embedded XML to verify; record missing, several and misnamed XML files."""
+    xml_files = [file for file in files if file.looks_like_xml]
+    if not xml_files:
+        others = ", ".join(sorted(file.display_name for file in files)) or "none"
+        findings.add(
+            "BP-FX-01",
+            f"no factur-x.xml embedded (embedded files: {others}): a plain PDF, such as Qonto's draft "
+            "PDF served until the Factur-X one is ready",
+        )
+        return None
+    if len(xml_files) > 1:
+        listed = ", ".join(repr(file.display_name) for file in xml_files)
+        findings.add("BP-FX-02", f"{len(xml_files)} XML files are embedded ({listed}); expected only factur-x.xml")
+    chosen = next((file for file in xml_files if FACTURX_FILE_NAME in file.all_names), xml_files[0])
+    wrong = sorted(name for name in chosen.all_names if name != FACTURX_FILE_NAME)
+    if wrong:
+        findings.add(
+            "BP-FX-03",
+            f"the invoice XML is embedded as {', '.join(repr(name) for name in wrong)}; "
+            f"the name-tree key, /F and /UF must all be {FACTURX_FILE_NAME!r}",
+        )
+    return chosen
+
+
+def check_attachment(pdf: pikepdf.Pdf, xml_file: EmbeddedFile, profile: Profile | None, findings: Findings) -> None:
+    filespec = xml_file.filespec
+    if not any(_same_object(entry, filespec) for entry in _catalog_af(pdf)):
+        findings.add("BP-AF-01", f"{xml_file.display_name!r} is not listed in the catalog /AF array")
+    relationship = filespec.get("/AFRelationship")
+    if relationship is None:
+        findings.add("BP-AF-02", f"{xml_file.display_name!r} has no /AFRelationship")
+    else:
+        value = str(relationship).lstrip("/")
+        if value not in ALLOWED_RELATIONSHIPS:
+            findings.add("BP-AF-03", f"/AFRelationship is /{value}; expected /Data, /Source or /Alternative")
+        elif profile is not None and profile.level in DATA_ONLY_LEVELS and value != "Data":
+            findings.add("BP-AF-03", f"/AFRelationship is /{value}; profile {profile.name} requires /Data")
+    try:
+        stream = _embedded_stream(filespec)
+    except ValueError:
+        return  # reported as BP-FX-04 when the XML was read
+    subtype = _embedded_stream_subtype(filespec)
+    if subtype == "application/xml":
+        findings.add("BP-AF-06", "the embedded file's /Subtype is application/xml; Factur-X uses text/xml")
+    elif subtype != "text/xml":
+        findings.add("BP-AF-04", f"the embedded file's /Subtype is {subtype or 'missing'}; expected text/xml")
+    params = stream.get("/Params")
+    if not isinstance(params, pikepdf.Dictionary) or "/ModDate" not in params:
+        findings.add("BP-AF-05", "the embedded file has no /Params /ModDate")
+
+
+@dataclass(frozen=True)
+class XmpFacts:
+    part: str | None
+    conformance: str | None
+    fx: dict[str, str]
+    extension_properties: frozenset[str] | None  # None: no fx extension schema declared
+    extension_prefix: str | None
+    info_equivalents: dict[str, str]  # Info key -> XMP value
+
+
+def read_xmp(pdf: pikepdf.Pdf, findings: Findings) -> XmpFacts | None:
+    metadata = pdf.Root.get("/Metadata")
+    if not isinstance(metadata, pikepdf.Stream):
+        findings.add("BP-XMP-01", "the catalog has no /Metadata XMP stream")
+        return None
+    try:
+        root = parse_untrusted_xml(read_bounded(metadata))
+    except (etree.XMLSyntaxError, ValueError, pikepdf.PdfError) as exc:
+        findings.add("BP-XMP-01", f"the XMP metadata cannot be parsed: {exc}")
+        return None
+    fx = {name: value for name in _FX_PROPERTIES if (value := _xmp_simple(root, FX_NAMESPACE, name)) is not None}
+    properties, prefix = _fx_extension_schema(root)
+    info_equivalents = {
+        "/Title": _xmp_alt(root, _DC, "title"),
+        "/Author": _xmp_seq(root, _DC, "creator"),
+        "/Subject": _xmp_alt(root, _DC, "description"),
+        "/Keywords": _xmp_simple(root, _PDF, "Keywords"),
+        "/Creator": _xmp_simple(root, _XMP, "CreatorTool"),
+        "/Producer": _xmp_simple(root, _PDF, "Producer"),
+    }
+    return XmpFacts(
+        part=_xmp_simple(root, _PDFAID, "part"),
+        conformance=_xmp_simple(root, _PDFAID, "conformance"),
+        fx=fx,
+        extension_properties=properties,
+        extension_prefix=prefix,
+        info_equivalents={key: value for key, value in info_equivalents.items() if value is not None},
+    )
+
+
+def check_xmp(xmp: XmpFacts, xml_file: EmbeddedFile, profile: Profile | None, findings: Findings) -> None:
+    if xmp.part != "3":
+        findings.add("BP-XMP-02", f"pdfaid:part is {xmp.part or 'missing'}; a Factur-X is PDF/A-3")
+    if xmp.conformance not in {"A", "B", "U"}:
+        findings.add("BP-XMP-03", f"pdfaid:conformance is {xmp.conformance or 'missing'}; expected A, B or U")
+    document_type = xmp.fx.get("DocumentType")
+    if document_type != "INVOICE":
+        findings.add("BP-XMP-04", f"fx:DocumentType is {document_type or 'missing'}; expected INVOICE")
+    file_name = xmp.fx.get("DocumentFileName")
+    if file_name != FACTURX_FILE_NAME or file_name not in xml_file.all_names:
+        findings.add(
+            "BP-XMP-05",
+            f"fx:DocumentFileName is {file_name or 'missing'}; expected {FACTURX_FILE_NAME!r}, the name of "
+            f"the embedded file ({xml_file.display_name!r})",
+        )
+    version = xmp.fx.get("Version")
+    if version is None:
+        findings.add("BP-XMP-06", "fx:Version is missing")
+    elif version != "1.0":
+        findings.add("BP-XMP-07", f"fx:Version is {version}; Factur-X 1.x writes 1.0")
+    level = xmp.fx.get("ConformanceLevel")
+    if level is None:
+        findings.add("BP-XMP-08", "fx:ConformanceLevel is missing")
+    elif profile is not None and level != profile.name:
+        findings.add(
+            "BP-XMP-08",
+            f"fx:ConformanceLevel is {level!r} but the XML declares profile {profile.name!r} (BT-24 "
+            f"{profile.guideline_id})",
+        )
+    if xmp.extension_properties is None:
+        findings.add("BP-XMP-09", f"no PDF/A extension schema declares the fx namespace {FX_NAMESPACE}")
+    else:
+        missing = sorted(set(_FX_PROPERTIES) - xmp.extension_properties)
+        if missing or xmp.extension_prefix != "fx":
+            findings.add(
+                "BP-XMP-09",
+                f"the fx extension schema is incomplete (prefix {xmp.extension_prefix!r}, missing properties: "
+                f"{', '.join(missing) or 'none'})",
+            )
+
+
+def check_pdfa_basics(pdf: pikepdf.Pdf, xmp: XmpFacts | None, findings: Findings) -> None:
+    if pdf.is_encrypted:
+        findings.add("BP-PDF-02", "the PDF is encrypted")
+    if not _has_pdfa_output_intent(pdf):
+        findings.add("BP-PDFA-01", "no output intent /GTS_PDFA1 with a /DestOutputProfile ICC stream")
+    for name in sorted(_unembedded_fonts(pdf)):
+        findings.add("BP-PDFA-02", f"font {name} is not embedded")
+    if "/ID" not in pdf.trailer:
+        findings.add("BP-PDFA-03", "the trailer has no /ID")
+    if _has_javascript(pdf):
+        findings.add("BP-PDFA-04", "the PDF contains JavaScript")
+    if xmp is not None:
+        _check_info_matches_xmp(pdf, xmp, findings)
+
+
+def _check_info_matches_xmp(pdf: pikepdf.Pdf, xmp: XmpFacts, findings: Findings) -> None:
+    info = pdf.trailer.get("/Info")
+    if not isinstance(info, pikepdf.Dictionary):
+        return
+    for key in ("/Title", "/Author", "/Subject", "/Keywords", "/Creator", "/Producer"):
+        value = info.get(key)
+        if value is None:
+            continue
+        text = str(value)
+        if not text:
+            continue
+        if xmp.info_equivalents.get(key) != text:
+            findings.add(
+                "BP-PDFA-05",
+                f"Info {key} is {text!r} but its XMP equivalent is {xmp.info_equivalents.get(key)!r}",
+            )
+
+
+def _file_names(filespec: pikepdf.Dictionary) -> tuple[str, ...]:
+    return tuple(str(filespec[key]) for key in ("/UF", "/F") if key in filespec)
+
+
+def _catalog_af(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+    af = pdf.Root.get("/AF")
+    return list(af) if isinstance(af, pikepdf.Array) else []
+
+
+def _same_object(left: pikepdf.Object, right: pikepdf.Object) -> bool:
+    if left.objgen != (0, 0) or right.objgen != (0, 0):
+        return left.objgen == right.objgen
+    return left == right
+
+
+def _embedded_stream(filespec: pikepdf.Dictionary) -> pikepdf.Stream:
+    ef = filespec.get("/EF")
+    if isinstance(ef, pikepdf.Dictionary):
+        for key in ("/UF", "/F"):
+            stream = ef.get(key)
+            if isinstance(stream, pikepdf.Stream):
+                return stream
+    raise ValueError("the file specification has no embedded file stream (/EF /F)")
+
+
+def _embedded_stream_subtype(filespec: pikepdf.Dictionary) -> str | None:
+    try:
+        subtype = _embedded_stream(filespec).get("/Subtype")
+    except ValueError:
+        return None
+    return str(subtype).lstrip("/") if subtype is not None else None
+
+
+def _has_pdfa_output_intent(pdf: pikepdf.Pdf) -> bool:
+    intents = pdf.Root.get("/OutputIntents")
+    if not isinstance(intents, pikepdf.Array):
+        return False
+    return any(
+        isinstance(intent, pikepdf.Dictionary)
+        and intent.get("/S") == pikepdf.Name.GTS_PDFA1
+        and isinstance(intent.get("/DestOutputProfile"), pikepdf.Stream)
+        for intent in intents
+    )
+
+
+def _unembedded_fonts(pdf: pikepdf.Pdf) -> set[str]:
+    missing: set[str] = set()
+    for page in pdf.pages:
+        for font in _fonts(page.obj.get("/Resources"), depth=0):
+            if not _font_is_embedded(font):
+                missing.add(str(font.get("/BaseFont", "(unnamed)")).lstrip("/"))
+    return missing
+
+
+def _fonts(resources: pikepdf.Object | None, depth: int) -> Iterator[pikepdf.Dictionary]:
+    if not isinstance(resources, pikepdf.Dictionary) or depth > _MAX_FORM_DEPTH:
+        return
+    fonts = resources.get("/Font")
+    if isinstance(fonts, pikepdf.Dictionary):
+        for font in fonts.values():
+            if isinstance(font, pikepdf.Dictionary):
+                yield font
+    xobjects = resources.get("/XObject")
+    if isinstance(xobjects, pikepdf.Dictionary):
+        for xobject in xobjects.values():
+            if isinstance(xobject, pikepdf.Stream) and xobject.get("/Subtype") == pikepdf.Name.Form:
+                yield from _fonts(xobject.get("/Resources"), depth + 1)
+
+
+def _font_is_embedded(font: pikepdf.Dictionary) -> bool:
+    subtype = font.get("/Subtype")
+    if subtype == pikepdf.Name.Type3:
+        return True
+    if subtype == pikepdf.Name.Type0:
+        descendants = font.get("/DescendantFonts")
+        if not isinstance(descendants, pikepdf.Array) or not len(descendants):
+            return False
+        font = descendants[0]
+    descriptor = font.get("/FontDescriptor") if isinstance(font, pikepdf.Dictionary) else None
+    return isinstance(descriptor, pikepdf.Dictionary) and any(key in descriptor for key in _EMBEDDED_FONT_KEYS)
+
+
+def _has_javascript(pdf: pikepdf.Pdf) -> bool:
+    names = pdf.Root.get("/Names")
+    if isinstance(names, pikepdf.Dictionary) and "/JavaScript" in names:
+        return True
+    action = pdf.Root.get("/OpenAction")
+    return isinstance(action, pikepdf.Dictionary) and action.get("/S") == pikepdf.Name.JavaScript
+
+
+def _xmp_simple(root: etree._Element, namespace: str, name: str) -> str | None:
+    tag = f"{{{namespace}}}{name}"
+    for description in root.iter(f"{{{_RDF}}}Description"):
+        if tag in description.attrib:
+            return description.attrib[tag].strip()
+    element = next(root.iter(tag), None)
+    if element is None:
+        return None
+    return (element.text or "").strip()
+
+
+def _xmp_alt(root: etree._Element, namespace: str, name: str) -> str | None:
+    element = next(root.iter(f"{{{namespace}}}{name}"), None)
+    if element is None:
+        return None
+    items = list(element.iter(f"{{{_RDF}}}li"))
+    preferred = next(
+        (item for item in items if item.get("{http://www.w3.org/XML/1998/namespace}lang") == "x-default"),
+        items[0] if items else None,
+    )
+    return (preferred.text or "").strip() if preferred is not None else (element.text or "").strip()
+
+
+def _xmp_seq(root: etree._Element, namespace: str, name: str) -> str | None:
+    element = next(root.iter(f"{{{namespace}}}{name}"), None)
+    if element is None:
+        return None
+    items = [(item.text or "").strip() for item in element.iter(f"{{{_RDF}}}li")]
+    return ", ".join(items) if items else (element.text or "").strip()
+
+
+def _fx_extension_schema(root: etree._Element) -> tuple[frozenset[str] | None, str | None]:
+    for uri in root.iter(f"{{{_PDFA_SCHEMA}}}namespaceURI"):
+        if (uri.text or "").strip() != FX_NAMESPACE:
+            continue
+        schema = uri.getparent()
+        if schema is None:
+            continue
+        prefix_element = schema.find(f"{{{_PDFA_SCHEMA}}}prefix")
+        prefix = (prefix_element.text or "").strip() if prefix_element is not None else None
+        names = frozenset((element.text or "").strip() for element in schema.iter(f"{{{_PDFA_PROPERTY}}}name"))
+        return names, prefix
+    return None, None

@@ -1,0 +1,214 @@
+"""Business terms of a CII ``CrossIndustryInvoice`` read into ``FacturXInvoice``.
+
+Reading is lenient: a term that is absent becomes ``None``; a term whose value cannot be read
+(``20261345`` as a date, ``12,50`` as an amount) becomes ``None`` and a ``BP-FX-07`` finding, so a
+broken file still gets a complete report.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+
+from billing_pipeline.facturx.findings import Findings
+from billing_pipeline.facturx.models import (
+    DocumentAllowanceCharge,
+    FacturXInvoice,
+    InvoiceLine,
+    VatBreakdownEntry,
+)
+from billing_pipeline.facturx.profiles import profile_for_guideline
+
+NAMESPACES = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
+}
+CII_ROOT_TAG = f"{{{NAMESPACES['rsm']}}}CrossIndustryInvoice"
+
+_TX = "rsm:SupplyChainTradeTransaction"
+_AGR = f"{_TX}/ram:ApplicableHeaderTradeAgreement"
+_SET = f"{_TX}/ram:ApplicableHeaderTradeSettlement"
+_SUM = f"{_SET}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+_SELLER = f"{_AGR}/ram:SellerTradeParty"
+_BUYER = f"{_AGR}/ram:BuyerTradeParty"
+_MEANS = f"{_SET}/ram:SpecifiedTradeSettlementPaymentMeans"
+_TRUE = frozenset({"true", "1"})
+
+
+class _Reader:
+    def __init__(self, findings: Findings) -> None:
+        self.findings = findings
+
+    def text(self, context: etree._Element, path: str) -> str | None:
+        found = context.xpath(path, namespaces=NAMESPACES)
+        if not found:
+            return None
+        first = found[0]
+        value = first if isinstance(first, str) else first.text
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def amount(self, context: etree._Element, path: str, term: str) -> Decimal | None:
+        return self.decimal(self.text(context, path), term)
+
+    def decimal(self, value: str | None, term: str) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            self.findings.add("BP-FX-07", f"{term} {value!r} is not a decimal number")
+            return None
+        return number
+
+    def date(self, context: etree._Element, path: str, term: str) -> date | None:
+        holder = context.xpath(path, namespaces=NAMESPACES)
+        if not holder:
+            return None
+        element = holder[0]
+        value = (element.text or "").strip()
+        if not value:
+            return None
+        date_format = element.get("format", "102")
+        if date_format != "102":
+            self.findings.add("BP-FX-07", f"{term} uses date format {date_format!r}; EN 16931 uses 102 (YYYYMMDD)")
+            return None
+        try:
+            return datetime.strptime(value, "%Y%m%d").date()
+        except ValueError:
+            self.findings.add("BP-FX-07", f"{term} {value!r} is not a valid YYYYMMDD date")
+            return None
+
+
+def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
+    reader = _Reader(findings)
+    guideline = reader.text(root, "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID")
+    profile = profile_for_guideline(guideline)
+    currency = reader.text(root, f"{_SET}/ram:InvoiceCurrencyCode")
+    return FacturXInvoice(
+        profile=profile.name if profile else None,
+        guideline_id=guideline,
+        business_process=reader.text(
+            root, "rsm:ExchangedDocumentContext/ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID"
+        ),
+        number=reader.text(root, "rsm:ExchangedDocument/ram:ID"),
+        type_code=reader.text(root, "rsm:ExchangedDocument/ram:TypeCode"),
+        issue_date=reader.date(root, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString", "BT-2"),
+        due_date=reader.date(
+            root, f"{_SET}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString", "BT-9"
+        ),
+        currency=currency,
+        buyer_reference=reader.text(root, f"{_AGR}/ram:BuyerReference"),
+        purchase_order=reader.text(root, f"{_AGR}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID"),
+        seller_name=reader.text(root, f"{_SELLER}/ram:Name"),
+        seller_siren=reader.text(root, f"{_SELLER}/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0002']"),
+        seller_legal_id=reader.text(root, f"{_SELLER}/ram:SpecifiedLegalOrganization/ram:ID"),
+        seller_legal_id_scheme=reader.text(root, f"{_SELLER}/ram:SpecifiedLegalOrganization/ram:ID/@schemeID"),
+        seller_vat_id=reader.text(root, f"{_SELLER}/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"),
+        seller_country=reader.text(root, f"{_SELLER}/ram:PostalTradeAddress/ram:CountryID"),
+        buyer_name=reader.text(root, f"{_BUYER}/ram:Name"),
+        buyer_siren=reader.text(root, f"{_BUYER}/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0002']"),
+        buyer_legal_id=reader.text(root, f"{_BUYER}/ram:SpecifiedLegalOrganization/ram:ID"),
+        buyer_legal_id_scheme=reader.text(root, f"{_BUYER}/ram:SpecifiedLegalOrganization/ram:ID/@schemeID"),
+        buyer_vat_id=reader.text(root, f"{_BUYER}/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"),
+        buyer_country=reader.text(root, f"{_BUYER}/ram:PostalTradeAddress/ram:CountryID"),
+        payment_means_code=reader.text(root, f"{_MEANS}/ram:TypeCode"),
+        iban=reader.text(root, f"{_MEANS}/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"),
+        bic=reader.text(root, f"{_MEANS}/ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID"),
+        period_start=reader.date(
+            root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString", "BT-73"
+        ),
+        period_end=reader.date(root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", "BT-74"),
+        lines=[
+            _line(reader, element)
+            for element in root.xpath(f"{_TX}/ram:IncludedSupplyChainTradeLineItem", namespaces=NAMESPACES)
+        ],
+        vat_breakdown=[
+            _vat_entry(reader, element)
+            for element in root.xpath(f"{_SET}/ram:ApplicableTradeTax", namespaces=NAMESPACES)
+        ],
+        allowances_charges=[
+            _allowance_charge(reader, element)
+            for element in root.xpath(f"{_SET}/ram:SpecifiedTradeAllowanceCharge", namespaces=NAMESPACES)
+        ],
+        line_total=reader.amount(root, f"{_SUM}/ram:LineTotalAmount", "BT-106"),
+        allowance_total=reader.amount(root, f"{_SUM}/ram:AllowanceTotalAmount", "BT-107"),
+        charge_total=reader.amount(root, f"{_SUM}/ram:ChargeTotalAmount", "BT-108"),
+        tax_basis_total=reader.amount(root, f"{_SUM}/ram:TaxBasisTotalAmount", "BT-109"),
+        vat_total=_vat_total(reader, root, currency),
+        grand_total=reader.amount(root, f"{_SUM}/ram:GrandTotalAmount", "BT-112"),
+        prepaid_amount=reader.amount(root, f"{_SUM}/ram:TotalPrepaidAmount", "BT-113"),
+        rounding_amount=reader.amount(root, f"{_SUM}/ram:RoundingAmount", "BT-114"),
+        due_payable_amount=reader.amount(root, f"{_SUM}/ram:DuePayableAmount", "BT-115"),
+    )
+
+
+def _vat_total(reader: _Reader, root: etree._Element, currency: str | None) -> Decimal | None:
+    # BT-110 is the TaxTotalAmount in the invoice currency; a second one (BT-111) may be in the
+    # accounting currency
+    amounts = root.xpath(f"{_SUM}/ram:TaxTotalAmount", namespaces=NAMESPACES)
+    if not amounts:
+        return None
+    chosen = next((element for element in amounts if element.get("currencyID") == currency), amounts[0])
+    return reader.decimal((chosen.text or "").strip() or None, "BT-110")
+
+
+def _line(reader: _Reader, element: etree._Element) -> InvoiceLine:
+    line_id = reader.text(element, "ram:AssociatedDocumentLineDocument/ram:LineID")
+    where = f"line {line_id or '?'}"
+    settlement = "ram:SpecifiedLineTradeSettlement"
+    allowances = charges = Decimal(0)
+    for adjustment in element.xpath(f"{settlement}/ram:SpecifiedTradeAllowanceCharge", namespaces=NAMESPACES):
+        amount = reader.amount(adjustment, "ram:ActualAmount", f"{where} BT-136/BT-141") or Decimal(0)
+        if reader.text(adjustment, "ram:ChargeIndicator/udt:Indicator") in _TRUE:
+            charges += amount
+        else:
+            allowances += amount
+    price = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice"
+    return InvoiceLine(
+        line_id=line_id,
+        name=reader.text(element, "ram:SpecifiedTradeProduct/ram:Name"),
+        quantity=reader.amount(element, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity", f"{where} BT-129"),
+        unit_code=reader.text(element, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity/@unitCode"),
+        unit_price=reader.amount(element, f"{price}/ram:ChargeAmount", f"{where} BT-146"),
+        base_quantity=reader.amount(element, f"{price}/ram:BasisQuantity", f"{where} BT-149"),
+        net_amount=reader.amount(
+            element,
+            f"{settlement}/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+            f"{where} BT-131",
+        ),
+        vat_category=reader.text(element, f"{settlement}/ram:ApplicableTradeTax/ram:CategoryCode"),
+        vat_rate=reader.amount(
+            element, f"{settlement}/ram:ApplicableTradeTax/ram:RateApplicablePercent", f"{where} BT-152"
+        ),
+        allowances=allowances,
+        charges=charges,
+    )
+
+
+def _vat_entry(reader: _Reader, element: etree._Element) -> VatBreakdownEntry:
+    return VatBreakdownEntry(
+        category=reader.text(element, "ram:CategoryCode"),
+        rate=reader.amount(element, "ram:RateApplicablePercent", "BT-119"),
+        basis=reader.amount(element, "ram:BasisAmount", "BT-116"),
+        amount=reader.amount(element, "ram:CalculatedAmount", "BT-117"),
+        exemption_reason=reader.text(element, "ram:ExemptionReason"),
+        exemption_reason_code=reader.text(element, "ram:ExemptionReasonCode"),
+    )
+
+
+def _allowance_charge(reader: _Reader, element: etree._Element) -> DocumentAllowanceCharge:
+    return DocumentAllowanceCharge(
+        is_charge=reader.text(element, "ram:ChargeIndicator/udt:Indicator") in _TRUE,
+        amount=reader.amount(element, "ram:ActualAmount", "BT-92/BT-99"),
+        vat_category=reader.text(element, "ram:CategoryTradeTax/ram:CategoryCode"),
+        vat_rate=reader.amount(element, "ram:CategoryTradeTax/ram:RateApplicablePercent", "BT-96/BT-103"),
+    )

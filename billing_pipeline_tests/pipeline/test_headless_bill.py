@@ -1,0 +1,64 @@
+"""`billing-pipeline bill` on the embedded emulator (no credentials at all), as a cron job runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from billing_pipeline.facturx import verify_pdf
+from billing_pipeline_tests.pipeline.conftest import copy_sample_data
+
+QONTO_VARIABLES = ("QONTO_API_KEY", "QONTO_OAUTH_REFRESH_TOKEN", "QONTO_BASE_URL", "QONTO_STAGING_TOKEN")
+
+
+def _bill(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in QONTO_VARIABLES and not k.startswith("BILLING_")}
+    env.pop("DAGSTER_HOME", None)
+    env["QONTO_EMULATOR_RENDER_DELAY"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "billing_pipeline.cli", "bill", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_bill_embedded_mode_end_to_end_then_idempotent(tmp_path: Path) -> None:
+    copy_sample_data(tmp_path / "data")
+    first = _bill(tmp_path, "--period", "2026-09", "--wait", "120", "--format", "json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    report = json.loads(first.stdout)
+    assert report["period"] == "2026-09" and report["mode"] == "emulator"
+    assert report["invoices"] and all(i["status"] == "stored" for i in report["invoices"])
+    for invoice in report["invoices"]:
+        content = Path(invoice["file"]).read_bytes()
+        assert verify_pdf(content).valid
+        assert Path(invoice["file"]).is_relative_to(tmp_path / "data" / "invoices" / "2026-09")
+    assert "EMULATED" in first.stderr  # announced in the run's logs
+    # everything stays inside the working directory: state, instance, files
+    assert (tmp_path / ".state" / "ledger.sqlite").exists()
+    assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()
+
+    again = _bill(tmp_path, "--period", "2026-09", "--format", "json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["invoices"] == report["invoices"]  # same invoices, same files
+
+
+def test_bill_refuses_invalid_input_with_the_preview_error_shape(tmp_path: Path) -> None:
+    copy_sample_data(tmp_path / "data")
+    (tmp_path / "data" / "usage" / "bad.csv").write_text(
+        "event_id,customer_id,metric,quantity,timestamp\nbad-1,cus_fr_001,api_calls,NaN,2026-09-10T10:00:00Z\n"
+    )
+    result = _bill(tmp_path, "--period", "2026-09", "--format", "json")
+    assert result.returncode == 2
+    errors = json.loads(result.stdout)["errors"]
+    assert errors[0]["file"].endswith("bad.csv") and errors[0]["field"] == "quantity"
+    assert not (tmp_path / ".state" / "qonto-emulator.sqlite").exists()  # Qonto never contacted
+
+
+def test_bill_refuses_an_open_period(tmp_path: Path) -> None:
+    copy_sample_data(tmp_path / "data")
+    result = _bill(tmp_path, "--period", "2026-11")
+    assert result.returncode == 2
+    assert "not a closed billing period" in result.stderr
