@@ -20,6 +20,8 @@ install: $(STAMP)
 dev: install
 	mkdir -p $(DAGSTER_HOME)
 	cp deploy/dagster.dev.yaml $(DAGSTER_HOME)/dagster.yaml
+	# set the writers' pool limit once up front (two runs creating it at once race: dagster#33552)
+	$(BIN)/dagster instance concurrency set qonto_writes 1 >/dev/null
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 ## test: install, lint, validate the definitions and run the test suite
@@ -38,12 +40,16 @@ bench: install
 	$(BIN)/python benchmarks/throughput.py
 
 chaos: install
-	$(BIN)/python benchmarks/chaos.py --seeds 20
+	$(BIN)/python benchmarks/chaos.py --seeds $(or $(SEEDS),20)
 
+## test-postgres: PostgreSQL-backed Dagster storage + ledger (starts and stops its own server)
 test-postgres: install
+	scripts/install_system_deps.sh
 	$(BIN)/pytest -q -m postgres
 
+## test-ui: the headless-Chromium smoke test of the Dagster UI; writes docs/asset-graph.png
 test-ui: install
+	scripts/install_system_deps.sh
 	$(BIN)/pytest -q billing_pipeline_tests/ui
 
 clean-state:

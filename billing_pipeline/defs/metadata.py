@@ -13,7 +13,7 @@ def table(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> dg.MetadataV
     frame = pd.DataFrame(list(rows), columns=columns)
     if frame.empty:
         return dg.MetadataValue.md("_(none)_")
-    return dg.MetadataValue.md(frame.fillna("").astype(str).to_markdown(index=False))
+    return dg.MetadataValue.md(frame.fillna("").astype(str).to_markdown(index=False, disable_numparse=True))
 
 
 COMMON_ASSET_ARGS: dict[str, Any] = {

@@ -10,6 +10,7 @@ invoice. SQLite by default; any SQLAlchemy URL (PostgreSQL in production) works 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -145,7 +146,12 @@ class Ledger:
         self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if self._is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+            metadata.create_all(self.engine)
+        else:
+            # several processes may create the schema at once on an empty database: take turns
+            with self.engine.begin() as connection:
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                metadata.create_all(connection)
 
     def __repr__(self) -> str:
         return f"Ledger({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -166,9 +172,13 @@ class Ledger:
             with FileLock(str(self._lock_dir / f"period-{period}.lock"), timeout=timeout_s):
                 yield
             return
-        key = int.from_bytes(hashlib.sha256(f"billing-period:{period}".encode()).digest()[:8], "big", signed=True)
+        key = _lock_key(f"billing-period:{period}")
+        deadline = time.monotonic() + timeout_s
         with self.engine.connect() as connection:
-            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            while not connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"period {period} stayed locked by another writer for {timeout_s:.0f} s")
+                time.sleep(0.2)
             try:
                 yield
             finally:
@@ -324,6 +334,13 @@ class Ledger:
                         customer_id=customer_id, period=period, reference=reference, updated_at=_now(), **values
                     )
                 )
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+_SCHEMA_LOCK_KEY = _lock_key("billing-ledger-schema")
 
 
 class LedgerConflict(RuntimeError):

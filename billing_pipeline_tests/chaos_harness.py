@@ -1,0 +1,245 @@
+"""Chaos harness: bill several periods against a faulty emulator while SIGKILLing the runs.
+
+Shared by ``billing_pipeline_tests/test_chaos.py`` (a short smoke in the default suite) and
+``benchmarks/chaos.py`` (many seeds). Everything is judged from the emulator's own state, not from
+what the pipeline believes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from billing_pipeline.billing.planning import plan_period
+from billing_pipeline.facturx import verify_pdf
+
+REPO = Path(__file__).resolve().parents[1]
+SELECTION = "billable_usage,qonto_clients,draft_invoices,finalized_invoices"
+_REFERENCE = re.compile(r"(BP-\d{4}-\d{2}-\S+)")
+
+
+@dataclass
+class ChaosOutcome:
+    seed: int
+    runs: int = 0
+    kills: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    invalid_files: int = 0
+    wrong_amounts: int = 0
+    duplicate_clients: int = 0
+    rate_limited: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.duplicates or self.lost or self.invalid_files or self.wrong_amounts or self.duplicate_clients)
+
+
+class EmulatorProcess:
+    """``billing-pipeline emulator serve`` in its own process, as users run it."""
+
+    def __init__(self, state: Path, *, latency_ms: int, fault_rate: float, lost_rate: float, render_delay: float):
+        command = [
+            sys.executable, "-m", "billing_pipeline.cli", "emulator", "serve", "--port", "0",
+            "--state", str(state), "--render-delay", str(render_delay), "--latency-ms", str(latency_ms),
+            "--fault-rate", str(fault_rate), "--lost-response-rate", str(lost_rate),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.env: dict[str, str] = {}
+        assert self.process.stdout is not None
+        while len(self.env) < 2:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("the emulator exited before printing its address")
+            name, _, value = line.strip().partition("=")
+            self.env[name] = value
+        self.base_url = self.env["QONTO_BASE_URL"]
+        # keep draining its output: a full pipe would block the emulator mid-request
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for _ in self.process.stdout:
+            pass
+
+    def admin(self, method: str, path: str, **kwargs: object) -> dict:
+        response = httpx.request(method, f"{self.base_url}/_emulator/{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _start_run(env: dict[str, str], select: str, period: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "billing_pipeline.definitions",
+            "--select",
+            select,
+            "--partition",
+            period,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _kill_after_calls(process: subprocess.Popen, emulator: EmulatorProcess, calls: int, timeout_s: float) -> bool:
+    target = emulator.admin("GET", "stats")["api_requests"] + calls
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        if emulator.admin("GET", "stats")["api_requests"] >= target:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+            return True
+        time.sleep(0.005)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        return True
+    return False
+
+
+def run_seed(
+    seed: int,
+    workdir: Path,
+    *,
+    periods: tuple[str, ...] = ("2026-09", "2026-10"),
+    fault_rate: float = 0.05,
+    lost_rate: float = 0.02,
+    latency_ms: int = 15,
+    max_attempts: int = 10,
+) -> ChaosOutcome:
+    rng = random.Random(seed)
+    outcome = ChaosOutcome(seed=seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = workdir / "data"
+    if not data_dir.exists():
+        shutil.copytree(REPO / "data", data_dir, ignore=shutil.ignore_patterns("invoices"))
+    emulator = EmulatorProcess(
+        workdir / "emulator.sqlite",
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        lost_rate=lost_rate,
+        render_delay=0.3,
+    )
+    try:
+        env = {
+            **os.environ,
+            **emulator.env,
+            "BILLING_DATA_DIR": str(data_dir),
+            "BILLING_STATE_DIR": str(workdir / "state"),
+            "BILLING_INVOICES_DIR": str(workdir / "invoices"),
+            "DAGSTER_HOME": str(workdir / "dagster_home"),
+        }
+        (workdir / "dagster_home").mkdir(exist_ok=True)
+        plans = {p: plan_period(p, data_dir) for p in periods}
+        for period in periods:
+            expected_calls = 4 * len(plans[period].invoices) + 10
+            for attempt in range(max_attempts):
+                if rng.random() < 0.3:  # a 429 burst, as Qonto answers when another job shares the IP
+                    emulator.admin(
+                        "POST",
+                        "faults",
+                        json={
+                            "kind": "rate_limited",
+                            "method": "*",
+                            "path_regex": "^/v2/",
+                            "count": rng.randint(3, 25),
+                        },
+                    )
+                outcome.runs += 1
+                process = _start_run(env, SELECTION, period)
+                if attempt < 3 and rng.random() < 0.75:
+                    if _kill_after_calls(process, emulator, rng.randint(1, expected_calls), timeout_s=180):
+                        outcome.kills += 1
+                        continue
+                if process.wait(600) == 0:
+                    break
+            else:
+                outcome.notes.append(f"{period}: not billed after {max_attempts} attempts")
+            for _ in range(max_attempts):  # collect the Factur-X files; faults may fail a run
+                time.sleep(0.5)
+                outcome.runs += 1
+                if _start_run(env, "facturx_files", period).wait(600) == 0 and _all_stored(workdir, period, plans):
+                    break
+        _judge(outcome, emulator, plans, workdir)
+        outcome.rate_limited = emulator.admin("GET", "stats")["rate_limited"]
+    finally:
+        emulator.stop()
+    return outcome
+
+
+def _all_stored(workdir: Path, period: str, plans: dict) -> bool:
+    folder = workdir / "invoices" / period
+    return folder.exists() and len(list(folder.glob("*.pdf"))) >= len(plans[period].invoices)
+
+
+def _judge(outcome: ChaosOutcome, emulator: EmulatorProcess, plans: dict, workdir: Path) -> None:
+    state = emulator.admin("GET", "state")
+    live = [i for i in state["client_invoices"] if i["status"] != "canceled"]
+    by_reference = Counter(_reference(i) for i in live)
+    outcome.duplicates = sum(n - 1 for n in by_reference.values() if n > 1)
+    keys = Counter((c.get("email", "").lower(), c.get("tax_identification_number")) for c in state["clients"])
+    outcome.duplicate_clients = sum(n - 1 for n in keys.values() if n > 1)
+    totals = {}
+    for invoice in live:
+        totals.setdefault(_reference(invoice), Decimal(invoice["total_amount"]["value"]))
+    for period, plan in plans.items():
+        for planned in plan.invoices:
+            reference = f"BP-{period}-{planned.customer.customer_id}"
+            if reference not in by_reference:
+                outcome.lost += 1
+            elif totals[reference] != planned.total:
+                outcome.wrong_amounts += 1
+        numbers = {i["number"] for i in live if _reference(i).startswith(f"BP-{period}-") and i["number"]}
+        folder = workdir / "invoices" / period
+        stored = {p.stem: p for p in folder.glob("*.pdf")} if folder.exists() else {}
+        for number in numbers:
+            path = next((p for stem, p in stored.items() if stem == re.sub(r"[^A-Za-z0-9._-]+", "_", number)), None)
+            if path is None or not verify_pdf(path.read_bytes()).valid:
+                outcome.invalid_files += 1
+
+
+def _reference(invoice: dict) -> str:
+    match = _REFERENCE.search(invoice.get("header") or "")
+    return match.group(1) if match else f"unreferenced:{invoice['id']}"
+
+
+def summary_line(outcomes: list[ChaosOutcome]) -> str:
+    return (
+        f"chaos: {sum(o.runs for o in outcomes)} runs, {sum(o.duplicates + o.duplicate_clients for o in outcomes)} "
+        f"duplicates, {sum(o.lost for o in outcomes)} lost, {sum(o.invalid_files for o in outcomes)} invalid files"
+    )
+
+
+def as_json(outcome: ChaosOutcome) -> str:
+    return json.dumps(outcome.__dict__, default=str)
