@@ -16,7 +16,7 @@ from billing_pipeline.billing.periods import BillingPeriod, time_zone
 from billing_pipeline.billing.preview import errors_json, to_preview_json
 from billing_pipeline.billing.price_list import load_price_list, parse_price_list
 from billing_pipeline.billing.pricing import price_customer
-from billing_pipeline.billing.usage import load_usage, read_usage
+from billing_pipeline.billing.usage import FileUsageSource, UsageSource, load_usage
 
 CUSTOMERS_FILE = "customers.csv"
 PRICE_LIST_FILE = "price_list.yaml"
@@ -31,8 +31,12 @@ def plan_period(
     timezone: str = "Europe/Paris",
     bill_customers_without_usage: bool = False,
     max_unit_price_decimals: int = 2,
+    usage_source: UsageSource | None = None,
 ) -> PeriodPlan:
     """Every invoice of ``period`` from ``data_dir`` (customers.csv, price_list.yaml, usage/).
+
+    ``usage_source`` replaces the files of ``data_dir/usage`` (e.g. ``sql_usage.SqlUsageSource``);
+    customers and the price list are always files of ``data_dir``.
 
     Customers without usage in the period are not invoiced unless their plan has a monthly fee
     or ``bill_customers_without_usage`` is set; a customer whose priced invoice would have no
@@ -45,14 +49,9 @@ def plan_period(
     data_dir = Path(data_dir)
     prices = parse_price_list(data_dir / PRICE_LIST_FILE, file_label=PRICE_LIST_FILE)
     customers = parse_customers(data_dir / CUSTOMERS_FILE, plans=prices.plan_names, file_label=CUSTOMERS_FILE)
-    usage = read_usage(
-        data_dir / USAGE_DIR,
-        billing_period,
-        zone,
-        customers=customers.known_ids,
-        metrics=prices.metric_names,
-        label_root=data_dir,
-    )
+    if usage_source is None:
+        usage_source = FileUsageSource(data_dir / USAGE_DIR, label_root=data_dir)
+    usage = usage_source.read(billing_period, zone, customers=customers.known_ids, metrics=prices.metric_names)
     problems = [*prices.problems, *customers.problems, *usage.problems]
     if problems:
         raise InvalidBillingInput(problems)
@@ -103,6 +102,8 @@ def plan_period(
 
 
 __all__ = [
+    "FileUsageSource",
+    "UsageSource",
     "errors_json",
     "load_customers",
     "load_price_list",

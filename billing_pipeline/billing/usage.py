@@ -8,17 +8,23 @@ belong to any period, so it is always reported.
 
 Work is done on Arrow batches with vectorized kernels; Python loops only run over the small
 per-batch dictionaries of customer ids and metrics, and over rows that are being reported.
+
+The checks do not care where the batches come from: ``UsageReader.read_batches`` is also what the
+SQL source (``sql_usage.py``) feeds, so files and tables share every rule and every message. A
+``UsageSource`` is what ``plan_period`` reads usage from: ``FileUsageSource`` (``usage/``, the
+default) or ``sql_usage.SqlUsageSource``.
 """
 
 from __future__ import annotations
 
 import array
 import csv
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -66,16 +72,38 @@ class UsageTotals:
 
 
 @dataclass
-class _UsageFile:
-    path: Path
+class UsageOrigin:
+    """Where a stream of usage rows comes from (a file, a table), as problems name it.
+
+    ``row_number`` turns a 0-based record index of the stream into the ``row`` of a problem;
+    ``noun`` is how a message names such a row ("line", "record", "row").
+    """
+
     label: str
     rows: int = 0
+
+    @property
+    def noun(self) -> str:
+        return "record"
+
+    def row_number(self, record: int, log: ProblemLog) -> int:
+        """The 1-based position of a record in the stream."""
+        return record + 1
+
+
+@dataclass(kw_only=True)
+class _UsageFile(UsageOrigin):
+    path: Path
     needs_scan: bool = False  # a CSV whose malformed rows must be located line by line
     _lines: array.array | None = None
 
     @property
     def is_csv(self) -> bool:
         return self.path.suffix.lower() == ".csv"
+
+    @property
+    def noun(self) -> str:
+        return "line" if self.is_csv else "record"
 
     def scan(self, log: ProblemLog) -> None:
         """Physical line of every data record (CSV), reporting malformed rows on the way."""
@@ -158,7 +186,9 @@ class _Codes:
         return codes, codes == -1, codes == -2
 
 
-class _UsageReader:
+class UsageReader:
+    """Checks usage batches of one period from any number of origins, then adds them up."""
+
     def __init__(
         self,
         period: BillingPeriod,
@@ -170,7 +200,7 @@ class _UsageReader:
         self.end: datetime = period.end(zone)
         self.customers = _Codes(customers)
         self.metrics = _Codes(metrics)
-        self.files: list[_UsageFile] = []
+        self.origins: list[UsageOrigin] = []
         self.issues: dict[tuple[int, str, str], _RowIssues] = {}
         self.log = ProblemLog()
         self.kept: list[_Kept] = []
@@ -194,32 +224,52 @@ class _UsageReader:
         issues.count += len(positions)
 
     def _report_rows(self) -> None:
-        for (file_index, column, reason), issues in self.issues.items():
-            usage_file = self.files[file_index]
+        for (origin_index, column, reason), issues in self.issues.items():
+            origin = self.origins[origin_index]
             for record, value in issues.examples:
-                row = usage_file.row_number(record, self.log)
-                self.log.add(usage_file.label, reason, row=row, field=column, value=value)
+                row = origin.row_number(record, self.log)
+                self.log.add(origin.label, reason, row=row, field=column, value=value)
             unlisted = issues.count - len(issues.examples)
             if unlisted:
-                self.log.add_unlisted(usage_file.label, reason, field=column, count=unlisted)
+                self.log.add_unlisted(origin.label, reason, field=column, count=unlisted)
 
     # -- reading ------------------------------------------------------------------------------
 
+    def read_batches(self, origin: UsageOrigin, batches: Iterable[pa.RecordBatch]) -> None:
+        """Check and keep every batch of ``origin`` (columns as in ``COLUMNS``).
+
+        An exception raised while the batches are produced propagates: the caller knows what a
+        failure of its origin means and reports it. The rows of a failed origin are not counted.
+        """
+        index = len(self.origins)
+        self.origins.append(origin)
+        first = 0
+        for batch in batches:
+            self._batch(index, batch, first)
+            first += batch.num_rows
+        origin.rows = first
+        self.rows_read += first
+
     def read(self, usage_file: _UsageFile) -> None:
-        index = len(self.files)
-        self.files.append(usage_file)
         try:
-            batches = self._csv(usage_file) if usage_file.is_csv else self._parquet(usage_file)
-            first = 0
-            for batch in batches:
-                self._batch(index, batch, first)
-                first += batch.num_rows
-            usage_file.rows = first
+            self.read_batches(usage_file, self._csv(usage_file) if usage_file.is_csv else self._parquet(usage_file))
         except (pa.ArrowException, OSError, csv.Error, UnicodeDecodeError) as error:
             self.log.add(usage_file.label, f"cannot read the file: {error}")
-        self.rows_read += usage_file.rows
         if usage_file.needs_scan:
             usage_file.scan(self.log)
+
+    def finish(self, sources: int) -> UsageTotals:
+        """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
+        totals, repeats = self.totals()
+        self._report_rows()
+        return UsageTotals(
+            quantities=totals,
+            files=sources,
+            rows_read=self.rows_read,
+            rows_in_period=self.rows_in_period,
+            duplicate_events=repeats,
+            problems=self.log.problems,
+        )
 
     def _csv(self, usage_file: _UsageFile) -> Iterator[pa.RecordBatch]:
         with usage_file.path.open(newline="", encoding="utf-8-sig") as handle:
@@ -394,17 +444,17 @@ class _UsageReader:
         for index in candidates.index[later & ~same]:
             row, origin = candidates.loc[index], first.loc[index]
             differs = [name for name in content if row[name] != origin[name]]
-            origin_file = self.files[int(origin["file"])]
-            where = f"{origin_file.label} {'line' if origin_file.is_csv else 'record'} "
-            where += str(origin_file.row_number(int(origin["record"]), self.log))
+            first_origin = self.origins[int(origin["file"])]
+            where = f"{first_origin.label} {first_origin.noun} "
+            where += str(first_origin.row_number(int(origin["record"]), self.log))
             fields = ", ".join(
                 "timestamp" if name == "instant" else name.replace("customer", "customer_id") for name in differs
             )
-            usage_file = self.files[int(row["file"])]
+            duplicate_origin = self.origins[int(row["file"])]
             self.log.add(
-                usage_file.label,
+                duplicate_origin.label,
                 f"event_id already used by a different event at {where} ({fields} differ)",
-                row=usage_file.row_number(int(row["record"]), self.log),
+                row=duplicate_origin.row_number(int(row["record"]), self.log),
                 field="event_id",
                 value=row["event_id"],
             )
@@ -480,23 +530,58 @@ def read_usage(
     billing_period = BillingPeriod.of(period)
     usage_dir = Path(usage_dir)
     root = label_root if label_root is not None else usage_dir.parent
-    reader = _UsageReader(billing_period, time_zone(tz), customers, metrics)
+    reader = UsageReader(billing_period, time_zone(tz), customers, metrics)
     if not usage_dir.is_dir():
         reader.log.add(_label(usage_dir, root), "usage directory not found")
         return UsageTotals({}, 0, 0, 0, 0, reader.log.problems)
     paths = usage_files(usage_dir)
     for path in paths:
-        reader.read(_UsageFile(path, _label(path, root)))
-    totals, repeats = reader.totals()
-    reader._report_rows()
-    return UsageTotals(
-        quantities=totals,
-        files=len(paths),
-        rows_read=reader.rows_read,
-        rows_in_period=reader.rows_in_period,
-        duplicate_events=repeats,
-        problems=reader.log.problems,
-    )
+        reader.read(_UsageFile(label=_label(path, root), path=path))
+    return reader.finish(len(paths))
+
+
+class UsageSource(Protocol):
+    """Where ``plan_period`` reads a period's usage events from; every source applies the same checks."""
+
+    @property
+    def label(self) -> str:
+        """The source as problems and logs name it (never with a password)."""
+        ...
+
+    def read(
+        self,
+        period: BillingPeriod,
+        zone: ZoneInfo,
+        *,
+        customers: Collection[str] | None,
+        metrics: Collection[str] | None,
+    ) -> UsageTotals:
+        """Totals of ``period`` in the billing time zone ``zone``, and every problem found."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileUsageSource:
+    """CSV and Parquet files under ``usage_dir``; problems name files relative to ``label_root``."""
+
+    usage_dir: Path
+    label_root: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return Path(self.usage_dir).as_posix()
+
+    def read(
+        self,
+        period: BillingPeriod,
+        zone: ZoneInfo,
+        *,
+        customers: Collection[str] | None,
+        metrics: Collection[str] | None,
+    ) -> UsageTotals:
+        return read_usage(
+            self.usage_dir, period, zone, customers=customers, metrics=metrics, label_root=self.label_root
+        )
 
 
 def load_usage(

@@ -72,37 +72,37 @@ class QontoConnection(BaseModel):
             raise ValueError("set QONTO_API_KEY (login:secret-key) or the QONTO_OAUTH_* variables")
         return ApiKeyAuth.parse(self.api_key.get_secret_value())
 
-    def open(self) -> QontoClient:
-        """A client to use as ``async with connection.open() as qonto:``."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        rate_limit_db = self.state_dir / "qonto-rate-limit.sqlite"
+    def client_config(self) -> QontoConfig:
+        """The client configuration for a real (or user-started) Qonto server."""
         if self.mode == QontoMode.EMULATOR:
-            # imported here only: the pipeline starts the emulator, it never depends on it otherwise
-            from billing_pipeline.emulator.config import (
-                EMULATOR_API_KEY,
-                IN_PROCESS_API_BASE_URL,
-                EmulatorConfig,
-            )
-            from billing_pipeline.emulator.testing import in_process_transport
-
-            transport = in_process_transport(
-                EmulatorConfig(
-                    state_path=self.state_dir / "qonto-emulator.sqlite",
-                    render_delay_s=self.emulator_render_delay_s,
-                )
-            )
-            config = QontoConfig(
-                base_url=IN_PROCESS_API_BASE_URL,
-                auth=ApiKeyAuth.parse(EMULATOR_API_KEY),
-                max_concurrency=self.max_concurrency,
-                rate_limit_db=rate_limit_db,
-            )
-            return QontoClient(config, transport=transport, download_transport=transport)
-        config = QontoConfig(
+            raise ValueError("the embedded emulator is reached in-process: use open()")
+        return QontoConfig(
             base_url=self.resolved_base_url(),
             auth=self._auth(),
             staging_token=self.staging_token,
             max_concurrency=self.max_concurrency,
-            rate_limit_db=rate_limit_db,
+            rate_limit_db=self.state_dir / "qonto-rate-limit.sqlite",
         )
-        return QontoClient(config)
+
+    def open(self) -> QontoClient:
+        """A client to use as ``async with connection.open() as qonto:``."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.mode != QontoMode.EMULATOR:
+            return QontoClient(self.client_config())
+        # imported here only: the pipeline starts the emulator, it never depends on it otherwise
+        from billing_pipeline.emulator.config import EMULATOR_API_KEY, IN_PROCESS_API_BASE_URL, EmulatorConfig
+        from billing_pipeline.emulator.testing import in_process_transport
+
+        transport = in_process_transport(
+            EmulatorConfig(
+                state_path=self.state_dir / "qonto-emulator.sqlite",
+                render_delay_s=self.emulator_render_delay_s,
+            )
+        )
+        config = QontoConfig(
+            base_url=IN_PROCESS_API_BASE_URL,
+            auth=ApiKeyAuth.parse(EMULATOR_API_KEY),
+            max_concurrency=self.max_concurrency,
+            rate_limit_db=self.state_dir / "qonto-rate-limit.sqlite",
+        )
+        return QontoClient(config, transport=transport, download_transport=transport)

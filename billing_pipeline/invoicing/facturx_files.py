@@ -100,7 +100,8 @@ class FacturxCollector:
         if ready is False:
             return pending
         content = await self.qonto.download_attachment(attachment)
-        report = verify_pdf(content, file_name=safe_file_name(number or record.invoice_id))
+        # verification is CPU work (Saxon, pikepdf): off the event loop, so downloads keep flowing
+        report = await asyncio.to_thread(verify_pdf, content, file_name=safe_file_name(number or record.invoice_id))
         if ready is None and report.invoice is None:
             return pending  # no timestamps and still no XML: the draft PDF, not yet re-rendered
         problems = [f"{f.rule}: {f.message}" for f in report.errors]

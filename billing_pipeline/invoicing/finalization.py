@@ -28,6 +28,7 @@ class FinalizedInvoice(BaseModel):
     status: str
     total: str | None
     finalized_now: bool
+    invoice_url: str | None = None
 
 
 class FinalizeReport(BaseModel):
@@ -69,6 +70,7 @@ async def _finalize_one(qonto: QontoClient, ledger: Ledger, record: InvoiceRecor
         status=invoice.status,
         total=str(invoice.total_amount.value) if invoice.total_amount else None,
         finalized_now=finalized_now,
+        invoice_url=invoice.invoice_url,
     )
 
 

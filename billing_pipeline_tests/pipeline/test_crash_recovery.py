@@ -45,7 +45,7 @@ def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
         )
 
 
-def _start_run(world: PipelineWorld, dagster_home: Path) -> subprocess.Popen:
+def start_run(world: PipelineWorld, dagster_home: Path, period: str = PERIOD) -> subprocess.Popen:
     dagster_home.mkdir(exist_ok=True)
     env = {**os.environ, **world.environment(), "DAGSTER_HOME": str(dagster_home)}
     return subprocess.Popen(
@@ -60,7 +60,7 @@ def _start_run(world: PipelineWorld, dagster_home: Path) -> subprocess.Popen:
             "--select",
             SELECTION,
             "--partition",
-            PERIOD,
+            period,
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -118,7 +118,7 @@ def test_killed_run_then_rerun_bills_exactly_once(slow_world: PipelineWorld, tmp
         "mid_invoices": lambda: _invoice_count(world) >= planned // 2,
         "after_first_finalize": lambda: any(i["status"] == "unpaid" for i in world.emulator.state()["client_invoices"]),
     }
-    process = _start_run(world, tmp_path / "dagster_home")
+    process = start_run(world, tmp_path / "dagster_home")
     killed = _kill_when(process, conditions[kill_point])
     assert killed, "the run finished before the kill point: slow the emulator down"
     _finish(world)
@@ -135,8 +135,8 @@ def test_lost_create_responses_are_adopted_not_repeated(world: PipelineWorld) ->
 
 
 def test_two_concurrent_runs_of_the_same_period_bill_once(world: PipelineWorld, tmp_path: Path) -> None:
-    first = _start_run(world, tmp_path / "home_a")
-    second = _start_run(world, tmp_path / "home_b")
+    first = start_run(world, tmp_path / "home_a")
+    second = start_run(world, tmp_path / "home_b")
     for process in (first, second):
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr.decode()[-3000:]

@@ -41,7 +41,7 @@ def finalized_invoices(
             "numbers": dg.MetadataValue.json([i.number for i in report.invoices]),
             "invoice_table": table(
                 (i.model_dump() for i in report.invoices),
-                ["customer_id", "invoice_id", "number", "status", "total", "finalized_now"],
+                ["customer_id", "invoice_id", "number", "status", "total", "finalized_now", "invoice_url"],
             ),
         },
     )
