@@ -152,3 +152,28 @@ def _a_metric_used_by(world: PipelineWorld, customer_id: str, period: str) -> st
     prices = yaml.safe_load((world.data_dir / "price_list.yaml").read_text())
     invoice = next(i for i in plan.invoices if i.customer.customer_id == customer_id)
     return next(iter(prices["plans"][invoice.customer.plan]["charges"]))
+
+
+def test_finalize_refused_under_api_key_says_to_use_oauth(tmp_path: Path) -> None:
+    from billing_pipeline.defs.resources import BillingResource, QontoResource
+    from billing_pipeline.emulator.testing import running_emulator
+    from billing_pipeline_tests.pipeline.conftest import copy_sample_data
+
+    with running_emulator(refuse_api_key_finalize=True, state_path=tmp_path / "emulator.sqlite") as emulator:
+        data_dir = copy_sample_data(tmp_path / "data")
+        resources = {
+            "qonto": QontoResource(mode="custom", base_url=emulator.base_url, api_key=emulator.api_key,
+                                   state_dir=str(tmp_path / "state")),
+            "billing": BillingResource(data_dir=str(data_dir), invoices_dir=str(tmp_path / "invoices"),
+                                       state_dir=str(tmp_path / "state")),
+        }  # fmt: skip
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                UP_TO_FINALIZED, partition_key="2026-10", resources=resources, instance=instance, raise_on_error=False
+            )
+        invoices = emulator.state()["client_invoices"]
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "finalized_invoices"
+    assert "QONTO_OAUTH_REFRESH_TOKEN" in str(failure.event_specific_data.error)
+    assert invoices and all(i["status"] == "draft" for i in invoices)  # drafts kept, nothing finalized

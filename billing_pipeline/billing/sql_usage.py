@@ -1,0 +1,290 @@
+"""Usage events from a SQL table (PostgreSQL in production, SQLite for trials), read through SQLAlchemy Core.
+
+The table has the columns of the file contract, ``event_id, customer_id, metric, quantity,
+timestamp`` (other columns are ignored). Only the rows of the period are fetched: the WHERE clause
+keeps the period widened by a day on both sides (a plain range, so an index on ``timestamp`` serves
+it), and the exact rule, "the period that contains the timestamp in the billing time zone", is then
+applied by the same code as for files. Rows are streamed in chunks (a server-side cursor on
+PostgreSQL), each chunk becoming one Arrow batch for ``UsageReader``: the checks, the messages and
+the duplicate handling are the file reader's own.
+
+Problems name the source ``<url without password or query>#<table>`` and, for a row, its 1-based
+position in the query's order (timestamp, event_id, customer_id, metric, quantity): the value
+shown with it is what to look for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.problems import ProblemLog
+from billing_pipeline.billing.usage import COLUMNS, UsageOrigin, UsageReader, UsageTotals
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TABLE = "usage_events"
+FETCH_ROWS = 100_000
+CONNECT_TIMEOUT_S = 10
+# Any UTC offset is less than a day, so a day on each side of the period holds every event of it,
+# whether the column holds instants or ISO 8601 text written in any offset.
+WINDOW_MARGIN = timedelta(days=1)
+NAIVE_TIMESTAMPS = (
+    "a timestamp column without a time zone is ambiguous (which zone were the times written in?): "
+    "use `timestamp with time zone` (timestamptz) or ISO 8601 text with an offset or Z"
+)
+_ID_COLUMNS = ("event_id", "customer_id", "metric")
+_ORDER = ("timestamp", "event_id", "customer_id", "metric", "quantity")
+_SECRET_QUERY_KEYS = ("password", "passfile", "sslpassword", "sslkey")
+
+
+class _TableOrigin(UsageOrigin):
+    @property
+    def noun(self) -> str:
+        return "row"
+
+
+@dataclass(frozen=True)
+class _Query:
+    statement: sa.Select
+    timestamps_are_instants: bool
+
+
+@dataclass(frozen=True)
+class SqlUsageSource:
+    """Usage events of a table reached by a SQLAlchemy URL (e.g. ``postgresql+psycopg://…``).
+
+    ``fetch_rows`` is the chunk size: the most rows held as Python objects at once.
+    """
+
+    url: str = field(repr=False)
+    table: str = DEFAULT_TABLE
+    schema: str | None = None
+    fetch_rows: int = FETCH_ROWS
+
+    def __post_init__(self) -> None:
+        try:
+            sa.make_url(self.url)
+        except sa.exc.ArgumentError:
+            # the URL is not echoed: it may hold a password
+            raise ValueError(
+                "the usage database URL is not a SQLAlchemy URL (dialect+driver://user:password@host:port/database)"
+            ) from None
+        if not self.table.strip():
+            raise ValueError("the usage table name is empty")
+        if self.schema is not None and not self.schema.strip():
+            raise ValueError("the usage table's schema name is empty (leave it unset for the default schema)")
+        if self.fetch_rows < 1:
+            raise ValueError("fetch_rows must be at least 1")
+
+    def __repr__(self) -> str:
+        return f"SqlUsageSource({self.label!r})"
+
+    @property
+    def label(self) -> str:
+        """``backend://user@host:port/database#[schema.]table``: no password, no driver, no query."""
+        url = sa.make_url(self.url)
+        where = url.set(drivername=url.get_backend_name(), query={}).render_as_string(hide_password=True)
+        table = f"{self.schema}.{self.table}" if self.schema else self.table
+        return f"{where}#{table}"
+
+    def read(
+        self,
+        period: BillingPeriod,
+        zone: ZoneInfo,
+        *,
+        customers: Collection[str] | None,
+        metrics: Collection[str] | None,
+    ) -> UsageTotals:
+        reader = UsageReader(period, zone, customers, metrics)
+        label = self.label
+        logger.info("reading the usage of %s from %s", period.key, label)
+        engine = self._engine(reader.log)
+        if engine is not None:
+            try:
+                self._read(engine, period, zone, reader)
+            finally:
+                engine.dispose()
+        usage = reader.finish(1)
+        logger.info(
+            "%s: %d rows read, %d in %s, %d problem(s)",
+            label,
+            usage.rows_read,
+            usage.rows_in_period,
+            period.key,
+            len(usage.problems),
+        )
+        return usage
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    def _engine(self, log: ProblemLog) -> sa.Engine | None:
+        url = sa.make_url(self.url)
+        backend = url.get_backend_name()
+        if backend == "sqlite" and url.database not in (None, "", ":memory:") and not url.database.startswith("file:"):
+            # sqlite3 would create an empty database file at a mistyped path; a source never writes
+            if not Path(url.database).is_file():
+                log.add(self.label, "cannot connect to the usage database: SQLite database file not found")
+                return None
+        connect_args: dict[str, Any] = {}
+        if backend == "postgresql" and "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+        try:
+            return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+            log.add(self.label, f"cannot use the usage database URL: {self._scrub(str(error))}")
+            return None
+
+    def _read(self, engine: sa.Engine, period: BillingPeriod, zone: ZoneInfo, reader: UsageReader) -> None:
+        try:
+            connection = engine.connect()
+        except sa.exc.SQLAlchemyError as error:
+            reader.log.add(self.label, f"cannot connect to the usage database: {self._message(error)}")
+            return
+        with connection:
+            try:
+                query = self._query(connection, period, zone, reader.log)
+                if query is not None:
+                    reader.read_batches(_TableOrigin(self.label), self._batches(connection, query))
+            except (sa.exc.SQLAlchemyError, pa.ArrowException) as error:
+                reader.log.add(self.label, f"cannot read the table: {self._message(error)}")
+
+    # -- the query -----------------------------------------------------------------------------
+
+    def _query(
+        self, connection: sa.Connection, period: BillingPeriod, zone: ZoneInfo, log: ProblemLog
+    ) -> _Query | None:
+        """The SELECT of the period's rows, or None after reporting why the table cannot be read."""
+        inspector = sa.inspect(connection)
+        if not inspector.has_table(self.table, schema=self.schema):
+            log.add(self.label, "table not found")
+            return None
+        types = {column["name"]: column["type"] for column in inspector.get_columns(self.table, schema=self.schema)}
+        dialect = connection.dialect
+        problems: list[tuple[str, str]] = []
+        for name in COLUMNS:
+            if name not in types:
+                problems.append((name, "missing column"))
+            elif (reason := _type_problem(name, types[name], dialect)) is not None:
+                problems.append((name, reason))
+        for name, reason in problems:
+            log.add(self.label, reason, field=name)
+        if problems:
+            return None
+
+        table = sa.table(self.table, *(sa.column(name) for name in COLUMNS), schema=self.schema)
+        selected = [
+            table.c[name] if _read_as_is(name, types[name], dialect) else sa.cast(table.c[name], sa.Text).label(name)
+            for name in COLUMNS
+        ]
+        instants = _holds_instants(types["timestamp"], dialect)
+        moment = table.c.timestamp
+        start, end = period.start(zone), period.end(zone)
+        if instants:
+            kept = sa.or_(
+                sa.and_(moment >= start - WINDOW_MARGIN, moment < end + WINDOW_MARGIN),
+                moment.is_(None),
+            )
+        else:
+            kept = _text_window(moment, start, end, dialect)
+        statement = sa.select(*selected).where(kept).order_by(*(table.c[name] for name in _ORDER))
+        return _Query(statement, instants)
+
+    def _batches(self, connection: sa.Connection, query: _Query) -> Iterator[pa.RecordBatch]:
+        streamed = connection.execution_options(yield_per=self.fetch_rows).execute(query.statement)
+        moment_type = pa.timestamp("us", tz="UTC") if query.timestamps_are_instants else pa.string()
+        for rows in streamed.partitions():
+            columns = list(zip(*rows, strict=True))
+            arrays = [pa.array(values, pa.string()) for values in columns[:4]]
+            arrays.append(pa.array(columns[4], moment_type))
+            yield pa.record_batch(arrays, names=list(COLUMNS))
+
+    # -- keeping the password out of every message ---------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        url = sa.make_url(self.url)
+        values = [url.password] if url.password else []
+        for key in _SECRET_QUERY_KEYS:
+            value = url.query.get(key)
+            values.extend([value] if isinstance(value, str) else list(value or ()))
+        found = [str(value) for value in values if value]
+        return [variant for value in found for variant in {value, quote(value, safe=""), quote_plus(value)}]
+
+    def _scrub(self, text: str) -> str:
+        for secret in sorted(self._secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def _message(self, error: Exception) -> str:
+        """The driver's own words (no SQL, no parameters, no link), on one line, without secrets."""
+        origin = error.orig if isinstance(error, sa.exc.DBAPIError) and error.orig is not None else error
+        text = re.sub(r"\s+", " ", str(origin)).strip() or type(origin).__name__
+        return self._scrub(text)
+
+
+def _type_name(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> str:
+    try:
+        return str(kind.compile(dialect=dialect))
+    except sa.exc.SQLAlchemyError:
+        return type(kind).__name__
+
+
+def _type_problem(name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect) -> str | None:
+    """Why a column's declared type cannot hold what the contract says, or None if it can."""
+    if dialect.name == "sqlite":
+        return None  # declared types bind nothing in SQLite: every value is read as text and checked
+    if name in _ID_COLUMNS:
+        if isinstance(kind, sa.String | sa.Integer | sa.Uuid):
+            return None
+        return f"column of type {_type_name(kind, dialect)}; expected text (integers and UUIDs are read as text)"
+    if name == "quantity":
+        if isinstance(kind, sa.String | sa.Integer | sa.Numeric | sa.Float):
+            return None
+        return f"column of type {_type_name(kind, dialect)}; expected numbers or decimal strings"
+    if isinstance(kind, sa.DateTime):
+        return None if kind.timezone else NAIVE_TIMESTAMPS
+    if isinstance(kind, sa.String):
+        return None
+    return f"column of type {_type_name(kind, dialect)}; expected timestamp with time zone or ISO 8601 text"
+
+
+def _holds_instants(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> bool:
+    return dialect.name != "sqlite" and isinstance(kind, sa.DateTime)
+
+
+def _read_as_is(name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect) -> bool:
+    """Whether the driver's value is used directly; every other column is cast to text in SQL.
+
+    Quantities always travel as text: it is exact for NUMERIC (NaN and infinities included), the
+    shortest exact form for floating point, and the file reader's checks apply to it unchanged.
+    """
+    if name == "timestamp":
+        return _holds_instants(kind, dialect) or (dialect.name != "sqlite" and isinstance(kind, sa.String))
+    return name != "quantity" and dialect.name != "sqlite" and isinstance(kind, sa.String)
+
+
+def _text_window(moment: sa.ColumnClause, start: datetime, end: datetime, dialect: sa.Dialect) -> sa.ColumnElement:
+    """Rows whose ISO 8601 text may fall in [start, end), and rows whose text is not even date-shaped.
+
+    ISO 8601 text sorts like the local date it starts with, and that date is within a day of the
+    UTC date, so comparing strings to the dates a day around the period (byte order on PostgreSQL,
+    whatever the column's collation) keeps every event of the period. A text that does not start
+    like ``YYYY-`` may be anything: it is always fetched so that it is reported, as files do.
+    """
+    lower = (start.astimezone(ZoneInfo("UTC")) - WINDOW_MARGIN).date().isoformat()
+    upper = (end.astimezone(ZoneInfo("UTC")) + 2 * WINDOW_MARGIN).date().isoformat()
+    ordered = sa.collate(moment, "C") if dialect.name == "postgresql" else moment
+    date_shaped = sa.and_(sa.func.substr(moment, 5, 1) == "-", sa.func.substr(moment, 1, 4).between("0000", "9999"))
+    return sa.or_(sa.and_(ordered >= lower, ordered < upper), moment.is_(None), sa.not_(date_shaped))
