@@ -47,6 +47,9 @@ def build_billing_resource(settings: BillingSettings) -> BillingResource:
         timezone=settings.timezone,
         ledger_url=settings.ledger_url or "",
         bill_customers_without_usage=settings.bill_customers_without_usage,
+        usage_url=dg.EnvVar("BILLING_USAGE_URL") if settings.usage_url else None,
+        usage_table=settings.usage_table,
+        usage_schema=settings.usage_schema,
     )
 
 

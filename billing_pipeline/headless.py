@@ -20,7 +20,7 @@ from billing_pipeline.billing.models import InvalidBillingInput
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import errors_json, plan_period
 from billing_pipeline.invoicing.ledger import InvoiceState
-from billing_pipeline.settings import BillingSettings, qonto_mode
+from billing_pipeline.settings import BillingSettings, qonto_mode, usage_source
 
 POLL_INTERVAL_S = 2.0
 # step events at INFO: the run's full DEBUG log stays in the instance for the UI
@@ -81,6 +81,7 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
             settings.data_dir,
             timezone=settings.timezone,
             bill_customers_without_usage=settings.bill_customers_without_usage,
+            usage_source=usage_source(settings),
         )
     except InvalidBillingInput as error:
         _fail_input(output_format, error.problems, f"invalid billing input, nothing sent to Qonto:\n{error}")

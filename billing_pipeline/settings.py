@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator
 
+from billing_pipeline.billing.sql_usage import SqlUsageSource
+from billing_pipeline.billing.usage import UsageSource
+
 
 class QontoMode(StrEnum):
     EMULATOR = "emulator"  # no credentials: the embedded local emulator, in-process
@@ -34,6 +37,10 @@ class BillingSettings(BaseModel):
     auto_finalize: bool = True
     bill_customers_without_usage: bool = False
     ledger_url: str | None = None
+    # usage from a SQL table instead of files under <data dir>/usage (the URL may hold a password)
+    usage_url: str | None = None
+    usage_table: str = "usage_events"
+    usage_schema: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -67,11 +74,21 @@ class BillingSettings(BaseModel):
             "BILLING_AUTO_FINALIZE": "auto_finalize",
             "BILLING_BILL_WITHOUT_USAGE": "bill_customers_without_usage",
             "BILLING_LEDGER_URL": "ledger_url",
+            "BILLING_USAGE_URL": "usage_url",
+            "BILLING_USAGE_TABLE": "usage_table",
+            "BILLING_USAGE_SCHEMA": "usage_schema",
         }
         for variable, field in mapping.items():
             if env.get(variable, "").strip():
                 values[field] = env[variable].strip()
         return cls.model_validate(values)
+
+
+def usage_source(settings: BillingSettings) -> UsageSource | None:
+    """The SQL table when ``BILLING_USAGE_URL`` is set, else None (files under <data dir>/usage)."""
+    if not settings.usage_url:
+        return None
+    return SqlUsageSource(settings.usage_url, settings.usage_table, settings.usage_schema)
 
 
 def qonto_mode(environ: dict[str, str] | None = None) -> QontoMode:

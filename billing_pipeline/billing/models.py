@@ -194,7 +194,8 @@ class InputProblem(BaseModel):
     def describe(self) -> str:
         where = self.file
         if self.row is not None:
-            noun = "record" if self.file.endswith(".parquet") else "line"
+            # a table source is labelled "<url>#<table>": its rows are query positions, not lines
+            noun = "record" if self.file.endswith(".parquet") else "row" if "#" in self.file else "line"
             where += f" {noun} {self.row}"
         if self.field is not None:
             where += f", {self.field}"

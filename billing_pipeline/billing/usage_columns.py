@@ -199,7 +199,9 @@ def string_hashes(column: pa.Array) -> np.ndarray:
     longest = int(lengths.max())
     with np.errstate(over="ignore"):
         for position in range(0, longest, 8):
-            words = windows[starts + position]
+            # a string shorter than ``position`` reads past the end of the data; its word is
+            # masked to zero below, so any in-bounds window will do
+            words = windows[np.minimum(starts + position, len(windows) - 1)]
             remaining = lengths - position
             partial = remaining < 8
             if partial.any():

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import PrivateAttr, SecretStr
 
+from billing_pipeline.billing.sql_usage import SqlUsageSource
+from billing_pipeline.billing.usage import UsageSource
 from billing_pipeline.invoicing.connection import QontoConnection
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.settings import QontoMode
@@ -71,6 +73,10 @@ class BillingResource(dg.ConfigurableResource):
     timezone: str = "Europe/Paris"
     ledger_url: str = ""
     bill_customers_without_usage: bool = False
+    # usage from a SQL table (set from BILLING_USAGE_URL as an EnvVar: the URL may hold a password)
+    usage_url: str | None = None
+    usage_table: str = "usage_events"
+    usage_schema: str | None = None
 
     _ledger: Ledger | None = PrivateAttr(default=None)
 
@@ -79,6 +85,11 @@ class BillingResource(dg.ConfigurableResource):
             url = self.ledger_url or f"sqlite:///{(Path(self.state_dir) / 'ledger.sqlite').resolve()}"
             self._ledger = Ledger(url, lock_dir=Path(self.state_dir) / "locks")
         return self._ledger
+
+    def usage_source(self) -> UsageSource | None:
+        if not self.usage_url:
+            return None
+        return SqlUsageSource(self.usage_url, self.usage_table, self.usage_schema)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._ledger is not None:

@@ -22,7 +22,7 @@ from billing_pipeline.billing.models import InvalidBillingInput, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import plan_period, to_preview_json
 from billing_pipeline.billing.sql_usage import NAIVE_TIMESTAMPS, SqlUsageSource
-from billing_pipeline.billing.usage import COLUMNS, UsageReader, UsageTotals
+from billing_pipeline.billing.usage import COLUMNS, UsageReader, UsageTotals, read_usage
 from billing_pipeline_tests.billing.conftest import SAMPLE_DIR
 
 D = Decimal
@@ -52,7 +52,10 @@ def sample_events() -> list[Event]:
 
 def as_instants(events: Iterable[Event]) -> list[Event]:
     """The events with their ISO 8601 text turned into aware datetimes (for timestamptz columns)."""
-    return [{**event, "timestamp": datetime.fromisoformat(event["timestamp"])} for event in events]
+    return [
+        {**event, "timestamp": None if event["timestamp"] is None else datetime.fromisoformat(event["timestamp"])}
+        for event in events
+    ]
 
 
 def create_usage_table(
@@ -295,6 +298,19 @@ def test_duplicates_count_once_and_conflicts_are_reported(usage_db: Callable[...
     ]
 
 
+def test_event_ids_of_very_different_lengths(
+    usage_db: Callable[..., SqlUsageSource], data_dir: Path, write_usage: Callable[[str, str], Path]
+) -> None:
+    """A short id after a much longer one in the same chunk (it once made the id hashing read past its data)."""
+    long_id = "evt-2026-10-0000000000000001"
+    rows = [(long_id, "3"), ("e2", "4"), (long_id, "3"), ("e", "5")]
+    write_usage("events.csv", "".join(f"{event_id},cus_1,api_calls,{q},2026-10-02T10:00:00Z\n" for event_id, q in rows))
+    from_files = read_usage(data_dir / "usage", "2026-10", customers=CUSTOMERS, metrics=METRICS)
+    from_table = read(usage_db([event(event_id, q, "2026-10-02T10:00:00Z") for event_id, q in rows]))
+    for usage in (from_files, from_table):
+        assert (usage.quantities, usage.duplicate_events, usage.problems) == ({"cus_1": {"api_calls": D(12)}}, 1, [])
+
+
 def test_many_bad_rows_are_summarized(usage_db: Callable[..., SqlUsageSource]) -> None:
     source = usage_db([event(f"e{i:02d}", "-1", f"2026-10-01T10:00:{i:02d}Z") for i in range(60)])
     found = read(source).problems
@@ -389,6 +405,7 @@ def _closed_port() -> int:
 
 def test_the_password_never_appears_in_problems_logs_or_repr(caplog: pytest.LogCaptureFixture) -> None:
     """A PostgreSQL URL to a port nobody listens on: the connection error is one problem, without secrets."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
     password, query_password = "s3cr3t-pw/x@y", "other-secret"
     encoded = "s3cr3t-pw%2Fx%40y"
     port = _closed_port()

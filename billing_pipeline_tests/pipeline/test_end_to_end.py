@@ -177,3 +177,24 @@ def test_finalize_refused_under_api_key_says_to_use_oauth(tmp_path: Path) -> Non
     assert failure.step_key == "finalized_invoices"
     assert "QONTO_OAUTH_REFRESH_TOKEN" in str(failure.event_specific_data.error)
     assert invoices and all(i["status"] == "draft" for i in invoices)  # drafts kept, nothing finalized
+
+
+def test_usage_from_a_sql_table_bills_like_the_files(world: PipelineWorld, instance: dg.DagsterInstance) -> None:
+    from billing_pipeline.defs.resources import BillingResource
+    from billing_pipeline_tests.billing.test_sql_usage import create_usage_table, sample_events
+
+    url = f"sqlite:///{world.state_dir.parent / 'usage.sqlite'}"
+    create_usage_table(url, sample_events())
+    from_table = BillingResource(
+        data_dir=str(world.data_dir), invoices_dir=str(world.invoices_dir), state_dir=str(world.state_dir),
+        usage_url=url,
+    )  # fmt: skip
+    from_table_resources = {"qonto": world.qonto, "billing": from_table}
+    result = dg.materialize(BILLING_ASSETS[:1], partition_key="2026-10", resources=from_table_resources,
+                            instance=instance)  # fmt: skip
+    assert result.success
+    materialization = result.asset_materializations_for_node("billable_usage")[0]
+    assert materialization.metadata["usage_source"].value.endswith("#usage_events")
+    from_files = plan_period("2026-10", world.data_dir)
+    assert materialization.metadata["total"].value == str(from_files.total)
+    assert materialization.metadata["customers_billed"].value == len(from_files.invoices)

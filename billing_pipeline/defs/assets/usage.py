@@ -13,12 +13,14 @@ from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.invoicing.reconciliation import late_changes, plan_arithmetic_problems
 
 
-def _plan_metadata(plan: PeriodPlan, data_dir: str) -> dict[str, object]:
+def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, object]:
     stats = plan.usage_stats
+    source = billing.usage_source()
     return {
         "period": plan.period,
         "timezone": plan.timezone,
-        "data_dir": dg.MetadataValue.path(str(Path(data_dir).resolve())),
+        "data_dir": dg.MetadataValue.path(str(Path(billing.data_dir).resolve())),
+        "usage_source": source.label if source else "files under <data dir>/usage",
         "usage_files": stats.files,
         "usage_rows_read": stats.rows_read,
         "usage_rows_in_period": stats.rows_in_period,
@@ -78,6 +80,7 @@ def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
             Path(billing.data_dir),
             timezone=billing.timezone,
             bill_customers_without_usage=billing.bill_customers_without_usage,
+            usage_source=billing.usage_source(),
         )
     except InvalidBillingInput as error:
         raise dg.Failure(
@@ -96,7 +99,7 @@ def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
     )
     return dg.MaterializeResult(
         value=plan,
-        metadata=_plan_metadata(plan, billing.data_dir),
+        metadata=_plan_metadata(plan, billing),
         check_results=[
             dg.AssetCheckResult(
                 check_name="usage_valid",
