@@ -121,16 +121,26 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
     organization = await qonto.get_organization()
     account = organization.main_account()
     sync = DraftSynchronizer(qonto, ledger, iban=account.iban, issue_date=date.today(), timezone="Europe/Paris")
+    phases: dict[str, float] = {}
+    start = time.perf_counter()
     await sync.sync(plan, ids)
+    phases["drafts"] = time.perf_counter() - start
+    start = time.perf_counter()
     await finalize_period(qonto, ledger, PERIOD)
+    phases["finalize"] = time.perf_counter() - start
+    phases["render wait"] = phases["collect"] = 0.0
     while True:  # what the sensor does: probe the newest, then one collection run
         pending = pending_by_period(ledger).get(PERIOD)
         if not pending:
             break
+        start = time.perf_counter()
         if (await probe_period(qonto, ledger, PERIOD, pending)).ready:
             await FacturxCollector(qonto, ledger, out).collect(PERIOD)
+            phases["collect"] += time.perf_counter() - start
         else:
             await asyncio.sleep(1)
+            phases["render wait"] += time.perf_counter() - start
+    print("phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()), flush=True)
     return len(list((out / PERIOD).glob("*.pdf")))
 
 
