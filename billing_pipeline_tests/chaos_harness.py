@@ -90,26 +90,13 @@ class EmulatorProcess:
             self.process.kill()
 
 
-def _start_run(env: dict[str, str], select: str, period: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "billing_pipeline.definitions",
-            "--select",
-            select,
-            "--partition",
-            period,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def start_materialization(
+    env: dict[str, str], select: str, period: str, *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen:
+    """``dagster asset materialize`` of ``select`` for ``period`` in its own process group (killable)."""
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "billing_pipeline.definitions",
+               "--select", select, "--partition", period]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
 
 
 def _kill_after_calls(process: subprocess.Popen, emulator: EmulatorProcess, calls: int, timeout_s: float) -> bool:
@@ -177,7 +164,7 @@ def run_seed(
                         },
                     )
                 outcome.runs += 1
-                process = _start_run(env, SELECTION, period)
+                process = start_materialization(env, SELECTION, period)
                 if attempt < 3 and rng.random() < 0.75:
                     if _kill_after_calls(process, emulator, rng.randint(1, expected_calls), timeout_s=180):
                         outcome.kills += 1
@@ -189,7 +176,9 @@ def run_seed(
             for _ in range(max_attempts):  # collect the Factur-X files; faults may fail a run
                 time.sleep(0.5)
                 outcome.runs += 1
-                if _start_run(env, "facturx_files", period).wait(600) == 0 and _all_stored(workdir, period, plans):
+                if start_materialization(env, "facturx_files", period).wait(600) == 0 and _all_stored(
+                    workdir, period, plans
+                ):
                     break
         _judge(outcome, emulator, plans, workdir)
         outcome.rate_limited = emulator.admin("GET", "stats")["rate_limited"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,10 +18,10 @@ from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.defs.assets import BILLING_ASSETS
 from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.emulator.testing import running_emulator
+from billing_pipeline_tests.chaos_harness import SELECTION, start_materialization
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld, copy_sample_data
 
 PERIOD = "2026-10"
-SELECTION = "billable_usage,qonto_clients,draft_invoices,finalized_invoices"
 
 
 @pytest.fixture
@@ -48,25 +47,7 @@ def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
 def start_run(world: PipelineWorld, dagster_home: Path, period: str = PERIOD) -> subprocess.Popen:
     dagster_home.mkdir(exist_ok=True)
     env = {**os.environ, **world.environment(), "DAGSTER_HOME": str(dagster_home)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "billing_pipeline.definitions",
-            "--select",
-            SELECTION,
-            "--partition",
-            period,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    return start_materialization(env, SELECTION, period, stderr=subprocess.PIPE)
 
 
 def _kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout_s: float = 120) -> bool:
