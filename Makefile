@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 STAMP := $(VENV)/.installed
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# the UI's instance (runs, schedules, sensor cursors) persists here, git-ignored
+DEV_DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install dev test lint validate bench chaos test-postgres test-ui clean-state
 
@@ -18,11 +19,11 @@ install: $(STAMP)
 
 ## dev: install, then start the Dagster UI + daemon on 127.0.0.1:$(PORT) (embedded Qonto emulator, sample data)
 dev: install
-	mkdir -p $(DAGSTER_HOME)
-	cp deploy/dagster.dev.yaml $(DAGSTER_HOME)/dagster.yaml
+	mkdir -p $(DEV_DAGSTER_HOME)
+	cp deploy/dagster.dev.yaml $(DEV_DAGSTER_HOME)/dagster.yaml
 	# set the writers' pool limit once up front (two runs creating it at once race: dagster#33552)
-	$(BIN)/dagster instance concurrency set qonto_writes 1 >/dev/null
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	DAGSTER_HOME=$(DEV_DAGSTER_HOME) $(BIN)/dagster instance concurrency set qonto_writes 1 >/dev/null
+	DAGSTER_HOME=$(DEV_DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 ## test: install, lint, validate the definitions and run the test suite
 test: install lint validate
@@ -32,7 +33,8 @@ lint: install
 	$(BIN)/ruff check .
 
 validate: install
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	home=$$(mktemp -d) && DAGSTER_HOME=$$home $(BIN)/dagster definitions validate -w workspace.yaml; \
+	status=$$?; rm -rf "$$home"; exit $$status
 
 bench: install
 	$(BIN)/python benchmarks/pricing.py
