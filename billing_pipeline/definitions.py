@@ -50,6 +50,7 @@ def build_billing_resource(settings: BillingSettings) -> BillingResource:
         usage_url=dg.EnvVar("BILLING_USAGE_URL") if settings.usage_url else None,
         usage_table=settings.usage_table,
         usage_schema=settings.usage_schema,
+        in_flight_grace_s=settings.in_flight_grace_s,
     )
 
 

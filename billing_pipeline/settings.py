@@ -41,6 +41,8 @@ class BillingSettings(BaseModel):
     usage_url: str | None = None
     usage_table: str = "usage_events"
     usage_schema: str | None = None
+    # after an unanswered create, how long it may still land at Qonto (a re-run waits this out)
+    in_flight_grace_s: float = Field(default=60.0, ge=0)
 
     @field_validator("timezone")
     @classmethod
@@ -77,6 +79,7 @@ class BillingSettings(BaseModel):
             "BILLING_USAGE_URL": "usage_url",
             "BILLING_USAGE_TABLE": "usage_table",
             "BILLING_USAGE_SCHEMA": "usage_schema",
+            "BILLING_IN_FLIGHT_GRACE_S": "in_flight_grace_s",
         }
         for variable, field in mapping.items():
             if env.get(variable, "").strip():

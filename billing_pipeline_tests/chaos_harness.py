@@ -146,6 +146,8 @@ def run_seed(
             "BILLING_STATE_DIR": str(workdir / "state"),
             "BILLING_INVOICES_DIR": str(workdir / "invoices"),
             "DAGSTER_HOME": str(workdir / "dagster_home"),
+            # creates never take seconds in the emulator: a short grace keeps re-runs quick
+            "BILLING_IN_FLIGHT_GRACE_S": "3",
         }
         (workdir / "dagster_home").mkdir(exist_ok=True)
         plans = {p: plan_period(p, data_dir) for p in periods}

@@ -77,6 +77,8 @@ class BillingResource(dg.ConfigurableResource):
     usage_url: str | None = None
     usage_table: str = "usage_events"
     usage_schema: str | None = None
+    # after an unanswered create, how long it may still land at Qonto (a re-run waits this out)
+    in_flight_grace_s: float = 60.0
 
     _ledger: Ledger | None = PrivateAttr(default=None)
 

@@ -1,6 +1,5 @@
 """The attachment sensor: launch a Factur-X collection run once a period's files are rendered."""
 
-
 import json
 from datetime import UTC, datetime
 

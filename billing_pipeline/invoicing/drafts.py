@@ -11,7 +11,8 @@ Drafts of customers that no longer have anything to bill are deleted.
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import logging
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -26,6 +27,12 @@ from billing_pipeline.invoicing.references import invoice_reference
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoNotFoundError
 from billing_pipeline.qonto.models import ClientInvoice
+
+log = logging.getLogger(__name__)
+
+# How long after an unanswered create we keep believing it may still land at Qonto: twice the
+# client's 30 s timeout. A re-run sooner than that first waits, then looks again, then creates.
+IN_FLIGHT_GRACE_S = 60.0
 
 DraftAction = Literal["created", "adopted", "updated", "unchanged", "locked", "deleted"]
 
@@ -82,17 +89,29 @@ def _totals(plan: InvoicePlan) -> dict[str, str]:
 
 
 class DraftSynchronizer:
-    def __init__(self, qonto: QontoClient, ledger: Ledger, *, iban: str, issue_date: date, timezone: str) -> None:
+    def __init__(
+        self,
+        qonto: QontoClient,
+        ledger: Ledger,
+        *,
+        iban: str,
+        issue_date: date,
+        timezone: str,
+        in_flight_grace_s: float = IN_FLIGHT_GRACE_S,
+    ) -> None:
         self.qonto = qonto
         self.ledger = ledger
         self.iban = iban
         self.issue_date = issue_date
         self.timezone = timezone
+        self.in_flight_grace_s = in_flight_grace_s
 
     async def sync(self, plan: PeriodPlan, client_ids: dict[str, str]) -> DraftReport:
         period = BillingPeriod.parse(plan.period)
         with self.ledger.period_lock(period.key):
             index = await index_period(self.qonto, period, self.timezone)
+            if await self._wait_for_creates_in_flight(period.key, index):
+                index = await index_period(self.qonto, period, self.timezone)
             planned = {p.customer.customer_id for p in plan.invoices}
             missing_clients = sorted(planned - client_ids.keys())
             if missing_clients:
@@ -112,6 +131,25 @@ class DraftSynchronizer:
             duplicates_in_qonto=index.duplicates(),
             invoices_listed=index.listed,
         )
+
+    async def _wait_for_creates_in_flight(self, period: str, index: PeriodIndex) -> bool:
+        """A create whose caller died (or timed out) may still be executing at Qonto. Until the grace
+        period after its intent has passed, its absence from a listing proves nothing: wait it out."""
+        now = datetime.now(UTC)
+        unresolved = [
+            r.intent_at
+            for r in self.ledger.invoices(period, {InvoiceState.CREATING})
+            if r.invoice_id is None and r.intent_at is not None and not index.live(r.reference)
+        ]
+        if not unresolved:
+            return False
+        wait_s = (max(unresolved) + timedelta(seconds=self.in_flight_grace_s) - now).total_seconds()
+        if wait_s <= 0:
+            return False
+        log.info("period %s: %d create(s) may still be in flight at Qonto; waiting %.0f s", period,
+                 len(unresolved), wait_s)  # fmt: skip
+        await asyncio.sleep(wait_s)
+        return True
 
     async def _sync_one(self, plan: InvoicePlan, client_id: str, index: PeriodIndex) -> DraftOutcome:
         customer_id = plan.customer.customer_id
@@ -135,7 +173,7 @@ class DraftSynchronizer:
             if invoice is not None:
                 return await self._follow_existing(plan, reference, digest, invoice)
             self.ledger.update_invoice(customer_id, plan.period, state=InvoiceState.CREATING, invoice_id=None)
-        return await self._create(plan, client_id, reference, digest, record)
+        return await self._create(plan, client_id, reference, digest)
 
     async def _follow_existing(
         self, plan: InvoicePlan, reference: str, digest: str, invoice: ClientInvoice
@@ -176,12 +214,9 @@ class DraftSynchronizer:
         )
         return _outcome(plan, reference, invoice, action)
 
-    async def _create(
-        self, plan: InvoicePlan, client_id: str, reference: str, digest: str, record: InvoiceRecord | None
-    ) -> DraftOutcome:
+    async def _create(self, plan: InvoicePlan, client_id: str, reference: str, digest: str) -> DraftOutcome:
         customer_id = plan.customer.customer_id
         self.ledger.record_invoice_intent(customer_id, plan.period, reference, client_id)
-        intent = self.ledger.invoice(customer_id, plan.period)
         payload = invoice_create(
             plan, client_id=client_id, iban=self.iban, issue_date=self.issue_date, reference=reference
         )
@@ -189,7 +224,6 @@ class DraftSynchronizer:
             invoice = await self.qonto.create_client_invoice(payload)
         except QontoAmbiguousWriteError:
             period = BillingPeriod.parse(plan.period)
-            assert intent is not None and intent.intent_at is not None
             relisted = await index_period(self.qonto, period, self.timezone)
             live = relisted.live(reference)
             if not live:

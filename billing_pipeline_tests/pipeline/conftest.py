@@ -16,6 +16,8 @@ from billing_pipeline.emulator.testing import RunningEmulator, running_emulator
 
 REPO = Path(__file__).resolve().parents[2]
 RENDER_DELAY_S = 0.5
+# a re-run after a kill waits this long for creates that may still land (60 s in production)
+IN_FLIGHT_GRACE_S = 3.0
 
 
 @dataclass
@@ -39,6 +41,7 @@ class PipelineWorld:
             "BILLING_DATA_DIR": str(self.data_dir),
             "BILLING_STATE_DIR": str(self.state_dir),
             "BILLING_INVOICES_DIR": str(self.invoices_dir),
+            "BILLING_IN_FLIGHT_GRACE_S": str(IN_FLIGHT_GRACE_S),
         }
 
     def live_invoices(self) -> list[dict]:
@@ -69,6 +72,7 @@ def world(tmp_path: Path) -> Iterator[PipelineWorld]:
                 invoices_dir=str(invoices_dir),
                 state_dir=str(state_dir),
                 timezone="Europe/Paris",
+                in_flight_grace_s=IN_FLIGHT_GRACE_S,
             ),
         )
 

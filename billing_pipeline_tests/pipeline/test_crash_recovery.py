@@ -19,7 +19,7 @@ from billing_pipeline.defs.assets import BILLING_ASSETS
 from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline_tests.chaos_harness import SELECTION, start_materialization
-from billing_pipeline_tests.pipeline.conftest import PipelineWorld, copy_sample_data
+from billing_pipeline_tests.pipeline.conftest import IN_FLIGHT_GRACE_S, PipelineWorld, copy_sample_data
 
 PERIOD = "2026-10"
 
@@ -39,7 +39,10 @@ def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
                 mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
             ),
             billing=BillingResource(
-                data_dir=str(data_dir), invoices_dir=str(tmp_path / "invoices"), state_dir=str(state_dir)
+                data_dir=str(data_dir),
+                invoices_dir=str(tmp_path / "invoices"),
+                state_dir=str(state_dir),
+                in_flight_grace_s=IN_FLIGHT_GRACE_S,
             ),
         )
 
@@ -121,4 +124,32 @@ def test_two_concurrent_runs_of_the_same_period_bill_once(world: PipelineWorld, 
     for process in (first, second):
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr.decode()[-3000:]
+    _assert_exactly_once(world)
+
+
+def test_a_create_still_in_flight_when_the_run_dies_is_waited_for_not_repeated(
+    world: PipelineWorld, tmp_path: Path
+) -> None:
+    """Qonto is slow on one create; the run is killed while that create is still being processed.
+    The re-run must not conclude "absent" from a listing taken before the create lands."""
+    planned = len(plan_period(PERIOD, world.data_dir).invoices)
+    # the emulator reads the request, waits 5 s, then writes the invoice (like a slow Qonto)
+    world.emulator.queue_fault("latency", "POST", r"^/v2/client_invoices$", count=1, ms=5000)
+    process = start_run(world, tmp_path / "dagster_home")
+    assert _kill_when(process, lambda: _invoice_count(world) >= planned - 1), "run ended before the kill"
+    killed_at = time.monotonic()
+    assert _invoice_count(world) == planned - 1  # the slow create has not landed yet
+    patient = BillingResource(
+        data_dir=str(world.data_dir),
+        invoices_dir=str(world.invoices_dir),
+        state_dir=str(world.state_dir),
+        in_flight_grace_s=8,
+    )
+    with dg.instance_for_test() as instance:
+        rerun = dg.materialize(
+            BILLING_ASSETS[:4], partition_key=PERIOD, resources={"qonto": world.qonto, "billing": patient},
+            instance=instance,
+        )  # fmt: skip
+    assert rerun.success
+    time.sleep(max(0.0, killed_at + 6 - time.monotonic()))  # judge only once the slow create has landed
     _assert_exactly_once(world)

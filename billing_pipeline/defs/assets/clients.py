@@ -1,6 +1,5 @@
 """Step 2 — one Qonto client per billed customer (find-or-create, never duplicated)."""
 
-
 from collections import Counter
 
 import dagster as dg
@@ -14,7 +13,9 @@ from billing_pipeline.invoicing.clients import ClientOutcome, ensure_clients
 
 async def _ensure(qonto: QontoResource, billing: BillingResource, plan: PeriodPlan) -> list[ClientOutcome]:
     async with qonto.connection().open() as client:
-        return await ensure_clients(client, billing.ledger(), [i.customer for i in plan.invoices])
+        return await ensure_clients(
+            client, billing.ledger(), [i.customer for i in plan.invoices], in_flight_grace_s=billing.in_flight_grace_s
+        )
 
 
 @dg.asset(

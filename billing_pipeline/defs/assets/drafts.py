@@ -1,6 +1,5 @@
 """Step 3 — one draft invoice per customer and period, following the plan until finalized."""
 
-
 from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -29,6 +28,7 @@ async def _sync(
             iban=account.iban,
             issue_date=datetime.now(ZoneInfo(billing.timezone)).date(),
             timezone=billing.timezone,
+            in_flight_grace_s=billing.in_flight_grace_s,
         )
         return await synchronizer.sync(plan, client_ids)
 

@@ -1,6 +1,5 @@
 """Step 5 — the Factur-X file of every finalized invoice: downloaded, verified, stored."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Step 4 — finalize the drafts: Qonto numbers and locks them and renders the Factur-X files."""
 
-
 import dagster as dg
 
 from billing_pipeline.defs.assets.drafts import draft_invoices

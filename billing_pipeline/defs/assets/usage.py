@@ -1,6 +1,5 @@
 """Step 1 — billable usage priced into one invoice plan per customer."""
 
-
 from pathlib import Path
 
 import dagster as dg
