@@ -80,7 +80,7 @@ class EmulatorProcess:
     def admin(self, method: str, path: str, **kwargs: object) -> dict:
         response = httpx.request(method, f"{self.base_url}/_emulator/{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
         response.raise_for_status()
-        return response.json()
+        return response.json() if response.content else {}
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -154,19 +154,16 @@ def run_seed(
         for period in periods:
             expected_calls = 4 * len(plans[period].invoices) + 10
             for attempt in range(max_attempts):
-                if rng.random() < 0.3:  # a 429 burst, as Qonto answers when another job shares the IP
-                    emulator.admin(
-                        "POST",
-                        "faults",
-                        json={
-                            "kind": "rate_limited",
-                            "method": "*",
-                            "path_regex": "^/v2/",
-                            "count": rng.randint(3, 25),
-                        },
-                    )
+                # a burst of 429s, as when another job shares the IP: a few in a row, fewer than the
+                # client's retry budget; whatever a killed run left unconsumed is cleared first
+                emulator.admin("DELETE", "faults")
+                if rng.random() < 0.3:
+                    burst = {"kind": "rate_limited", "method": "*", "path_regex": "^/v2/", "count": rng.randint(2, 5)}
+                    emulator.admin("POST", "faults", json=burst)
                 outcome.runs += 1
-                process = start_materialization(env, SELECTION, period)
+                log_path = workdir / f"run-{outcome.runs}.log"
+                with log_path.open("wb") as log:
+                    process = start_materialization(env, SELECTION, period, stderr=log)
                 if attempt < 3 and rng.random() < 0.75:
                     if _kill_after_calls(process, emulator, rng.randint(1, expected_calls), timeout_s=180):
                         outcome.kills += 1
@@ -174,7 +171,7 @@ def run_seed(
                 if process.wait(600) == 0:
                     break
             else:
-                outcome.notes.append(f"{period}: not billed after {max_attempts} attempts")
+                outcome.notes.append(f"{period}: not billed after {max_attempts} attempts; last run: {_why(log_path)}")
             for _ in range(max_attempts):  # collect the Factur-X files; faults may fail a run
                 time.sleep(0.5)
                 outcome.runs += 1
@@ -187,6 +184,13 @@ def run_seed(
     finally:
         emulator.stop()
     return outcome
+
+
+def _why(log_path: Path) -> str:
+    """The lines of a failed run's log that say why it failed."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    telling = [line for line in lines if "Error" in line or "STEP_FAILURE" in line or "Failure" in line]
+    return " | ".join(telling[-6:])[-2000:]
 
 
 def _all_stored(workdir: Path, period: str, plans: dict) -> bool:

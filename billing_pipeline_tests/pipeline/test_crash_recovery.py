@@ -91,13 +91,24 @@ def _invoice_count(world: PipelineWorld) -> int:
 
 @pytest.mark.parametrize(
     "kill_point",
-    ["after_first_client", "after_first_invoice", "mid_invoices", "after_first_finalize"],
+    [
+        "after_billable_usage",  # step boundary: the first Qonto call of qonto_clients
+        "after_first_client",
+        "after_all_clients",  # step boundary: qonto_clients -> draft_invoices
+        "after_first_invoice",
+        "mid_invoices",
+        "after_all_drafts",  # step boundary: draft_invoices -> finalized_invoices
+        "after_first_finalize",
+    ],
 )
 def test_killed_run_then_rerun_bills_exactly_once(slow_world: PipelineWorld, tmp_path: Path, kill_point: str) -> None:
     world = slow_world
     planned = len(plan_period(PERIOD, world.data_dir).invoices)
     conditions: dict[str, Callable[[], bool]] = {
+        "after_billable_usage": lambda: world.emulator.stats()["api_requests"] >= 1,
         "after_first_client": lambda: len(world.emulator.state()["clients"]) >= 1,
+        "after_all_clients": lambda: len(world.emulator.state()["clients"]) >= planned,
+        "after_all_drafts": lambda: _invoice_count(world) >= planned,
         "after_first_invoice": lambda: _invoice_count(world) >= 1,
         "mid_invoices": lambda: _invoice_count(world) >= planned // 2,
         "after_first_finalize": lambda: any(i["status"] == "unpaid" for i in world.emulator.state()["client_invoices"]),
