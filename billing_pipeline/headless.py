@@ -102,16 +102,20 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
     if not first.success:
         click.echo(f"run {first.run_id} failed; see the Dagster UI for its logs", err=True)
     deadline = time.monotonic() + wait_s
-    ledger = defs.resources["billing"].ledger()  # type: ignore[union-attr]
-    while ok and _pending(ledger, billing_period.key) and time.monotonic() < deadline:
-        time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
-        if not _period_ready(defs, billing_period.key):
-            continue
-        again = defs.resolve_job_def("facturx_collection").execute_in_process(
-            partition_key=billing_period.key, instance=instance, raise_on_error=False, run_config=RUN_CONFIG
-        )
-        ok = again.success and not _failed_error_checks(again)
-    records = ledger.invoices(billing_period.key)
+    import dagster as dg
+
+    # resolved like in a run: EnvVar-backed secrets become values only inside this context
+    with dg.build_resources({"qonto": defs.resources["qonto"], "billing": defs.resources["billing"]}) as resources:
+        ledger = resources.billing.ledger()
+        while ok and _pending(ledger, billing_period.key) and time.monotonic() < deadline:
+            time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+            if not _period_ready(resources.qonto, ledger, billing_period.key):
+                continue
+            again = defs.resolve_job_def("facturx_collection").execute_in_process(
+                partition_key=billing_period.key, instance=instance, raise_on_error=False, run_config=RUN_CONFIG
+            )
+            ok = again.success and not _failed_error_checks(again)
+        records = ledger.invoices(billing_period.key)
     all_stored = bool(records) and all(r.state == InvoiceState.STORED for r in records)
     _print_result(billing_period.key, records, output_format)
     sys.exit(0 if ok and all_stored else 1)
@@ -121,17 +125,16 @@ def _pending(ledger: Any, period: str) -> bool:
     return any(r.state == InvoiceState.FINALIZED for r in ledger.invoices(period))
 
 
-def _period_ready(defs: Any, period: str) -> bool:
+def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
     from billing_pipeline.defs.resources import run_async
     from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
 
-    ledger = defs.resources["billing"].ledger()
     pending = pending_by_period(ledger).get(period)
     if not pending:
         return False
 
     async def probe() -> bool:
-        async with defs.resources["qonto"].connection().open() as client:
+        async with qonto.connection().open() as client:
             return (await probe_period(client, ledger, period, pending)).ready
 
     return run_async(probe())

@@ -62,3 +62,24 @@ def test_bill_refuses_an_open_period(tmp_path: Path) -> None:
     result = _bill(tmp_path, "--period", "2026-11")
     assert result.returncode == 2
     assert "not a closed billing period" in result.stderr
+
+
+def test_bill_against_a_qonto_server_with_credentials_from_the_environment(tmp_path: Path) -> None:
+    from billing_pipeline.emulator.testing import running_emulator
+
+    copy_sample_data(tmp_path / "data")
+    with running_emulator(render_delay_s=1, state_path=tmp_path / "emulator.sqlite") as emulator:
+        env = {k: v for k, v in os.environ.items() if k not in QONTO_VARIABLES and not k.startswith("BILLING_")}
+        env.pop("DAGSTER_HOME", None)
+        env.update(QONTO_BASE_URL=emulator.base_url, QONTO_API_KEY=emulator.api_key)
+        result = subprocess.run(
+            [sys.executable, "-m", "billing_pipeline.cli", "bill", "--period", "2026-10", "--wait", "120",
+             "--format", "json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        invoices = emulator.state()["client_invoices"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["mode"] == "custom"
+    assert len(report["invoices"]) == len(invoices) and all(i["status"] == "stored" for i in report["invoices"])
+    assert emulator.api_key.split(":", 1)[1] not in result.stdout + result.stderr
