@@ -79,3 +79,23 @@ def test_monthly_job_targets_the_four_invoicing_steps() -> None:
     job = defs.resolve_job_def("monthly_invoicing")
     selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     assert selected == {"billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices"}
+
+
+def test_review_mode_leaves_finalization_out_of_the_schedule() -> None:
+    import json as _json
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json; from billing_pipeline.definitions import defs;"
+        "job = defs.resolve_job_def('monthly_invoicing');"
+        "s = defs.resolve_schedule_def('monthly_invoicing_schedule');"
+        "print(json.dumps({'assets': sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys),"
+        "'cron': s.cron_schedule}))"
+    )
+    env = {**os.environ, "BILLING_AUTO_FINALIZE": "false", "BILLING_SCHEDULE_DAY": "5", "BILLING_SCHEDULE_HOUR": "7"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = _json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"assets": ["billable_usage", "draft_invoices", "qonto_clients"], "cron": "0 7 5 * *"}
