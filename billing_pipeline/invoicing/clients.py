@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
 from billing_pipeline.billing.models import Customer
-from billing_pipeline.invoicing.drafts import IN_FLIGHT_GRACE_S
+from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.ledger import ClientState, Ledger
 from billing_pipeline.invoicing.payloads import client_create, client_update, customer_digest
 from billing_pipeline.qonto.client import QontoClient
@@ -90,28 +89,18 @@ async def _ensure_client(qonto: QontoClient, ledger: Ledger, customer: Customer)
     return ClientOutcome(customer_id=customer.customer_id, client_id=created.id, action="created")
 
 
-async def _wait_for_creates_in_flight(ledger: Ledger, customers: list[Customer], grace_s: float) -> None:
-    """A client create whose caller died may still land at Qonto: searching before the grace period
-    has passed could miss it and create a second client."""
-    wanted = {c.customer_id for c in customers}
-    intents = [
-        link.intent_at
-        for link in ledger.client_links().values()
-        if link.customer_id in wanted and link.state == ClientState.CREATING and link.intent_at is not None
-    ]
-    if intents:
-        wait_s = (max(intents) + timedelta(seconds=grace_s) - datetime.now(UTC)).total_seconds()
-        if wait_s > 0:
-            log.info("%d client create(s) may still be in flight at Qonto; waiting %.0f s", len(intents), wait_s)
-            await asyncio.sleep(wait_s)
-
-
 async def ensure_clients(
     qonto: QontoClient, ledger: Ledger, customers: list[Customer], *, in_flight_grace_s: float = IN_FLIGHT_GRACE_S
 ) -> list[ClientOutcome]:
     """One Qonto client per customer. Serialized across processes by the ledger's clients lock."""
     with ledger.clients_lock():
-        await _wait_for_creates_in_flight(ledger, customers, in_flight_grace_s)
+        wanted = {c.customer_id for c in customers}
+        intents = [
+            link.intent_at
+            for link in ledger.client_links().values()
+            if link.customer_id in wanted and link.state == ClientState.CREATING and link.intent_at is not None
+        ]
+        await wait_out_creates_in_flight(intents, in_flight_grace_s, "client")
         results = await asyncio.gather(
             *(_ensure_client(qonto, ledger, customer) for customer in customers), return_exceptions=True
         )

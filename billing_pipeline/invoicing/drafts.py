@@ -11,8 +11,7 @@ Drafts of customers that no longer have anything to bill are deleted.
 from __future__ import annotations
 
 import asyncio
-import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -20,6 +19,7 @@ from pydantic import BaseModel
 
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.invoicing.payloads import invoice_create, invoice_update
 from billing_pipeline.invoicing.qonto_index import PeriodIndex, index_period
@@ -27,12 +27,6 @@ from billing_pipeline.invoicing.references import invoice_reference
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoNotFoundError
 from billing_pipeline.qonto.models import ClientInvoice
-
-log = logging.getLogger(__name__)
-
-# How long after an unanswered create we keep believing it may still land at Qonto: twice the
-# client's 30 s timeout. A re-run sooner than that first waits, then looks again, then creates.
-IN_FLIGHT_GRACE_S = 60.0
 
 DraftAction = Literal["created", "adopted", "updated", "unchanged", "locked", "deleted"]
 
@@ -133,23 +127,12 @@ class DraftSynchronizer:
         )
 
     async def _wait_for_creates_in_flight(self, period: str, index: PeriodIndex) -> bool:
-        """A create whose caller died (or timed out) may still be executing at Qonto. Until the grace
-        period after its intent has passed, its absence from a listing proves nothing: wait it out."""
-        now = datetime.now(UTC)
-        unresolved = [
+        intents = [
             r.intent_at
             for r in self.ledger.invoices(period, {InvoiceState.CREATING})
             if r.invoice_id is None and r.intent_at is not None and not index.live(r.reference)
         ]
-        if not unresolved:
-            return False
-        wait_s = (max(unresolved) + timedelta(seconds=self.in_flight_grace_s) - now).total_seconds()
-        if wait_s <= 0:
-            return False
-        log.info("period %s: %d create(s) may still be in flight at Qonto; waiting %.0f s", period,
-                 len(unresolved), wait_s)  # fmt: skip
-        await asyncio.sleep(wait_s)
-        return True
+        return await wait_out_creates_in_flight(intents, self.in_flight_grace_s, f"period {period}: invoice")
 
     async def _sync_one(self, plan: InvoicePlan, client_id: str, index: PeriodIndex) -> DraftOutcome:
         customer_id = plan.customer.customer_id

@@ -49,12 +49,12 @@ async def _finalize_one(qonto: QontoClient, ledger: Ledger, record: InvoiceRecor
     finalized_now = True
     try:
         invoice = await qonto.finalize_client_invoice(record.invoice_id)
-    except (QontoAmbiguousWriteError, QontoValidationError) as error:
+    except (QontoAmbiguousWriteError, QontoValidationError):
         invoice = await qonto.get_client_invoice(record.invoice_id)
         if invoice.status == "draft":
-            if isinstance(error, QontoValidationError):
-                raise  # Qonto rejected the draft itself: the message names the field
-            raise  # the finalize did not happen; a retry of the step will finalize it
+            # not finalized: either Qonto rejected the draft (the error names the field) or the call
+            # never took effect (a retry of the step finalizes it)
+            raise
         finalized_now = False
     except QontoAuthError as error:
         raise FinalizeRefused(

@@ -32,10 +32,9 @@ def _everything_a_run_left(instance: dg.DagsterInstance, caplog: pytest.LogCaptu
         texts.append(repr(run.tags))
         for entry in instance.all_logs(run.run_id):
             texts.append(repr(entry))  # messages, metadata, materializations, errors with their causes
-        storage = Path(instance.storage_directory())
-        for captured in storage.rglob("*"):
-            if captured.is_file() and captured.suffix in {".out", ".err", ".complete", ""}:
-                texts.append(captured.read_bytes().decode("utf-8", "replace"))
+    for captured in Path(instance.storage_directory()).rglob("*"):  # captured stdout/stderr of every run
+        if captured.is_file() and captured.suffix in {".out", ".err", ".complete", ""}:
+            texts.append(captured.read_bytes().decode("utf-8", "replace"))
     return "\n".join(texts)
 
 
