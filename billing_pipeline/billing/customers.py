@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from billing_pipeline.billing import identifiers
+from billing_pipeline.billing import customer_ids, identifiers
 from billing_pipeline.billing.models import Customer, InputProblem, InvalidBillingInput
 from billing_pipeline.billing.problems import ProblemLog
 
@@ -113,7 +113,7 @@ def _payment_terms(value: str) -> str:
 
 
 def _customer(row: _Row, plans: Collection[str] | None) -> Customer | None:
-    row.text("customer_id", required=True)
+    row.checked("customer_id", customer_ids.customer_id, required=True)
     kind = row.checked("kind", _kind, required=True)
     country = row.checked("country_code", identifiers.country_code, required=True)
     company = kind == "company"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.settings import BillingSettings
 
 
@@ -19,3 +20,8 @@ def billing_period_partitions(settings: BillingSettings) -> dg.MonthlyPartitions
 # Read once when the code location loads: partitions must be stable for the UI and the daemon.
 SETTINGS = BillingSettings.from_env()
 billing_period = billing_period_partitions(SETTINGS)
+
+
+def partition_period(context: dg.AssetExecutionContext) -> BillingPeriod:
+    """The run's billing period, built once from its partition key and carried typed from here on."""
+    return BillingPeriod.parse(context.partition_key)

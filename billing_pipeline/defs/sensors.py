@@ -32,9 +32,11 @@ async def _probe(
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Looks in the ledger for finalized invoices without a stored Factur-X file, probes Qonto for the "
-        "newest one per period (attachment updated after finalization) and requests one facturx_files "
-        "run per ready period. Run keys make each pending set run once per 30-minute window."
+        "Looks in the ledger for finalized invoices without a stored Factur-X file and, per period, probes "
+        "a bounded few in Qonto (the newest, the oldest, and those waiting longest since we last looked, "
+        "re-read from Qonto); requests one facturx_files run per period where any is ready (attachment "
+        "updated after finalization). The skip reason shows what is waiting and for how long. Run keys make "
+        "each pending set run once per 30-minute window."
     ),
 )
 def facturx_attachment_sensor(
@@ -65,8 +67,8 @@ def facturx_attachment_sensor(
     requested = {p: k for p, k in requested.items() if p in pending}
     summary = (
         f"{sum(len(v) for v in pending.values())} invoice(s) waiting in {len(pending)} period(s); "
-        f"ready: {[r.period for r in ready] or 'none'}; still rendering: "
-        f"{[f'{r.period} ({r.pending})' for r in waiting] or 'none'}; collection already requested: "
+        f"ready: {[r.describe() for r in ready] or 'none'}; still rendering: "
+        f"{[r.describe() for r in waiting] or 'none'}; collection already requested: "
         f"{already_requested or 'none'}"
     )
     if not ready:

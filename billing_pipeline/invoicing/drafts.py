@@ -1,16 +1,22 @@
 """One draft invoice per (customer, period) in Qonto that follows the priced plan until finalized.
 
 Order of operations for each planned invoice (the period lock is held throughout):
-1. Look the reference up in Qonto (one listing of the invoices created since the period began).
+1. Look the reference up in Qonto (one listing of the invoices created since the period began),
+   keeping only invoices billed to the customer's linked client: an invoice of another client is
+   never adopted, updated or deleted, whatever its header says.
 2. Found: adopt it in the ledger; a draft whose content differs from the plan is updated (PATCH);
-   a finalized invoice is never touched — a difference is reported as late usage.
+   a finalized invoice is never touched — a difference is reported as late usage; an invoice a
+   person canceled is recorded as canceled (the customer is *not billed*) and re-issued only when
+   ``BILLING_REISSUE_CANCELED`` says so.
 3. Not found: commit an intent row, then create. If the response is lost, list again and adopt.
-Drafts of customers that no longer have anything to bill are deleted.
+Drafts and unresolved intents of customers that no longer have anything to bill are deleted or
+abandoned, so that they never block the period's finalization.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -19,22 +25,30 @@ from pydantic import BaseModel
 
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.invoicing import content
+from billing_pipeline.invoicing.errors import (
+    InvoiceMissingInQonto,
+    InvoicingError,
+    UnresolvedCreate,
+    successes_or_raise,
+)
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
-from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.invoicing.ledger import FINAL_STATES, InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.invoicing.payloads import invoice_create, invoice_update
 from billing_pipeline.invoicing.qonto_index import PeriodIndex, index_period
-from billing_pipeline.invoicing.references import invoice_reference
+from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoNotFoundError
 from billing_pipeline.qonto.models import ClientInvoice
 
-DraftAction = Literal["created", "adopted", "updated", "unchanged", "locked", "deleted"]
+DraftAction = Literal["created", "adopted", "updated", "unchanged", "locked", "deleted", "canceled", "abandoned"]
 
 
 class DraftOutcome(BaseModel):
     customer_id: str
     reference: str
-    invoice_id: str
+    invoice_id: str | None
+    number: str | None = None
     status: str
     action: DraftAction
     plan_net: Decimal | None
@@ -43,9 +57,12 @@ class DraftOutcome(BaseModel):
     qonto_vat: Decimal | None
     qonto_total: Decimal | None
     content_changed_after_finalize: bool = False
+    note: str | None = None
 
     @property
     def totals_match(self) -> bool:
+        if self.action in ("canceled", "deleted", "abandoned"):
+            return True  # nothing billed under this reference: the billing check names it instead
         return self.plan_total == self.qonto_total and self.plan_vat == self.qonto_vat
 
 
@@ -53,33 +70,42 @@ class DraftReport(BaseModel):
     period: str
     outcomes: list[DraftOutcome]
     duplicates_in_qonto: dict[str, list[str]]
+    foreign_invoices: dict[str, list[str]] = {}
     invoices_listed: int
 
+    def not_billed(self) -> list[DraftOutcome]:
+        """Planned customers whose invoice a person canceled in Qonto (and that were not re-issued)."""
+        return [o for o in self.outcomes if o.action == "canceled"]
 
-class UnresolvedInvoiceCreate(RuntimeError):
-    """An invoice create had an unknown outcome and the invoice is not visible yet: re-run the step."""
+
+# the former names, kept for callers that catch them
+UnresolvedInvoiceCreate = UnresolvedCreate
 
 
 def _outcome(
-    plan: InvoicePlan | None, reference: str, invoice: ClientInvoice, action: DraftAction, *, late: bool = False
+    reference: InvoiceReference,
+    plan: InvoicePlan | None,
+    invoice: ClientInvoice | None,
+    action: DraftAction,
+    *,
+    late: bool = False,
+    note: str | None = None,
 ) -> DraftOutcome:
     return DraftOutcome(
-        customer_id=plan.customer.customer_id if plan else reference.split("-", 3)[3],
-        reference=reference,
-        invoice_id=invoice.id,
-        status=invoice.status,
+        customer_id=reference.customer_id,
+        reference=str(reference),
+        invoice_id=invoice.id if invoice else None,
+        number=invoice.number if invoice else None,
+        status=invoice.status if invoice else "none",
         action=action,
         plan_net=plan.net_total if plan else None,
         plan_vat=plan.vat_total if plan else None,
         plan_total=plan.total if plan else None,
-        qonto_vat=invoice.vat_amount.value if invoice.vat_amount else None,
-        qonto_total=invoice.total_amount.value if invoice.total_amount else None,
+        qonto_vat=invoice.vat_amount.value if invoice and invoice.vat_amount else None,
+        qonto_total=invoice.total_amount.value if invoice and invoice.total_amount else None,
         content_changed_after_finalize=late,
+        note=note,
     )
-
-
-def _totals(plan: InvoicePlan) -> dict[str, str]:
-    return {"net_total": str(plan.net_total), "vat_total": str(plan.vat_total), "total": str(plan.total)}
 
 
 class DraftSynchronizer:
@@ -92,6 +118,7 @@ class DraftSynchronizer:
         issue_date: date,
         timezone: str,
         in_flight_grace_s: float = IN_FLIGHT_GRACE_S,
+        reissue_canceled: bool = False,
     ) -> None:
         self.qonto = qonto
         self.ledger = ledger
@@ -99,171 +126,282 @@ class DraftSynchronizer:
         self.issue_date = issue_date
         self.timezone = timezone
         self.in_flight_grace_s = in_flight_grace_s
+        self.reissue_canceled = reissue_canceled
 
     async def sync(self, plan: PeriodPlan, client_ids: dict[str, str]) -> DraftReport:
-        period = BillingPeriod.parse(plan.period)
+        period = BillingPeriod.of(plan.period)
         with self.ledger.period_lock(period.key):
-            index = await index_period(self.qonto, period, self.timezone)
-            if await self._wait_for_creates_in_flight(period.key, index):
-                index = await index_period(self.qonto, period, self.timezone)
-            planned = {p.customer.customer_id for p in plan.invoices}
-            missing_clients = sorted(planned - client_ids.keys())
-            if missing_clients:
-                raise ValueError(f"no Qonto client for customers {missing_clients}: materialize qonto_clients")
-            results = await asyncio.gather(
-                *(self._sync_one(p, client_ids[p.customer.customer_id], index) for p in plan.invoices),
-                return_exceptions=True,
+            return await self.sync_locked(plan, client_ids)
+
+    async def sync_locked(
+        self, plan: PeriodPlan, client_ids: dict[str, str], *, leave_alone: Collection[str] = ()
+    ) -> DraftReport:
+        """``sync`` for a caller that already holds the period lock (finalization re-syncing drafts).
+
+        ``leave_alone``: planned customers whose draft must not be touched (a person edited it).
+        """
+        period = BillingPeriod.of(plan.period)
+        planned = {p.customer.customer_id: p for p in plan.invoices if p.customer.customer_id not in leave_alone}
+        missing_clients = sorted(planned.keys() - client_ids.keys())
+        if missing_clients:
+            raise InvoicingError(
+                f"period {period.key}: no Qonto client for customers {missing_clients}",
+                action="materialize qonto_clients first",
             )
-            outcomes = [r for r in results if isinstance(r, DraftOutcome)]
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                raise failures[0]
-            outcomes += await self._delete_unplanned(period, planned, index)
+        index = await index_period(self.qonto, period, self.timezone)
+        if await self._wait_for_creates_in_flight(period, index, client_ids):
+            index = await index_period(self.qonto, period, self.timezone)
+        results = await asyncio.gather(
+            *(self._sync_one(p, client_ids[c], index) for c, p in planned.items()), return_exceptions=True
+        )
+        outcomes = successes_or_raise(f"draft invoices of {period.key}", results)
+        outcomes += await self._clear_unplanned(period, planned.keys() | set(leave_alone), index)
+        foreign = {
+            str(reference): [i.id for i in index.foreign(reference, client_ids.get(reference.customer_id))]
+            for reference in index.by_reference
+        }
         return DraftReport(
             period=period.key,
             outcomes=sorted(outcomes, key=lambda o: o.customer_id),
             duplicates_in_qonto=index.duplicates(),
+            foreign_invoices={k: v for k, v in foreign.items() if v},
             invoices_listed=index.listed,
         )
 
-    async def _wait_for_creates_in_flight(self, period: str, index: PeriodIndex) -> bool:
+    async def _wait_for_creates_in_flight(
+        self, period: BillingPeriod, index: PeriodIndex, client_ids: dict[str, str]
+    ) -> bool:
         intents = [
             r.intent_at
-            for r in self.ledger.invoices(period, {InvoiceState.CREATING})
-            if r.invoice_id is None and r.intent_at is not None and not index.live(r.reference)
+            for r in self.ledger.invoices(period.key, {InvoiceState.CREATING})
+            if r.intent_at is not None
+            and not index.live(r.invoice_reference, r.client_id or client_ids.get(r.customer_id))
         ]
-        return await wait_out_creates_in_flight(intents, self.in_flight_grace_s, f"period {period}: invoice")
+        return await wait_out_creates_in_flight(
+            intents, self.in_flight_grace_s, f"period {period.key}: invoice", now=self.ledger.now()
+        )
 
     async def _sync_one(self, plan: InvoicePlan, client_id: str, index: PeriodIndex) -> DraftOutcome:
         customer_id = plan.customer.customer_id
-        reference = invoice_reference(customer_id, plan.period)
-        digest = plan.content_digest()
-        live = index.live(reference)
+        reference = InvoiceReference.of(customer_id, plan.period)
+        try:
+            return await self._sync_reference(plan, reference, client_id, index)
+        except InvoicingError:
+            raise
+        except Exception as error:
+            raise InvoicingError(f"{type(error).__name__}: {error}", customer_id=customer_id) from error
+
+    async def _sync_reference(
+        self, plan: InvoicePlan, reference: InvoiceReference, client_id: str, index: PeriodIndex
+    ) -> DraftOutcome:
+        live = index.live(reference, client_id)
         if live:
-            invoice = min(live, key=lambda i: (i.created_at, i.id))
-            return await self._follow_existing(plan, reference, digest, invoice)
-        cancelled = index.by_reference.get(reference, [])
-        if cancelled:
-            # A person canceled this period's invoice in Qonto: re-billing is their decision, not ours.
-            return _outcome(plan, reference, cancelled[-1], "locked")
-        record = self.ledger.invoice(customer_id, plan.period)
+            return await self._follow_existing(plan, reference, live[0])
+        record = self.ledger.invoice(reference.customer_id, reference.period.key)
+        canceled = index.canceled(reference, client_id)
+        if canceled:
+            return await self._canceled(plan, reference, client_id, canceled[-1], record)
         if record is not None and record.invoice_id and record.state != InvoiceState.CREATING:
-            # The ledger knows an invoice that the listing did not show: ask for it directly.
-            try:
-                invoice = await self.qonto.get_client_invoice(record.invoice_id)
-            except QontoNotFoundError:
-                invoice = None  # a draft deleted in Qonto by a person: the plan still says bill it
+            invoice = await self._read_recorded(reference, record)
             if invoice is not None:
-                return await self._follow_existing(plan, reference, digest, invoice)
-            self.ledger.update_invoice(customer_id, plan.period, state=InvoiceState.CREATING, invoice_id=None)
-        return await self._create(plan, client_id, reference, digest)
+                if invoice.client_id != client_id:
+                    raise InvoicingError(
+                        f"the ledger's invoice {record.invoice_id} ({reference}) is billed to Qonto client "
+                        f"{invoice.client_id}, not to the customer's client {client_id}",
+                        customer_id=reference.customer_id,
+                        action="check which client this customer should be linked to; nothing was changed",
+                    )
+                if invoice.status == "canceled":
+                    return await self._canceled(plan, reference, client_id, invoice, record)
+                return await self._follow_existing(plan, reference, invoice)
+        return await self._create(plan, reference, client_id)
+
+    async def _read_recorded(self, reference: InvoiceReference, record: InvoiceRecord) -> ClientInvoice | None:
+        """The invoice the ledger knows but the listing did not show; None when a person deleted a draft."""
+        assert record.invoice_id is not None
+        try:
+            return await self.qonto.get_client_invoice(record.invoice_id)
+        except QontoNotFoundError:
+            if record.state in FINAL_STATES or record.state == InvoiceState.CANCELED:
+                # a numbered invoice cannot be deleted in Qonto: a 404 means we are not looking at the
+                # organization that issued it (credentials, base URL), not that it is gone
+                raise InvoiceMissingInQonto(
+                    f"the ledger records invoice {record.number or record.invoice_id} ({reference}) as "
+                    f"{record.state.value}, but Qonto answers 404 for it",
+                    customer_id=reference.customer_id,
+                    action="check that the Qonto credentials and base URL are the organization that issued it; "
+                    "nothing was re-created",
+                ) from None
+            # a draft deleted in Qonto by a person: the plan still says bill it, so a new draft follows
+            self.ledger.record_abandoned(reference, reason=f"draft {record.invoice_id} was deleted in Qonto")
+            return None
+
+    async def _canceled(
+        self,
+        plan: InvoicePlan,
+        reference: InvoiceReference,
+        client_id: str,
+        invoice: ClientInvoice,
+        record: InvoiceRecord | None,
+    ) -> DraftOutcome:
+        if self.reissue_canceled:
+            if record is None or record.state != InvoiceState.CANCELED:
+                self.ledger.record_canceled(
+                    reference, invoice_id=invoice.id, number=invoice.number, reason="canceled in Qonto"
+                )
+            return await self._create(plan, reference, client_id, reissue=True)
+        reason = (
+            f"invoice {invoice.number or invoice.id} was canceled in Qonto: customer {reference.customer_id} is not "
+            f"billed for {reference.period.key}"
+        )
+        self.ledger.record_canceled(reference, invoice_id=invoice.id, number=invoice.number, reason=reason)
+        return _outcome(
+            reference,
+            plan,
+            invoice,
+            "canceled",
+            note=reason + " (set BILLING_REISSUE_CANCELED=true to issue a new invoice, or bill them by hand)",
+        )
 
     async def _follow_existing(
-        self, plan: InvoicePlan, reference: str, digest: str, invoice: ClientInvoice
+        self, plan: InvoicePlan, reference: InvoiceReference, invoice: ClientInvoice
     ) -> DraftOutcome:
-        customer_id = plan.customer.customer_id
-        record = self.ledger.invoice(customer_id, plan.period)
+        planned = content.planned_content(plan)
+        record = self.ledger.invoice(reference.customer_id, reference.period.key)
         if invoice.status != "draft":
             known_digest = record.content_digest if record else None
-            self.ledger.upsert_invoice(
-                customer_id,
-                plan.period,
+            self.ledger.record_finalized(
                 reference,
                 invoice_id=invoice.id,
                 client_id=invoice.client_id,
-                state=_finalized_state(record),
                 number=invoice.number,
                 finalized_at=invoice.finalized_at,
                 attachment_id=invoice.attachment_id,
-                **({} if known_digest else {"content_digest": digest, **_totals(plan)}),
+                content=None if known_digest else planned,
             )
-            late = known_digest is not None and known_digest != digest
-            return _outcome(plan, reference, invoice, "locked", late=late)
+            late = known_digest is not None and known_digest != planned.digest
+            return _outcome(reference, plan, invoice, "locked", late=late)
+        assert invoice.client_id is not None
         action: DraftAction = "adopted" if record is None or record.invoice_id != invoice.id else "unchanged"
-        if record is None or record.content_digest != digest or not _same_totals(plan, invoice):
+        want = content.from_plan(plan, invoice.client_id, reference)
+        if (
+            record is None
+            or record.content_digest != planned.digest
+            or content.differences(want, content.from_qonto(invoice), want_label="plan", have_label="Qonto")
+        ):
             invoice = await self.qonto.update_client_invoice(
                 invoice.id, invoice_update(plan, iban=self.iban, issue_date=self.issue_date, reference=reference)
             )
             action = "updated"
-        self.ledger.upsert_invoice(
-            customer_id,
-            plan.period,
-            reference,
-            invoice_id=invoice.id,
-            client_id=invoice.client_id,
-            state=InvoiceState.DRAFT,
-            content_digest=digest,
-            **_totals(plan),
-        )
-        return _outcome(plan, reference, invoice, action)
+        self.ledger.record_draft(reference, invoice_id=invoice.id, client_id=invoice.client_id, content=planned)
+        return _outcome(reference, plan, invoice, action)
 
-    async def _create(self, plan: InvoicePlan, client_id: str, reference: str, digest: str) -> DraftOutcome:
-        customer_id = plan.customer.customer_id
-        self.ledger.record_invoice_intent(customer_id, plan.period, reference, client_id)
+    async def _create(
+        self, plan: InvoicePlan, reference: InvoiceReference, client_id: str, *, reissue: bool = False
+    ) -> DraftOutcome:
+        self.ledger.record_invoice_intent(reference, client_id, reissue=reissue)
         payload = invoice_create(
             plan, client_id=client_id, iban=self.iban, issue_date=self.issue_date, reference=reference
         )
         try:
             invoice = await self.qonto.create_client_invoice(payload)
         except QontoAmbiguousWriteError:
-            period = BillingPeriod.parse(plan.period)
-            relisted = await index_period(self.qonto, period, self.timezone)
-            live = relisted.live(reference)
+            relisted = await index_period(self.qonto, reference.period, self.timezone)
+            live = relisted.live(reference, client_id)
             if not live:
-                raise UnresolvedInvoiceCreate(
-                    f"creating the invoice {reference} had an unknown outcome and it is not visible in "
-                    "Qonto yet; the ledger keeps the intent and the next run will look for it again"
+                raise UnresolvedCreate(
+                    f"creating the invoice {reference} had an unknown outcome and it is not visible in Qonto yet",
+                    customer_id=reference.customer_id,
+                    action="the ledger keeps the intent: re-run the step and it will look for it again",
                 ) from None
-            invoice = min(live, key=lambda i: (i.created_at, i.id))
-        self.ledger.update_invoice(
-            customer_id,
-            plan.period,
-            invoice_id=invoice.id,
-            client_id=invoice.client_id or client_id,
-            state=InvoiceState.DRAFT if invoice.status == "draft" else InvoiceState.FINALIZED,
-            content_digest=digest,
-            **_totals(plan),
-        )
-        return _outcome(plan, reference, invoice, "created")
+            invoice = live[0]
+        planned = content.planned_content(plan)
+        if invoice.status == "draft":
+            self.ledger.record_draft(reference, invoice_id=invoice.id, client_id=client_id, content=planned)
+        else:
+            self.ledger.record_finalized(
+                reference,
+                invoice_id=invoice.id,
+                client_id=client_id,
+                number=invoice.number,
+                finalized_at=invoice.finalized_at,
+                attachment_id=invoice.attachment_id,
+                content=planned,
+            )
+        return _outcome(reference, plan, invoice, "created", note="re-issued after a cancellation" if reissue else None)
 
-    async def _delete_unplanned(
-        self, period: BillingPeriod, planned: set[str], index: PeriodIndex
+    async def _clear_unplanned(
+        self, period: BillingPeriod, planned: Collection[str], index: PeriodIndex
     ) -> list[DraftOutcome]:
+        """Customers with nothing to bill any more: delete their drafts, abandon their open intents."""
+        links = self.ledger.client_links()
         outcomes: list[DraftOutcome] = []
         for reference in sorted(index.by_reference):
-            customer_id = reference.removeprefix(f"BP-{period.key}-")
-            if customer_id in planned:
+            if reference.customer_id in planned:
                 continue
-            for invoice in index.live(reference):
+            link = links.get(reference.customer_id)
+            client_id = link.client_id if link else None
+            for invoice in index.live(reference, client_id):
                 if invoice.status == "draft":
-                    try:
-                        await self.qonto.delete_client_invoice(invoice.id)
-                    except QontoNotFoundError:
-                        pass
-                    if self.ledger.invoice(customer_id, period.key):
-                        self.ledger.update_invoice(
-                            customer_id,
-                            period.key,
-                            state=InvoiceState.CREATING,
-                            invoice_id=None,
-                            last_error="draft deleted: nothing left to bill for this period",
-                        )
-                    outcomes.append(_outcome(None, reference, invoice, "deleted"))
+                    await self._delete_draft(invoice.id)
+                    self._abandon_if_open(reference, f"draft {invoice.id} deleted: nothing left to bill")
+                    outcomes.append(_outcome(reference, None, invoice, "deleted"))
                 else:
-                    outcomes.append(_outcome(None, reference, invoice, "locked", late=True))
+                    # finalized, so immutable: a correction is the way out, never a deletion
+                    self.ledger.record_finalized(
+                        reference,
+                        invoice_id=invoice.id,
+                        client_id=invoice.client_id,
+                        number=invoice.number,
+                        finalized_at=invoice.finalized_at,
+                        attachment_id=invoice.attachment_id,
+                    )
+                    outcomes.append(_outcome(reference, None, invoice, "locked", late=True))
+        for record in self.ledger.invoices(period.key, {InvoiceState.CREATING, InvoiceState.DRAFT}):
+            if record.customer_id in planned:
+                continue
+            if (
+                record.state == InvoiceState.DRAFT
+                and record.invoice_id
+                and not await self._delete_recorded_draft(record)
+            ):
+                continue
+            reason = "nothing left to bill for this period"
+            if record.state == InvoiceState.CREATING:
+                reason += " (the unresolved create was waited out and is not in Qonto)"
+            self.ledger.record_abandoned(record.invoice_reference, reason=reason)
+            outcomes.append(_outcome(record.invoice_reference, None, None, "abandoned", note=reason))
         return outcomes
 
+    def _abandon_if_open(self, reference: InvoiceReference, reason: str) -> None:
+        record = self.ledger.invoice(reference.customer_id, reference.period.key)
+        if record is not None and record.state in (InvoiceState.CREATING, InvoiceState.DRAFT):
+            self.ledger.record_abandoned(reference, reason=reason)
 
-def _finalized_state(record: InvoiceRecord | None) -> InvoiceState:
-    if record is not None and record.state in (InvoiceState.STORED, InvoiceState.REJECTED):
-        return record.state
-    return InvoiceState.FINALIZED
+    async def _delete_draft(self, invoice_id: str) -> None:
+        try:
+            await self.qonto.delete_client_invoice(invoice_id)
+        except QontoNotFoundError:
+            pass
 
-
-def _same_totals(plan: InvoicePlan, invoice: ClientInvoice) -> bool:
-    return (
-        invoice.total_amount is not None
-        and invoice.vat_amount is not None
-        and invoice.total_amount.value == plan.total
-        and invoice.vat_amount.value == plan.vat_total
-    )
+    async def _delete_recorded_draft(self, record: InvoiceRecord) -> bool:
+        """Delete the ledger's draft of an unplanned customer; False when it turned out numbered."""
+        assert record.invoice_id is not None
+        try:
+            invoice = await self.qonto.get_client_invoice(record.invoice_id)
+        except QontoNotFoundError:
+            return True
+        if invoice.client_id != record.client_id:
+            return True  # not ours (any more): nothing of ours to delete
+        if invoice.status == "draft":
+            await self._delete_draft(invoice.id)
+            return True
+        self.ledger.record_finalized(
+            record.invoice_reference,
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            number=invoice.number,
+            finalized_at=invoice.finalized_at,
+            attachment_id=invoice.attachment_id,
+        )
+        return False

@@ -9,7 +9,7 @@ Qonto holds; otherwise it is not stored and the reason is kept in the ledger.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -17,13 +17,15 @@ from typing import Literal
 from pydantic import BaseModel
 
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.facturx import ExpectedInvoice, compare_with_expected, verify_pdf
+from billing_pipeline.facturx import ExpectedInvoice, ExpectedLine, compare_with_expected, verify_pdf
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.invoicing.storage import safe_file_name, store_atomically
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.models import Attachment
 
-FileStatus = Literal["stored", "pending", "rejected"]
+FileStatus = Literal["stored", "pending", "rejected", "failed"]
+# a file still not ready this long after finalization (or our last look) is re-read from Qonto
+STALE_AFTER_S = 900
 
 
 class FacturxFileOutcome(BaseModel):
@@ -60,14 +62,19 @@ class FacturxCollector:
         self.ledger = ledger
         self.invoices_dir = invoices_dir
 
-    async def collect(self, period: str) -> FacturxReport:
-        BillingPeriod.parse(period)
-        records = self.ledger.invoices(period, {InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED})
-        outcomes = await asyncio.gather(*(self._one(r) for r in records))
-        return FacturxReport(period=period, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
+    async def collect(self, period: BillingPeriod) -> FacturxReport:
+        records = self.ledger.invoices(period.key, {InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED})
+        # one invoice that cannot be collected (a network error, a file conflict) never stops the others
+        results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
+        outcomes = [
+            result if isinstance(result, FacturxFileOutcome) else _failed(record, result)
+            for record, result in zip(records, results, strict=True)
+        ]
+        return FacturxReport(period=period.key, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
 
     async def _one(self, record: InvoiceRecord) -> FacturxFileOutcome:
         assert record.invoice_id is not None
+        reference = record.invoice_reference
         # a stat of a local file: not worth a thread hop
         stored = record.file_path is not None and Path(record.file_path).exists()  # noqa: ASYNC240
         if record.state == InvoiceState.STORED and stored:
@@ -80,15 +87,12 @@ class FacturxCollector:
                 sha256=record.sha256,
             )
         attachment_id, finalized_at, number = record.attachment_id, record.finalized_at, record.number
-        if attachment_id is None or finalized_at is None or number is None:
+        if attachment_id is None or finalized_at is None or number is None or _pending_for_long(record):
+            # unknown facts, or waiting for long: re-read the invoice (its attachment may have changed)
             invoice = await self.qonto.get_client_invoice(record.invoice_id)
             attachment_id, finalized_at, number = invoice.attachment_id, invoice.finalized_at, invoice.number
-            self.ledger.update_invoice(
-                record.customer_id,
-                record.period,
-                attachment_id=attachment_id,
-                finalized_at=finalized_at,
-                number=number,
+            self.ledger.record_attachment(
+                reference, attachment_id=attachment_id, finalized_at=finalized_at, number=number
             )
         pending = FacturxFileOutcome(
             customer_id=record.customer_id, invoice_id=record.invoice_id, number=number, status="pending"
@@ -107,34 +111,63 @@ class FacturxCollector:
         problems = [f"{f.rule}: {f.message}" for f in report.errors]
         xml_total = report.totals.total if report.totals else None
         if report.invoice is not None:
-            expected = ExpectedInvoice(
-                number=number,
-                currency="EUR",
-                net_total=Decimal(record.net_total or "0"),
-                vat_total=Decimal(record.vat_total or "0"),
-                total=Decimal(record.total or "0"),
-                lines=None,
-                period_start=BillingPeriod.parse(record.period).first_day,
-                period_end=BillingPeriod.parse(record.period).last_day,
-                buyer_siren=None,
-            )
-            problems += [f"{f.rule}: {f.message}" for f in compare_with_expected(report.invoice, expected)]
+            problems += [
+                f"{f.rule}: {f.message}" for f in compare_with_expected(report.invoice, _expected(record, number))
+            ]
         if problems or not report.valid:
-            self.ledger.update_invoice(
-                record.customer_id, record.period, state=InvoiceState.REJECTED, last_error="; ".join(problems)[:4000]
-            )
+            self.ledger.record_rejected(reference, problems="; ".join(problems))
             return pending.model_copy(update={"status": "rejected", "problems": problems, "xml_total": xml_total})
         path, sha256 = store_atomically(
             self.invoices_dir / record.period, safe_file_name(number or record.invoice_id), content
         )
-        self.ledger.update_invoice(
-            record.customer_id,
-            record.period,
-            state=InvoiceState.STORED,
-            file_path=str(path),
-            sha256=sha256,
-            last_error=None,
-        )
+        self.ledger.record_stored(reference, file_path=str(path), sha256=sha256)
         return pending.model_copy(
             update={"status": "stored", "file": str(path), "sha256": sha256, "xml_total": xml_total}
         )
+
+
+def _pending_for_long(record: InvoiceRecord) -> bool:
+    if record.finalized_at is None:
+        return False
+    last_look = max(filter(None, (record.checked_at, record.finalized_at)))
+    return (datetime.now(UTC) - last_look).total_seconds() > STALE_AFTER_S
+
+
+def _expected(record: InvoiceRecord, number: str | None) -> ExpectedInvoice:
+    """What we finalized: number, totals, lines and buyer, as the ledger recorded them."""
+    period = record.billing_period
+    lines = record.expected()
+    return ExpectedInvoice(
+        number=number,
+        currency="EUR",
+        net_total=Decimal(record.net_total or "0"),
+        vat_total=Decimal(record.vat_total or "0"),
+        total=Decimal(record.total or "0"),
+        lines=None
+        if lines is None
+        else [
+            ExpectedLine(
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                vat_rate=line.vat_rate,
+                net_amount=line.net_amount,
+            )
+            for line in lines
+        ],
+        period_start=period.first_day,
+        period_end=period.last_day,
+        buyer_siren=record.buyer_siren,
+    )
+
+
+def _failed(record: InvoiceRecord, error: BaseException) -> FacturxFileOutcome:
+    if not isinstance(error, Exception):
+        raise error
+    return FacturxFileOutcome(
+        customer_id=record.customer_id,
+        invoice_id=record.invoice_id or "",
+        number=record.number,
+        status="failed",
+        problems=[f"{type(error).__name__}: {error}"],
+    )

@@ -1,8 +1,15 @@
-"""Finalize the period's drafts: Qonto numbers them, locks them and starts rendering Factur-X.
+"""Finalize the period's drafts — only what the current plan says, never a draft nobody reviewed.
+
+Right before finalizing, the drafts are re-read from Qonto (one listing of the period, O(pages)) and
+each one is compared with the *current* plan (client, reference, lines, totals):
+- equal: finalized;
+- equal to what we last wrote but not to the plan: the usage changed since the draft was written —
+  the draft is synced first (PATCH), then finalized at the new amount;
+- different from what we wrote: a person edited it in Qonto — refused, with a failure naming the
+  customer and every difference. Nothing is finalized at an amount the plan does not have.
 
 Finalize is naturally idempotent on Qonto's side (a finalized invoice cannot be finalized again), so
-an ambiguous failure is resolved by reading the invoice back: if it is no longer a draft, the
-finalize happened.
+an ambiguous failure is resolved by reading the invoice back.
 """
 
 from __future__ import annotations
@@ -11,13 +18,15 @@ import asyncio
 
 from pydantic import BaseModel
 
-from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
+from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.invoicing import content
+from billing_pipeline.invoicing.drafts import DraftSynchronizer
+from billing_pipeline.invoicing.errors import DraftEditedInQonto, InvoicingError, successes_or_raise
+from billing_pipeline.invoicing.ledger import FINAL_STATES, InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.invoicing.qonto_index import PeriodIndex, index_period
 from billing_pipeline.qonto.client import QontoClient
-from billing_pipeline.qonto.errors import (
-    QontoAmbiguousWriteError,
-    QontoAuthError,
-    QontoValidationError,
-)
+from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoAuthError, QontoValidationError
 from billing_pipeline.qonto.models import ClientInvoice
 
 
@@ -34,35 +43,116 @@ class FinalizedInvoice(BaseModel):
 class FinalizeReport(BaseModel):
     period: str
     invoices: list[FinalizedInvoice]
+    synced_first: list[str] = []  # customers whose draft followed changed usage before finalizing
+    not_billed: list[str] = []  # customers whose invoice a person canceled
 
 
-class IncompleteDrafts(RuntimeError):
-    """Some invoices of the period are not drafts yet (a create is unresolved)."""
+class IncompleteDrafts(InvoicingError):
+    """Some planned customers have no draft yet (a create is unresolved, or drafts were never synced)."""
 
 
-class FinalizeRefused(RuntimeError):
+class FinalizeRefused(InvoicingError):
     """Qonto refused to finalize (e.g. with API-key auth): nothing was finalized by this call."""
 
 
-async def _finalize_one(qonto: QontoClient, ledger: Ledger, record: InvoiceRecord) -> FinalizedInvoice:
+def _current(index: PeriodIndex, record: InvoiceRecord, client_id: str) -> ClientInvoice | None:
+    for invoice in index.all(record.invoice_reference, client_id):
+        if invoice.id == record.invoice_id:
+            return invoice
+    return None
+
+
+class _Review(BaseModel):
+    ready: list[tuple[InvoiceRecord, ClientInvoice]] = []
+    usage_changed: list[str] = []
+    edited: list[DraftEditedInQonto] = []
+    unplanned_drafts: list[str] = []
+    model_config = {"arbitrary_types_allowed": True}
+
+
+async def _review(
+    qonto: QontoClient,
+    index: PeriodIndex,
+    records: dict[str, InvoiceRecord],
+    plans: dict[str, InvoicePlan],
+    client_ids: dict[str, str],
+) -> _Review:
+    review = _Review()
+    for customer_id, record in sorted(records.items()):
+        if record.state != InvoiceState.DRAFT or record.invoice_id is None:
+            continue
+        plan = plans.get(customer_id)
+        if plan is None:
+            review.unplanned_drafts.append(customer_id)
+            continue
+        client_id = client_ids[customer_id]
+        invoice = _current(index, record, client_id) or await qonto.get_client_invoice(record.invoice_id)
+        reference = record.invoice_reference
+        have = content.from_qonto(invoice)
+        if invoice.status != "draft" or not content.differences(
+            content.from_plan(plan, client_id, reference), have, want_label="plan", have_label="Qonto"
+        ):
+            review.ready.append((record, invoice))
+            continue
+        written = content.from_record(record)
+        edits = (
+            content.differences(written, have, want_label="we wrote", have_label="Qonto has")
+            if written is not None
+            else ["the ledger does not know what was written (older row)"]
+        )
+        if not edits:
+            review.usage_changed.append(customer_id)
+            continue
+        vs_plan = content.differences(
+            content.from_plan(plan, client_id, reference), have, want_label="plan", have_label="Qonto"
+        )
+        review.edited.append(
+            DraftEditedInQonto(
+                f"draft {invoice.id} ({reference}) was edited in Qonto and is not finalized: " + "; ".join(vs_plan),
+                customer_id=customer_id,
+                action="re-materialize draft_invoices to restore it to the plan (the edit is undone), "
+                "or change the billing input; then finalize again",
+            )
+        )
+    return review
+
+
+async def _finalize_one(
+    qonto: QontoClient, ledger: Ledger, record: InvoiceRecord, draft: ClientInvoice
+) -> FinalizedInvoice:
     assert record.invoice_id is not None
-    finalized_now = True
-    try:
-        invoice = await qonto.finalize_client_invoice(record.invoice_id)
-    except (QontoAmbiguousWriteError, QontoValidationError):
-        invoice = await qonto.get_client_invoice(record.invoice_id)
-        if invoice.status == "draft":
-            # not finalized: either Qonto rejected the draft (the error names the field) or the call
-            # never took effect (a retry of the step finalizes it)
-            raise
-        finalized_now = False
-    except QontoAuthError as error:
-        raise FinalizeRefused(
-            f"Qonto refused to finalize invoice {record.invoice_id} ({error.code or error.status}). "
-            "Finalizing may require OAuth: set QONTO_OAUTH_CLIENT_ID, QONTO_OAUTH_CLIENT_SECRET and "
-            "QONTO_OAUTH_REFRESH_TOKEN instead of QONTO_API_KEY."
-        ) from None
-    _record_finalized(ledger, record, invoice)
+    finalized_now = draft.status == "draft"
+    invoice = draft
+    if finalized_now:
+        try:
+            invoice = await qonto.finalize_client_invoice(record.invoice_id)
+        except (QontoAmbiguousWriteError, QontoValidationError):
+            invoice = await qonto.get_client_invoice(record.invoice_id)
+            if invoice.status == "draft":
+                # not finalized: either Qonto rejected the draft (the error names the field) or the call
+                # never took effect (a retry of the step finalizes it)
+                raise
+            finalized_now = False
+        except QontoAuthError as error:
+            raise FinalizeRefused(
+                f"Qonto refused to finalize invoice {record.invoice_id} ({error.code or error.status})",
+                customer_id=record.customer_id,
+                action="finalizing may require OAuth: set QONTO_OAUTH_CLIENT_ID, QONTO_OAUTH_CLIENT_SECRET and "
+                "QONTO_OAUTH_REFRESH_TOKEN instead of QONTO_API_KEY",
+            ) from None
+    if invoice.status == "canceled":
+        ledger.record_canceled(
+            record.invoice_reference, invoice_id=invoice.id, number=invoice.number, reason="canceled in Qonto"
+        )
+    else:
+        ledger.record_finalized(
+            record.invoice_reference,
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            number=invoice.number,
+            finalized_at=invoice.finalized_at,
+            attachment_id=invoice.attachment_id,
+        )
     return FinalizedInvoice(
         customer_id=record.customer_id,
         invoice_id=invoice.id,
@@ -74,37 +164,54 @@ async def _finalize_one(qonto: QontoClient, ledger: Ledger, record: InvoiceRecor
     )
 
 
-def _record_finalized(ledger: Ledger, record: InvoiceRecord, invoice: ClientInvoice) -> None:
-    state = record.state if record.state in (InvoiceState.STORED, InvoiceState.REJECTED) else InvoiceState.FINALIZED
-    ledger.update_invoice(
-        record.customer_id,
-        record.period,
-        state=state,
-        number=invoice.number,
-        finalized_at=invoice.finalized_at,
-        attachment_id=invoice.attachment_id,
-    )
-
-
-async def finalize_period(qonto: QontoClient, ledger: Ledger, period: str) -> FinalizeReport:
-    with ledger.period_lock(period):
-        records = ledger.invoices(period)
-        unresolved = [
-            r.customer_id
-            for r in records
-            if r.state == InvoiceState.CREATING and r.invoice_id is None and r.last_error is None
-        ]
-        if unresolved:
+async def finalize_period(synchronizer: DraftSynchronizer, plan: PeriodPlan) -> FinalizeReport:
+    """Finalize every planned draft of ``plan``'s period that equals the plan (see the module doc)."""
+    qonto, ledger = synchronizer.qonto, synchronizer.ledger
+    period = BillingPeriod.of(plan.period)
+    plans = {p.customer.customer_id: p for p in plan.invoices}
+    with ledger.period_lock(period.key):
+        links = ledger.client_links()
+        client_ids = {c: links[c].client_id for c in plans if c in links and links[c].client_id}
+        no_client = sorted(plans.keys() - client_ids.keys())
+        if no_client:
             raise IncompleteDrafts(
-                f"period {period}: invoices of customers {unresolved} are not drafts yet; "
-                "re-materialize draft_invoices first"
+                f"period {period.key}: customers {no_client} have no Qonto client yet",
+                action="materialize qonto_clients and draft_invoices first",
             )
-        drafts = [r for r in records if r.state == InvoiceState.DRAFT]
-        results = await asyncio.gather(*(_finalize_one(qonto, ledger, r) for r in drafts), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
-        finalized = [r for r in results if isinstance(r, FinalizedInvoice)]
+        records = {r.customer_id: r for r in ledger.invoices(period.key)}
+        review = await _review(
+            qonto, await index_period(qonto, period, synchronizer.timezone), records, plans, client_ids
+        )
+        never_drafted = [
+            c for c in plans if c not in records or records[c].state in (InvoiceState.CREATING, InvoiceState.ABANDONED)
+        ]
+        synced_first = sorted(set(review.usage_changed) | set(never_drafted))
+        if synced_first or review.unplanned_drafts:
+            edited = {e.customer_id for e in review.edited if e.customer_id}
+            await synchronizer.sync_locked(plan, client_ids, leave_alone=edited)
+            records = {r.customer_id: r for r in ledger.invoices(period.key)}
+            review = await _review(
+                qonto, await index_period(qonto, period, synchronizer.timezone), records, plans, client_ids
+            )
+        unresolved = sorted(c for c in plans if records.get(c) is None or records[c].state == InvoiceState.CREATING)
+        problems: list[BaseException] = list(review.edited)
+        if unresolved:
+            problems.append(
+                IncompleteDrafts(
+                    f"period {period.key}: the invoices of customers {unresolved} are not drafts yet",
+                    action="re-materialize draft_invoices first (an unresolved create is looked for again)",
+                )
+            )
+        problems += [
+            InvoicingError("draft still differs from the plan after syncing it", customer_id=c)
+            for c in review.usage_changed
+        ]
+        results = await asyncio.gather(
+            *(_finalize_one(qonto, ledger, record, invoice) for record, invoice in review.ready),
+            return_exceptions=True,
+        )
+        finalized = successes_or_raise(f"finalizing {period.key}", [*results, *problems])
+        done = {f.customer_id for f in finalized}
         already = [
             FinalizedInvoice(
                 customer_id=r.customer_id,
@@ -114,7 +221,13 @@ async def finalize_period(qonto: QontoClient, ledger: Ledger, period: str) -> Fi
                 total=r.total,
                 finalized_now=False,
             )
-            for r in records
-            if r.state in (InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED)
+            for r in ledger.invoices(period.key)
+            if r.state in FINAL_STATES and r.customer_id not in done
         ]
-    return FinalizeReport(period=period, invoices=sorted(finalized + already, key=lambda i: i.customer_id))
+        not_billed = sorted(r.customer_id for r in ledger.invoices(period.key, {InvoiceState.CANCELED}))
+    return FinalizeReport(
+        period=period.key,
+        invoices=sorted(finalized + already, key=lambda i: i.customer_id),
+        synced_first=synced_first,
+        not_billed=not_billed,
+    )

@@ -5,130 +5,61 @@ Qonto has no idempotency key on client or invoice endpoints, so before every cre
 have happened": the next run must find the object in Qonto before it may create again.
 The ledger also enforces, in the database, one invoice per (customer, period) and one reference per
 invoice. SQLite by default; any SQLAlchemy URL (PostgreSQL in production) works the same.
+
+Invoice rows change state only through the typed transitions below (``record_draft``,
+``record_finalized``, ``record_canceled`` …), each checked against ``INVOICE_TRANSITIONS``.
+Timestamps that other writers compare with (intents) come from the database's clock, never from
+the clock of the machine that happens to write: two machines whose clocks disagree still agree on
+how old an intent is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict
 
-metadata = sa.MetaData()
+from billing_pipeline.invoicing.ledger_schema import (
+    FINAL_STATES,
+    INVOICE_TRANSITIONS,
+    ClientLink,
+    ClientState,
+    IllegalTransition,
+    InvoiceRecord,
+    InvoiceState,
+    LedgerConflict,
+    PlannedContent,
+    add_missing_columns,
+    client_from_row,
+    client_links,
+    invoice_from_row,
+    invoice_records,
+    metadata,
+    utc,
+)
+from billing_pipeline.invoicing.references import InvoiceReference
 
-client_links = sa.Table(
+__all__ = [
+    "FINAL_STATES",
+    "ClientLink",
+    "ClientState",
+    "IllegalTransition",
+    "InvoiceRecord",
+    "InvoiceState",
+    "Ledger",
+    "LedgerConflict",
+    "PlannedContent",
     "client_links",
-    metadata,
-    sa.Column("customer_id", sa.String(200), primary_key=True),
-    sa.Column("client_id", sa.String(64), nullable=True, unique=True),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("customer_digest", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("intent_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-invoice_records = sa.Table(
     "invoice_records",
-    metadata,
-    sa.Column("customer_id", sa.String(200), nullable=False),
-    sa.Column("period", sa.String(7), nullable=False),
-    sa.Column("reference", sa.String(260), nullable=False, unique=True),
-    sa.Column("client_id", sa.String(64), nullable=True),
-    sa.Column("invoice_id", sa.String(64), nullable=True, unique=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("content_digest", sa.String(64), nullable=True),
-    sa.Column("net_total", sa.String(32), nullable=True),
-    sa.Column("vat_total", sa.String(32), nullable=True),
-    sa.Column("total", sa.String(32), nullable=True),
-    sa.Column("number", sa.String(64), nullable=True),
-    sa.Column("finalized_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("attachment_id", sa.String(64), nullable=True),
-    sa.Column("file_path", sa.String(1024), nullable=True),
-    sa.Column("sha256", sa.String(64), nullable=True),
-    sa.Column("intent_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_error", sa.Text, nullable=True),
-    # the database, not our code, guarantees one invoice per customer and period
-    sa.PrimaryKeyConstraint("customer_id", "period", name="pk_invoice_per_customer_period"),
-)
-
-
-class ClientState(StrEnum):
-    CREATING = "creating"  # intent written, create call may or may not have reached Qonto
-    LINKED = "linked"
-
-
-class InvoiceState(StrEnum):
-    CREATING = "creating"  # intent written, create call may or may not have reached Qonto
-    DRAFT = "draft"
-    FINALIZED = "finalized"  # numbered by Qonto, waiting for its Factur-X file
-    STORED = "stored"  # Factur-X downloaded, verified and stored
-    REJECTED = "rejected"  # the downloaded file failed verification (see last_error)
-
-
-class ClientLink(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    customer_id: str
-    client_id: str | None
-    email: str
-    customer_digest: str
-    state: ClientState
-    intent_at: datetime | None
-    updated_at: datetime
-
-
-class InvoiceRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    customer_id: str
-    period: str
-    reference: str
-    client_id: str | None
-    invoice_id: str | None
-    state: InvoiceState
-    content_digest: str | None
-    net_total: str | None
-    vat_total: str | None
-    total: str | None
-    number: str | None
-    finalized_at: datetime | None
-    attachment_id: str | None
-    file_path: str | None
-    sha256: str | None
-    intent_at: datetime | None
-    updated_at: datetime
-    last_error: str | None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _normalized(values: dict[str, Any]) -> dict[str, Any]:
-    """Enum members as their values; datetimes in UTC (SQLite keeps no offset, so store UTC only)."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, StrEnum):
-            value = value.value
-        elif isinstance(value, datetime):
-            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        out[key] = value
-    return out
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite drops the offset; everything we store is UTC
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+]
 
 
 class Ledger:
@@ -146,18 +77,27 @@ class Ledger:
         self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if self._is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            with self.engine.begin() as connection:
+                metadata.create_all(connection)
+                add_missing_columns(connection)
         else:
             # several processes may create the schema at once on an empty database: take turns
             with self.engine.begin() as connection:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
                 metadata.create_all(connection)
+                add_missing_columns(connection)
 
     def __repr__(self) -> str:
         return f"Ledger({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    # -- the database's clock --------------------------------------------------------------
+    def now(self) -> datetime:
+        """The ledger database's current time (UTC): the one clock every writer shares."""
+        with self.engine.connect() as connection:
+            return _db_now(connection)
 
     # -- mutual exclusion ------------------------------------------------------------------
     @contextmanager
@@ -199,54 +139,87 @@ class Ledger:
                 .mappings()
                 .first()
             )
-        return _client(row) if row else None
+        return client_from_row(row) if row else None
 
     def client_links(self) -> dict[str, ClientLink]:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(client_links)).mappings().all()
-        return {row["customer_id"]: _client(row) for row in rows}
+        return {row["customer_id"]: client_from_row(row) for row in rows}
 
-    def record_client_intent(self, customer_id: str, email: str, customer_digest: str) -> None:
-        values = {
-            "customer_id": customer_id,
-            "client_id": None,
-            "email": email,
-            "customer_digest": customer_digest,
-            "state": ClientState.CREATING.value,
-            "intent_at": _now(),
-            "updated_at": _now(),
-        }
+    def record_client_intent(
+        self,
+        customer_id: str,
+        email: str,
+        customer_digest: str,
+        *,
+        tax_identification_number: str | None = None,
+        vat_number: str | None = None,
+    ) -> None:
+        """Committed before a client create. A retried intent keeps the identifiers of every attempt's
+        email in mind: the first attempt's email is kept (a lost create may have used it)."""
         with self.engine.begin() as connection:
+            now = _db_now(connection)
             existing = connection.execute(
                 sa.select(client_links.c.state).where(client_links.c.customer_id == customer_id)
             ).first()
+            identifiers = {"tax_identification_number": tax_identification_number, "vat_number": vat_number}
             if existing is None:
-                connection.execute(sa.insert(client_links).values(**values))
+                connection.execute(
+                    sa.insert(client_links).values(
+                        customer_id=customer_id,
+                        client_id=None,
+                        email=email,
+                        customer_digest=customer_digest,
+                        state=ClientState.CREATING.value,
+                        intent_at=now,
+                        updated_at=now,
+                        **identifiers,
+                    )
+                )
             elif existing.state == ClientState.CREATING.value:
                 connection.execute(
                     sa.update(client_links)
                     .where(client_links.c.customer_id == customer_id)
-                    .values(intent_at=values["intent_at"], updated_at=values["updated_at"])
+                    .values(intent_at=now, updated_at=now)
                 )
             else:
                 raise LedgerConflict(f"customer {customer_id} is already linked to a Qonto client")
 
-    def link_client(self, customer_id: str, client_id: str, email: str, customer_digest: str) -> None:
-        values = {
-            "client_id": client_id,
-            "email": email,
-            "customer_digest": customer_digest,
-            "state": ClientState.LINKED.value,
-            "updated_at": _now(),
-        }
+    def link_client(
+        self,
+        customer_id: str,
+        client_id: str,
+        email: str,
+        customer_digest: str,
+        *,
+        tax_identification_number: str | None = None,
+        vat_number: str | None = None,
+    ) -> None:
         with self.engine.begin() as connection:
+            owner = connection.execute(
+                sa.select(client_links.c.customer_id).where(client_links.c.client_id == client_id)
+            ).scalar()
+            if owner is not None and owner != customer_id:
+                raise LedgerConflict(
+                    f"Qonto client {client_id} is already linked to customer {owner}; "
+                    f"it cannot also be customer {customer_id}'s"
+                )
+            values = {
+                "client_id": client_id,
+                "email": email,
+                "customer_digest": customer_digest,
+                "state": ClientState.LINKED.value,
+                "updated_at": _db_now(connection),
+                "tax_identification_number": tax_identification_number,
+                "vat_number": vat_number,
+            }
             updated = connection.execute(
                 sa.update(client_links).where(client_links.c.customer_id == customer_id).values(**values)
             ).rowcount
             if not updated:
                 connection.execute(sa.insert(client_links).values(customer_id=customer_id, intent_at=None, **values))
 
-    # -- invoices --------------------------------------------------------------------------
+    # -- invoices: reads -------------------------------------------------------------------
     def invoice(self, customer_id: str, period: str) -> InvoiceRecord | None:
         with self.engine.connect() as connection:
             row = (
@@ -258,7 +231,7 @@ class Ledger:
                 .mappings()
                 .first()
             )
-        return _invoice(row) if row else None
+        return invoice_from_row(row) if row else None
 
     def invoices(self, period: str | None = None, states: set[InvoiceState] | None = None) -> list[InvoiceRecord]:
         query = sa.select(invoice_records).order_by(invoice_records.c.period, invoice_records.c.customer_id)
@@ -268,72 +241,181 @@ class Ledger:
             query = query.where(invoice_records.c.state.in_([s.value for s in states]))
         with self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [_invoice(row) for row in rows]
+        return [invoice_from_row(row) for row in rows]
 
-    def record_invoice_intent(self, customer_id: str, period: str, reference: str, client_id: str) -> None:
-        now = _now()
+    # -- invoices: typed transitions -------------------------------------------------------
+    def record_invoice_intent(self, reference: InvoiceReference, client_id: str, *, reissue: bool = False) -> None:
+        """Committed before an invoice create. ``reissue``: a new invoice replaces one a person canceled
+        (only ever on an explicit setting)."""
+        allowed = INVOICE_TRANSITIONS[InvoiceState.CREATING] | ({InvoiceState.CANCELED} if reissue else set())
+        self._move(
+            reference,
+            InvoiceState.CREATING,
+            {"client_id": client_id, "invoice_id": None, "intent_at": _DB_NOW},
+            allowed=allowed,
+            conflict=True,
+        )
+
+    def record_draft(
+        self, reference: InvoiceReference, *, invoice_id: str, client_id: str, content: PlannedContent
+    ) -> None:
+        """A draft of ours exists in Qonto and holds ``content`` (created, adopted or updated)."""
+        self._move(
+            reference,
+            InvoiceState.DRAFT,
+            {"invoice_id": invoice_id, "client_id": client_id, "last_error": None, **content.columns()},
+        )
+
+    def record_finalized(
+        self,
+        reference: InvoiceReference,
+        *,
+        invoice_id: str,
+        client_id: str | None,
+        number: str | None,
+        finalized_at: datetime | None,
+        attachment_id: str | None,
+        content: PlannedContent | None = None,
+    ) -> None:
+        """Qonto numbered the invoice. A stored or rejected file keeps its state (only facts refresh)."""
+        values: dict[str, Any] = {
+            "invoice_id": invoice_id,
+            "number": number,
+            "finalized_at": utc(finalized_at),
+            "attachment_id": attachment_id,
+        }
+        if client_id:
+            values["client_id"] = client_id
+        if content is not None:
+            values.update(content.columns())
+        record = self.invoice(reference.customer_id, reference.period.key)
+        if record is not None and record.state in (InvoiceState.STORED, InvoiceState.REJECTED):
+            self._move(reference, record.state, values)
+        else:
+            self._move(reference, InvoiceState.FINALIZED, values)
+
+    def record_attachment(
+        self,
+        reference: InvoiceReference,
+        *,
+        attachment_id: str | None,
+        finalized_at: datetime | None,
+        number: str | None,
+    ) -> None:
+        """Facts re-read from Qonto for a numbered invoice (its state does not change)."""
+        self._refresh(
+            reference,
+            FINAL_STATES,
+            {
+                "attachment_id": attachment_id,
+                "finalized_at": utc(finalized_at),
+                "number": number,
+                "checked_at": _DB_NOW,
+            },
+        )
+
+    def record_checked(self, reference: InvoiceReference) -> None:
+        """We just looked at this pending invoice in Qonto (the sensor re-reads the longest unchecked)."""
+        self._refresh(reference, FINAL_STATES, {"checked_at": _DB_NOW})
+
+    def record_stored(self, reference: InvoiceReference, *, file_path: str, sha256: str) -> None:
+        self._move(reference, InvoiceState.STORED, {"file_path": file_path, "sha256": sha256, "last_error": None})
+
+    def record_rejected(self, reference: InvoiceReference, *, problems: str) -> None:
+        self._move(reference, InvoiceState.REJECTED, {"last_error": problems[:4000]})
+
+    def record_canceled(self, reference: InvoiceReference, *, invoice_id: str, number: str | None, reason: str) -> None:
+        """A person canceled this invoice in Qonto: the customer is not billed for the period."""
+        record = self.invoice(reference.customer_id, reference.period.key)
+        canceled = record.canceled_ids() if record else []
+        if invoice_id not in canceled:
+            canceled.append(invoice_id)
+        self._move(
+            reference,
+            InvoiceState.CANCELED,
+            {
+                "invoice_id": invoice_id,
+                "number": number,
+                "canceled_invoice_ids": json.dumps(canceled),
+                "last_error": reason[:4000],
+            },
+        )
+
+    def record_abandoned(self, reference: InvoiceReference, *, reason: str) -> None:
+        """Nothing to bill any more under this reference (no live invoice of ours remains in Qonto)."""
+        self._move(reference, InvoiceState.ABANDONED, {"invoice_id": None, "last_error": reason[:4000]})
+
+    def _move(
+        self,
+        reference: InvoiceReference,
+        to: InvoiceState,
+        values: dict[str, Any],
+        *,
+        allowed: frozenset[InvoiceState | None] | set[InvoiceState | None] | None = None,
+        conflict: bool = False,
+    ) -> None:
+        allowed = INVOICE_TRANSITIONS[to] if allowed is None else allowed
+        customer_id, period = reference.customer_id, reference.period.key
+        where = (invoice_records.c.customer_id == customer_id, invoice_records.c.period == period)
         with self.engine.begin() as connection:
-            existing = connection.execute(
-                sa.select(invoice_records.c.state).where(
-                    invoice_records.c.customer_id == customer_id, invoice_records.c.period == period
+            now = _db_now(connection)
+            values = {key: (now if value is _DB_NOW else value) for key, value in values.items()}
+            query = sa.select(invoice_records.c.state).where(*where)
+            if not self._is_sqlite:
+                query = query.with_for_update()
+            row = connection.execute(query).first()
+            current = InvoiceState(row.state) if row is not None else None
+            if current not in allowed:
+                if conflict and current is not None:
+                    raise LedgerConflict(
+                        f"an invoice for customer {customer_id} and period {period} already exists ({current.value})"
+                    )
+                raise IllegalTransition(
+                    f"invoice {reference} is {current.value if current else 'not in the ledger'}: "
+                    f"it cannot become {to.value}"
                 )
-            ).first()
-            if existing is None:
+            if row is None:
                 connection.execute(
                     sa.insert(invoice_records).values(
                         customer_id=customer_id,
                         period=period,
-                        reference=reference,
-                        client_id=client_id,
-                        state=InvoiceState.CREATING.value,
-                        intent_at=now,
+                        reference=str(reference),
+                        state=to.value,
                         updated_at=now,
+                        **values,
                     )
                 )
-            elif existing.state == InvoiceState.CREATING.value:
-                connection.execute(
-                    sa.update(invoice_records)
-                    .where(invoice_records.c.customer_id == customer_id, invoice_records.c.period == period)
-                    .values(intent_at=now, updated_at=now, client_id=client_id)
-                )
             else:
-                raise LedgerConflict(
-                    f"an invoice for customer {customer_id} and period {period} already exists ({existing.state})"
+                connection.execute(
+                    sa.update(invoice_records).where(*where).values(state=to.value, updated_at=now, **values)
                 )
 
-    def update_invoice(self, customer_id: str, period: str, **values: Any) -> None:
-        values = _normalized(values)
-        values["updated_at"] = _now()
+    def _refresh(self, reference: InvoiceReference, states: frozenset[InvoiceState], values: dict[str, Any]) -> None:
+        where = (
+            invoice_records.c.customer_id == reference.customer_id,
+            invoice_records.c.period == reference.period.key,
+        )
         with self.engine.begin() as connection:
+            now = _db_now(connection)
+            values = {key: (now if value is _DB_NOW else value) for key, value in values.items()}
             updated = connection.execute(
                 sa.update(invoice_records)
-                .where(invoice_records.c.customer_id == customer_id, invoice_records.c.period == period)
+                .where(*where, invoice_records.c.state.in_([s.value for s in states]))
                 .values(**values)
             ).rowcount
         if not updated:
-            raise LedgerConflict(f"no ledger row for customer {customer_id} and period {period}")
+            raise IllegalTransition(f"invoice {reference} is not numbered in the ledger: nothing to refresh")
 
-    def upsert_invoice(self, customer_id: str, period: str, reference: str, **values: Any) -> None:
-        """Adopt an invoice found in Qonto (e.g. after the ledger was lost or a response was lost)."""
-        values = _normalized(values)
-        with self.engine.begin() as connection:
-            exists = connection.execute(
-                sa.select(invoice_records.c.reference).where(
-                    invoice_records.c.customer_id == customer_id, invoice_records.c.period == period
-                )
-            ).first()
-            if exists:
-                connection.execute(
-                    sa.update(invoice_records)
-                    .where(invoice_records.c.customer_id == customer_id, invoice_records.c.period == period)
-                    .values(updated_at=_now(), **values)
-                )
-            else:
-                connection.execute(
-                    sa.insert(invoice_records).values(
-                        customer_id=customer_id, period=period, reference=reference, updated_at=_now(), **values
-                    )
-                )
+
+_DB_NOW = object()  # placeholder: "the database's clock, read inside the transaction"
+
+
+def _db_now(connection: sa.Connection) -> datetime:
+    if connection.dialect.name == "sqlite":
+        text = connection.execute(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    value = connection.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _lock_key(name: str) -> int:
@@ -343,27 +425,9 @@ def _lock_key(name: str) -> int:
 _SCHEMA_LOCK_KEY = _lock_key("billing-ledger-schema")
 
 
-class LedgerConflict(RuntimeError):
-    """A write that would break one-client-per-customer or one-invoice-per-customer-and-period."""
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
-
-
-def _client(row: Any) -> ClientLink:
-    data = dict(row)
-    data["intent_at"] = _aware(data["intent_at"])
-    data["updated_at"] = _aware(data["updated_at"])
-    return ClientLink.model_validate(data)
-
-
-def _invoice(row: Any) -> InvoiceRecord:
-    data = dict(row)
-    for key in ("finalized_at", "intent_at", "updated_at"):
-        data[key] = _aware(data[key])
-    return InvoiceRecord.model_validate(data)

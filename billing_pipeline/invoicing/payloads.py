@@ -7,8 +7,7 @@ import json
 from datetime import date, timedelta
 
 from billing_pipeline.billing.models import Customer, InvoicePlan
-from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.invoicing.references import invoice_header
+from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.models import (
     Address,
     ClientCreate,
@@ -81,9 +80,9 @@ def _items(plan: InvoicePlan) -> list[InvoiceItemInput]:
 
 
 def invoice_create(
-    plan: InvoicePlan, *, client_id: str, iban: str, issue_date: date, reference: str
+    plan: InvoicePlan, *, client_id: str, iban: str, issue_date: date, reference: InvoiceReference
 ) -> ClientInvoiceCreate:
-    period = BillingPeriod.parse(plan.period)
+    period = reference.period
     return ClientInvoiceCreate(
         client_id=client_id,
         status="draft",
@@ -94,18 +93,19 @@ def invoice_create(
         currency=plan.currency,
         payment_methods={"iban": iban},
         purchase_order=plan.customer.purchase_order or None,
-        header=invoice_header(reference, period.label),
+        header=reference.header(),
         items=_items(plan),
     )
 
 
-def invoice_update(plan: InvoicePlan, *, iban: str, issue_date: date, reference: str) -> ClientInvoiceUpdate:
-    period = BillingPeriod.parse(plan.period)
+def invoice_update(
+    plan: InvoicePlan, *, iban: str, issue_date: date, reference: InvoiceReference
+) -> ClientInvoiceUpdate:
     return ClientInvoiceUpdate(
         issue_date=issue_date,
         due_date=due_date(issue_date, plan.customer),
         payment_methods={"iban": iban},
         purchase_order=plan.customer.purchase_order or None,
-        header=invoice_header(reference, period.label),
+        header=reference.header(),
         items=_items(plan),
     )

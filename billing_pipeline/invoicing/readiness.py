@@ -1,8 +1,11 @@
 """Cheap decision for the attachment sensor: which periods have Factur-X files ready to collect?
 
-Per period, only the most recently finalized pending invoice is probed (one or two API calls): Qonto
-renders in finalization order, so when the newest is ready the older ones are too, and the run that
-collects the period checks every invoice anyway.
+Per period a tick probes a bounded handful of pending invoices: the most recently finalized (Qonto
+renders in finalization order, so when it is ready the older ones usually are too), the oldest
+pending one (so that one invoice that never renders cannot hide the others), and the pending
+invoices we have not looked at for longest once they are waiting for long — those are re-read
+from Qonto, since their attachment may have changed. As soon as any probed invoice is ready the
+period's collection is requested; the run then checks every invoice anyway.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from billing_pipeline.invoicing.facturx_files import attachment_ready
+from billing_pipeline.invoicing.facturx_files import STALE_AFTER_S, attachment_ready
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
 
 RETRY_WINDOW_S = 1800  # a period whose collection run failed is requested again after this window
+MAX_REREADS_PER_PERIOD = 2  # stale invoices re-read from Qonto per period and tick
 
 
 class PeriodReadiness(BaseModel):
@@ -25,6 +29,19 @@ class PeriodReadiness(BaseModel):
     pending: int
     ready: bool
     run_key: str
+    oldest_age_s: float
+    probed: int
+
+    def describe(self) -> str:
+        return f"{self.period} ({self.pending} waiting, oldest {_age(self.oldest_age_s)})"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def pending_by_period(ledger: Ledger) -> dict[str, list[InvoiceRecord]]:
@@ -41,23 +58,56 @@ def collection_run_key(period: str, pending: list[InvoiceRecord], now: datetime)
     return f"facturx:{period}:{digest}:{window}"
 
 
+def _probes(pending: list[InvoiceRecord], now: datetime) -> list[tuple[InvoiceRecord, bool]]:
+    """(record, re-read it from Qonto first?) — newest, oldest, then the longest unchecked stale ones."""
+    by_age = sorted(pending, key=lambda r: (r.finalized_at or now, r.customer_id))
+    chosen: list[InvoiceRecord] = [by_age[-1], by_age[0]]
+    stale = [r for r in by_age if _since_last_look(r, now) > STALE_AFTER_S]
+    stale.sort(key=lambda r: (r.checked_at or r.finalized_at or now, r.customer_id))
+    chosen += stale[:MAX_REREADS_PER_PERIOD]
+    seen: set[str] = set()
+    probes = []
+    for record in chosen:
+        if record.customer_id in seen:
+            continue
+        seen.add(record.customer_id)
+        unknown = record.attachment_id is None or record.finalized_at is None
+        probes.append((record, unknown or _since_last_look(record, now) > STALE_AFTER_S))
+    return probes
+
+
+def _since_last_look(record: InvoiceRecord, now: datetime) -> float:
+    looks = [t for t in (record.checked_at, record.finalized_at) if t is not None]
+    return (now - max(looks)).total_seconds() if looks else 0.0
+
+
 async def probe_period(
     qonto: QontoClient, ledger: Ledger, period: str, pending: list[InvoiceRecord], now: datetime | None = None
 ) -> PeriodReadiness:
     now = now or datetime.now(UTC)
-    probe = max(pending, key=lambda r: (r.finalized_at or now, r.customer_id))
-    attachment_id, finalized_at = probe.attachment_id, probe.finalized_at
-    if attachment_id is None or finalized_at is None:
-        invoice = await qonto.get_client_invoice(probe.invoice_id or "")
-        attachment_id, finalized_at = invoice.attachment_id, invoice.finalized_at
-        ledger.update_invoice(probe.customer_id, period, attachment_id=attachment_id, finalized_at=finalized_at)
-    ready: bool | None = False
-    if attachment_id is not None:
-        ready = attachment_ready(await qonto.get_attachment(attachment_id), finalized_at)
+    probed = 0
+    ready = False
+    for record, reread in _probes(pending, now):
+        probed += 1
+        attachment_id, finalized_at = record.attachment_id, record.finalized_at
+        if reread:
+            invoice = await qonto.get_client_invoice(record.invoice_id or "")
+            attachment_id, finalized_at = invoice.attachment_id, invoice.finalized_at
+            ledger.record_attachment(
+                record.invoice_reference, attachment_id=attachment_id, finalized_at=finalized_at, number=invoice.number
+            )
+        if attachment_id is None:
+            continue
+        # without timestamps only the downloaded XML can tell (None): let the run look
+        if attachment_ready(await qonto.get_attachment(attachment_id), finalized_at) is not False:
+            ready = True
+            break
+    oldest = min((r.finalized_at for r in pending if r.finalized_at is not None), default=now)
     return PeriodReadiness(
         period=period,
         pending=len(pending),
-        # without timestamps only the downloaded XML can tell: let the run look
-        ready=ready is not False,
+        ready=ready,
         run_key=collection_run_key(period, pending, now),
+        oldest_age_s=max(0.0, (now - oldest).total_seconds()),
+        probed=probed,
     )

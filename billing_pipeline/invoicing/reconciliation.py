@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pydantic import BaseModel
 
 from billing_pipeline.billing.models import PeriodPlan
-from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
+from billing_pipeline.invoicing.ledger import FINAL_STATES, Ledger
 
 CENT = Decimal("0.01")
 
@@ -63,16 +63,14 @@ class LateChange(BaseModel):
     change: str
 
 
-_FINAL_STATES = {InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED}
-
-
 def late_changes(plan: PeriodPlan, ledger: Ledger) -> list[LateChange]:
     """Per customer: how the period's usage differs from what was finalized (finalized = immutable)."""
     records = ledger.invoices(plan.period)
-    finalized = {r.customer_id: r for r in records if r.state in _FINAL_STATES}
+    finalized = {r.customer_id: r for r in records if r.state in FINAL_STATES}
     if not finalized:
         return []
-    still_open = {r.customer_id for r in records if r.state not in _FINAL_STATES}
+    # open invoices still follow the plan; abandoned and canceled ones are reported elsewhere
+    still_open = {r.customer_id for r in records if r.state not in FINAL_STATES}
     planned = {i.customer.customer_id: i for i in plan.invoices}
     changes: list[LateChange] = []
     for customer_id in sorted((finalized.keys() | planned.keys()) - still_open):

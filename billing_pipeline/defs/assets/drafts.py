@@ -1,35 +1,45 @@
 """Step 3 — one draft invoice per customer and period, following the plan until finalized."""
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from billing_pipeline.billing.models import PeriodPlan
+from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
 from billing_pipeline.defs.partitions import billing_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.drafts import DraftReport, DraftSynchronizer
 
 
-async def _sync(
-    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan, client_ids: dict[str, str]
-) -> DraftReport:
+@asynccontextmanager
+async def draft_synchronizer(qonto: QontoResource, billing: BillingResource) -> AsyncIterator[DraftSynchronizer]:
+    """The synchronizer of drafts, on an open Qonto client (shared by drafts and finalization)."""
     async with qonto.connection().open() as client:
         organization = await client.get_organization()
         try:
             account = organization.main_account()
         except LookupError:
             raise dg.Failure("the Qonto organization has no open bank account to receive payments") from None
-        synchronizer = DraftSynchronizer(
+        yield DraftSynchronizer(
             client,
             billing.ledger(),
             iban=account.iban,
             issue_date=datetime.now(ZoneInfo(billing.timezone)).date(),
             timezone=billing.timezone,
             in_flight_grace_s=billing.in_flight_grace_s,
+            reissue_canceled=billing.reissue_canceled,
         )
+
+
+async def _sync(
+    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan, client_ids: dict[str, str]
+) -> DraftReport:
+    async with draft_synchronizer(qonto, billing) as synchronizer:
         return await synchronizer.sync(plan, client_ids)
 
 
@@ -50,6 +60,14 @@ async def _sync(
             description="Qonto's total and VAT equal our Decimal plan, to the cent, for every invoice.",
         ),
         dg.AssetCheckSpec(
+            "every_planned_customer_billed",
+            asset="draft_invoices",
+            description=(
+                "No planned customer goes unbilled: an invoice a person canceled in Qonto fails this check by "
+                "customer (unless BILLING_REISSUE_CANCELED re-issues it)."
+            ),
+        ),
+        dg.AssetCheckSpec(
             "one_invoice_per_customer",
             asset="draft_invoices",
             blocking=True,
@@ -67,11 +85,13 @@ def draft_invoices(
     billing: BillingResource,
 ):
     context.log.info(qonto.connection().describe())
-    report = run_async(_sync(qonto, billing, billable_usage, qonto_clients))
+    with reported_as_failure(f"draft invoices of {billable_usage.period}"):
+        report = run_async(_sync(qonto, billing, billable_usage, qonto_clients))
     planned = {i.customer.customer_id for i in billable_usage.invoices}
+    not_billed = report.not_billed()
     mismatched = [o for o in report.outcomes if o.customer_id in planned and not o.totals_match]
-    covered = Counter(o.customer_id for o in report.outcomes if o.customer_id in planned)
-    missing = sorted(planned - covered.keys())
+    covered = Counter(o.customer_id for o in report.outcomes if o.customer_id in planned and o.action != "canceled")
+    missing = sorted(planned - covered.keys() - {o.customer_id for o in not_billed})
     actions = Counter(o.action for o in report.outcomes)
     rows = [
         {
@@ -82,6 +102,7 @@ def draft_invoices(
             "action": o.action,
             "plan_total": o.plan_total,
             "qonto_total": o.qonto_total,
+            "note": o.note,
         }
         for o in report.outcomes
     ]
@@ -89,15 +110,32 @@ def draft_invoices(
         value=report,
         metadata={
             "invoices": len(report.outcomes),
-            **{f"drafts_{a}": actions.get(a, 0) for a in ("created", "updated", "adopted", "unchanged", "deleted")},
+            **{
+                f"drafts_{a}": actions.get(a, 0)
+                for a in ("created", "updated", "adopted", "unchanged", "deleted", "abandoned")
+            },
+            "canceled_not_billed": len(not_billed),
             "finalized_untouched": actions.get("locked", 0),
             "qonto_invoices_listed": report.invoices_listed,
             "total": str(billable_usage.total),
             "invoice_table": table(
-                rows, ["customer", "reference", "invoice_id", "status", "action", "plan_total", "qonto_total"]
+                rows, ["customer", "reference", "invoice_id", "status", "action", "plan_total", "qonto_total", "note"]
             ),
+            "foreign_invoices": dg.MetadataValue.json(report.foreign_invoices),
         },
         check_results=[
+            dg.AssetCheckResult(
+                check_name="every_planned_customer_billed",
+                passed=not not_billed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=(
+                    "not billed: " + "; ".join(o.note or o.customer_id for o in not_billed) if not_billed else None
+                ),
+                metadata={
+                    "not_billed": dg.MetadataValue.json([o.customer_id for o in not_billed]),
+                    "canceled_invoices": dg.MetadataValue.json([o.number or o.invoice_id for o in not_billed]),
+                },
+            ),
             dg.AssetCheckResult(
                 check_name="qonto_totals_match",
                 passed=not mismatched,

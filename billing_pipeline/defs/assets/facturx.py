@@ -4,14 +4,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.defs.assets.finalize import finalized_invoices
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
-from billing_pipeline.defs.partitions import billing_period
+from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.facturx_files import FacturxCollector, FacturxReport
 
 
-async def _collect(qonto: QontoResource, billing: BillingResource, period: str) -> FacturxReport:
+async def _collect(qonto: QontoResource, billing: BillingResource, period: BillingPeriod) -> FacturxReport:
     async with qonto.connection().open() as client:
         return await FacturxCollector(client, billing.ledger(), Path(billing.invoices_dir)).collect(period)
 
@@ -44,15 +45,17 @@ async def _collect(qonto: QontoResource, billing: BillingResource, period: str) 
 )
 def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
     ledger = billing.ledger()
-    with ledger.period_lock(context.partition_key):
-        report = run_async(_collect(qonto, billing, context.partition_key))
-    stored, pending, rejected = (report.by_status(s) for s in ("stored", "pending", "rejected"))
+    period = partition_period(context)
+    with ledger.period_lock(period.key):
+        report = run_async(_collect(qonto, billing, period))
+    stored, pending, rejected, failed = (report.by_status(s) for s in ("stored", "pending", "rejected", "failed"))
     context.log.info(
-        "period %s: %d stored, %d still rendering, %d rejected",
+        "period %s: %d stored, %d still rendering, %d rejected, %d failed",
         report.period,
         len(stored),
         len(pending),
         len(rejected),
+        len(failed),
     )
     folder = Path(billing.invoices_dir) / report.period
     return dg.MaterializeResult(
@@ -62,6 +65,7 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
             "stored": len(stored),
             "pending": len(pending),
             "rejected": len(rejected),
+            "failed": len(failed),
             "files": table(
                 (o.model_dump() for o in report.outcomes),
                 ["customer_id", "number", "status", "file", "sha256", "xml_total"],
@@ -70,12 +74,13 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
         check_results=[
             dg.AssetCheckResult(
                 check_name="every_finalized_invoice_has_verified_file",
-                passed=not pending and not rejected,
+                passed=not pending and not rejected and not failed,
                 # still rendering is expected for a few seconds after finalization: a warning
-                severity=dg.AssetCheckSeverity.ERROR if rejected else dg.AssetCheckSeverity.WARN,
+                severity=dg.AssetCheckSeverity.ERROR if rejected or failed else dg.AssetCheckSeverity.WARN,
                 metadata={
                     "pending": dg.MetadataValue.json([o.number or o.invoice_id for o in pending]),
                     "rejected": dg.MetadataValue.json([o.number or o.invoice_id for o in rejected]),
+                    "failed": dg.MetadataValue.json({o.customer_id: o.problems for o in failed}),
                 },
             ),
             dg.AssetCheckResult(

@@ -1,42 +1,61 @@
-"""Step 4 — finalize the drafts: Qonto numbers and locks them and renders the Factur-X files."""
+"""Step 4 — finalize the drafts: Qonto numbers and locks them and renders the Factur-X files.
+
+Only what the current plan says is finalized: the plan is priced again from the billing input as it
+is now (not the stored output of ``billable_usage``, which may be older in review mode) and every
+draft is re-read from Qonto and compared with it right before finalizing.
+"""
 
 import dagster as dg
 
-from billing_pipeline.defs.assets.drafts import draft_invoices
+from billing_pipeline.billing.models import PeriodPlan
+from billing_pipeline.defs.assets.drafts import draft_invoices, draft_synchronizer
+from billing_pipeline.defs.assets.usage import current_plan
+from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
-from billing_pipeline.defs.partitions import billing_period
+from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.finalization import FinalizeReport, finalize_period
 
 
-async def _finalize(qonto: QontoResource, billing: BillingResource, period: str) -> FinalizeReport:
-    async with qonto.connection().open() as client:
-        return await finalize_period(client, billing.ledger(), period)
+async def _finalize(qonto: QontoResource, billing: BillingResource, plan: PeriodPlan) -> FinalizeReport:
+    async with draft_synchronizer(qonto, billing) as synchronizer:
+        return await finalize_period(synchronizer, plan)
 
 
 @dg.asset(
     partitions_def=billing_period,
     deps=[draft_invoices],
     description=(
-        "The period's drafts finalized in Qonto: numbered, locked, Factur-X rendering started. Safe to "
-        "re-run: an invoice already finalized is read back, never finalized twice. Leave it out of the "
+        "The period's drafts finalized in Qonto: numbered, locked, Factur-X rendering started. Right before "
+        "finalizing, each draft is re-read and compared with the current plan: a draft behind changed usage is "
+        "synced first; a draft a person edited in Qonto is refused, naming the customer and the difference. "
+        "Safe to re-run: an invoice already finalized is read back, never finalized twice. Leave it out of the "
         "schedule (BILLING_AUTO_FINALIZE=false) to review drafts in Qonto before finalizing from the UI."
     ),
     kinds={"python"},
     pool="qonto_writes",
-    code_version="1",
+    code_version="2",
     **COMMON_ASSET_ARGS,
 )
 def finalized_invoices(
     context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource
 ) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
-    report = run_async(_finalize(qonto, billing, context.partition_key))
+    period = partition_period(context)
+    plan = current_plan(billing, period)
+    with reported_as_failure(f"finalizing {period}"):
+        report = run_async(_finalize(qonto, billing, plan))
+    if report.synced_first:
+        context.log.info("usage changed since drafting: synced %s before finalizing", report.synced_first)
+    if report.not_billed:
+        context.log.warning("canceled in Qonto, not billed: %s", report.not_billed)
     return dg.MaterializeResult(
         value=report,
         metadata={
             "invoices": len(report.invoices),
             "finalized_now": sum(1 for i in report.invoices if i.finalized_now),
+            "synced_before_finalizing": dg.MetadataValue.json(report.synced_first),
+            "canceled_not_billed": dg.MetadataValue.json(report.not_billed),
             "numbers": dg.MetadataValue.json([i.number for i in report.invoices]),
             "invoice_table": table(
                 (i.model_dump() for i in report.invoices),

@@ -5,9 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from billing_pipeline.billing.models import InvalidBillingInput, PeriodPlan
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
-from billing_pipeline.defs.partitions import billing_period
+from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.invoicing.reconciliation import late_changes, plan_arithmetic_problems
 
@@ -48,6 +49,28 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
     }
 
 
+def current_plan(billing: BillingResource, period: BillingPeriod) -> PeriodPlan:
+    """The period priced from the billing input as it is *now* (a Failure listing every problem)."""
+    try:
+        return plan_period(
+            period,
+            Path(billing.data_dir),
+            timezone=billing.timezone,
+            bill_customers_without_usage=billing.bill_customers_without_usage,
+            usage_source=billing.usage_source(),
+        )
+    except InvalidBillingInput as error:
+        raise dg.Failure(
+            description=(
+                f"{len(error.problems)} problem(s) in the billing input for {period.key}; "
+                f"nothing was sent to Qonto.\n{error}"
+            ),
+            metadata={
+                "problems": table((p.model_dump() for p in error.problems), ["file", "row", "field", "value", "reason"])
+            },
+        ) from None
+
+
 @dg.asset(
     partitions_def=billing_period,
     description=(
@@ -73,24 +96,7 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
     **COMMON_ASSET_ARGS,
 )
 def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
-    try:
-        plan = plan_period(
-            context.partition_key,
-            Path(billing.data_dir),
-            timezone=billing.timezone,
-            bill_customers_without_usage=billing.bill_customers_without_usage,
-            usage_source=billing.usage_source(),
-        )
-    except InvalidBillingInput as error:
-        raise dg.Failure(
-            description=(
-                f"{len(error.problems)} problem(s) in the billing input for {context.partition_key}; "
-                f"nothing was sent to Qonto.\n{error}"
-            ),
-            metadata={
-                "problems": table((p.model_dump() for p in error.problems), ["file", "row", "field", "value", "reason"])
-            },
-        ) from None
+    plan = current_plan(billing, partition_period(context))
     arithmetic = plan_arithmetic_problems(plan)
     changes = late_changes(plan, billing.ledger())
     context.log.info(
