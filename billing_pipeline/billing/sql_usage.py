@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ProblemLog
-from billing_pipeline.billing.usage import COLUMNS, UsageOrigin, UsageReader, UsageTotals
+from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin, UsageReader, UsageTotals
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_pipeline.billing import usage as usage_module
+from billing_pipeline.billing import usage_reader
 from billing_pipeline.billing.models import InvalidBillingInput
 from billing_pipeline.billing.usage import load_usage, read_usage
 
@@ -208,7 +208,7 @@ def test_many_bad_rows_are_summarized(data_dir: Path, write_usage: Callable) -> 
 def test_a_hash_collision_never_merges_different_events(
     data_dir: Path, write_usage: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(usage_module, "string_hashes", lambda column: np.zeros(len(column), dtype=np.uint64))
+    monkeypatch.setattr(usage_reader, "string_hashes", lambda column: np.zeros(len(column), dtype=np.uint64))
     write_usage("a.csv", "e1,cus_1,api_calls,5,2026-10-02T10:00:00Z\ne2,cus_1,api_calls,7,2026-10-02T10:00:00Z\n")
     write_usage("b.csv", "e1,cus_1,api_calls,5,2026-10-02T10:00:00Z\n")
     usage = read(data_dir)

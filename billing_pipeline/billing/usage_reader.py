@@ -1,0 +1,266 @@
+"""Checks usage rows of one period from any number of origins (files, tables), then adds them up.
+
+An event belongs to the period that contains its timestamp in the billing time zone. Only rows of
+the period are checked (a bad row of another month is that month's problem), except a row whose
+timestamp cannot be read: it could belong to any period, so it is always reported.
+
+Work is done on Arrow batches with vectorized kernels; Python loops only run over the small
+per-batch dictionaries of customer ids and metrics, and over rows that are being reported. The
+checks do not care where the batches come from: files (``usage_files.py``) and SQL tables
+(``sql_usage.py``) feed ``UsageReader.read_batches``, so they share every rule and every message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from billing_pipeline.billing.models import InputProblem
+from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
+from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
+from billing_pipeline.billing.usage_totals import KeptRows, add_up
+
+COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Used quantity per customer and metric for one period, and what it took to get there."""
+
+    quantities: dict[str, dict[str, Decimal]]
+    files: int
+    rows_read: int
+    rows_in_period: int
+    duplicate_events: int
+    problems: list[InputProblem]
+
+    @property
+    def customers(self) -> frozenset[str]:
+        """Customers with at least one event in the period."""
+        return frozenset(self.quantities)
+
+
+@dataclass
+class UsageOrigin:
+    """Where a stream of usage rows comes from (a file, a table), as problems name it.
+
+    ``row_number`` turns a 0-based record index of the stream into the ``row`` of a problem;
+    ``noun`` is how a message names such a row ("line", "record", "row").
+    """
+
+    label: str
+    rows: int = 0
+
+    @property
+    def noun(self) -> str:
+        return "record"
+
+    def row_number(self, record: int, log: ProblemLog) -> int:
+        """The 1-based position of a record in the stream."""
+        return record + 1
+
+
+@dataclass
+class _RowIssues:
+    """Rows with one problem in one file: a count and the first few, to be reported."""
+
+    count: int = 0
+    examples: list[tuple[int, object]] = field(default_factory=list)
+
+
+class _Codes:
+    """Dense integer codes for customer ids or metrics, checked against the known values."""
+
+    def __init__(self, known: Collection[str] | None) -> None:
+        self.known = None if known is None else frozenset(known)
+        self.code_of: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def encode(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(codes, missing mask, unknown mask) for a column of ids."""
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(plain_strings(column))
+        dictionary = column.dictionary.to_pylist()
+        mapping = np.empty(len(dictionary) + 1, dtype=np.int32)
+        for position, value in enumerate(dictionary):
+            if value is None or not str(value).strip():
+                mapping[position] = -1
+            elif self.known is not None and value not in self.known:
+                mapping[position] = -2
+            else:
+                code = self.code_of.get(value)
+                if code is None:
+                    code = self.code_of[value] = len(self.values)
+                    self.values.append(value)
+                mapping[position] = code
+        mapping[-1] = -1  # null entries
+        indices = column.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+        codes = mapping[indices]
+        return codes, codes == -1, codes == -2
+
+
+class UsageReader:
+    """Checks usage batches of one period from any number of origins, then adds them up."""
+
+    def __init__(
+        self,
+        period: BillingPeriod,
+        zone: ZoneInfo,
+        customers: Collection[str] | None,
+        metrics: Collection[str] | None,
+    ) -> None:
+        self.start: datetime = period.start(zone)
+        self.end: datetime = period.end(zone)
+        self.customers = _Codes(customers)
+        self.metrics = _Codes(metrics)
+        self.origins: list[UsageOrigin] = []
+        self.issues: dict[tuple[int, str, str], _RowIssues] = {}
+        self.log = ProblemLog()
+        self.kept: list[KeptRows] = []
+        self.rows_read = 0
+        self.rows_in_period = 0
+
+    # -- problems -----------------------------------------------------------------------------
+
+    def _rows(
+        self, file: int, field: str, reason: str, mask: np.ndarray, records: np.ndarray, column: pa.Array
+    ) -> None:
+        positions = np.flatnonzero(mask)
+        if not len(positions):
+            return
+        issues = self.issues.setdefault((file, field, reason), _RowIssues())
+        room = ROWS_LISTED_PER_KIND - len(issues.examples)
+        if room > 0:
+            shown = positions[:room]
+            values = column.take(pa.array(shown)).to_pylist()
+            issues.examples.extend(zip((int(records[p]) for p in shown), values, strict=True))
+        issues.count += len(positions)
+
+    def _report_rows(self) -> None:
+        for (origin_index, column, reason), issues in self.issues.items():
+            origin = self.origins[origin_index]
+            for record, value in issues.examples:
+                row = origin.row_number(record, self.log)
+                self.log.add(origin.label, reason, row=row, field=column, value=value)
+            unlisted = issues.count - len(issues.examples)
+            if unlisted:
+                self.log.add_unlisted(origin.label, reason, field=column, count=unlisted)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read_batches(self, origin: UsageOrigin, batches: Iterable[pa.RecordBatch]) -> None:
+        """Check and keep every batch of ``origin`` (columns as in ``COLUMNS``).
+
+        An exception raised while the batches are produced propagates: the caller knows what a
+        failure of its origin means and reports it. The rows of a failed origin are not counted.
+        """
+        index = len(self.origins)
+        self.origins.append(origin)
+        first = 0
+        for batch in batches:
+            self._batch(index, batch, first)
+            first += batch.num_rows
+        origin.rows = first
+        self.rows_read += first
+
+    def finish(self, sources: int) -> UsageTotals:
+        """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
+        totals, repeats = self.totals()
+        self._report_rows()
+        return UsageTotals(
+            quantities=totals,
+            files=sources,
+            rows_read=self.rows_read,
+            rows_in_period=self.rows_in_period,
+            duplicate_events=repeats,
+            problems=self.log.problems,
+        )
+
+    def _batch(self, file: int, batch: pa.RecordBatch, first: int) -> None:
+        size = batch.num_rows
+        if size == 0:
+            return
+        records = np.arange(first, first + size, dtype=np.int64)
+        instants = timestamps(batch.column("timestamp"))
+        for reason, mask in instants.bad.items():
+            self._rows(file, "timestamp", reason, mask, records, batch.column("timestamp"))
+        assert instants.values is not None
+        kind = instants.values.type
+        in_period = (
+            pc.and_(
+                pc.greater_equal(instants.values, pa.scalar(self.start, kind)),
+                pc.less(instants.values, pa.scalar(self.end, kind)),
+            )
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        )
+        count = int(in_period.sum())
+        self.rows_in_period += count
+        if count == 0:
+            return
+        if count < size:
+            batch, records = batch.filter(pa.array(in_period)), records[in_period]
+            instant_values = instants.values.filter(pa.array(in_period))
+        else:
+            instant_values = instants.values
+        self._validate_and_keep(file, batch, records, instant_values)
+
+    def _validate_and_keep(self, file: int, batch: pa.RecordBatch, records: np.ndarray, instants: pa.Array) -> None:
+        size = batch.num_rows
+        bad = np.zeros(size, dtype=bool)
+        event_ids = plain_strings(batch.column("event_id"))
+        missing_id = pc.or_kleene(event_ids.is_null(), pc.equal(event_ids, "")).fill_null(True)
+        missing_id = missing_id.to_numpy(zero_copy_only=False)
+        self._rows(file, "event_id", "missing event_id", missing_id, records, event_ids)
+        bad |= missing_id
+        codes = {}
+        for name, coder, noun in (
+            ("customer_id", self.customers, "customer_id not in customers.csv"),
+            ("metric", self.metrics, "metric not declared in the price list"),
+        ):
+            column = batch.column(name)
+            values, missing, unknown = coder.encode(column)
+            self._rows(file, name, f"missing {name}", missing, records, column)
+            self._rows(file, name, f"unknown {noun}", unknown, records, column)
+            bad |= missing | unknown
+            codes[name] = values
+        amounts: Checked = quantities(batch.column("quantity"))
+        for reason, mask in amounts.bad.items():
+            self._rows(file, "quantity", reason, mask, records, batch.column("quantity"))
+            bad |= mask
+        assert amounts.values is not None
+        micros = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        good = ~bad
+        if not good.all():
+            keep = pa.array(good)
+            event_ids, amount_values = event_ids.filter(keep), amounts.values.filter(keep)
+            records, micros = records[good], micros[good]
+            codes = {name: values[good] for name, values in codes.items()}
+        else:
+            amount_values = amounts.values
+        if len(records) == 0:
+            return
+        self.kept.append(
+            KeptRows(
+                file=file,
+                records=records,
+                event_ids=event_ids,
+                hashes=string_hashes(event_ids),
+                customers=codes["customer_id"],
+                metrics=codes["metric"].astype(np.int16),
+                quantities=amount_values,
+                instants=micros,
+            )
+        )
+
+    def totals(self) -> tuple[dict[str, dict[str, Decimal]], int]:
+        """Quantity per customer and metric, duplicates dropped, and how many exact repeats there were."""
+        return add_up(self.kept, self.origins, self.log, self.customers.values, self.metrics.values)
