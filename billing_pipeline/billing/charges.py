@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from billing_pipeline.billing.money import amount_text, grouped, plain
-from billing_pipeline.billing.price_list import (
+from billing_pipeline.billing.price_plans import (
     GraduatedCharge,
     PackageCharge,
     PerUnitCharge,

@@ -6,130 +6,57 @@ Every problem is reported with the YAML line it comes from. The file is checked 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from billing_pipeline.billing.models import TITLE_MAX_LENGTH, InputProblem, InvalidBillingInput
 from billing_pipeline.billing.money import decimal_places
+from billing_pipeline.billing.price_plans import (
+    Charge,
+    DecimalText,
+    GraduatedCharge,
+    Metric,
+    MinimumCommitment,
+    MonthlyFee,
+    PackageCharge,
+    PerUnitCharge,
+    Plan,
+    Priced,
+    PriceList,
+    Tier,
+    VolumeCharge,
+    check_vat_rate,
+    tier_title,
+)
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.vat import QONTO_VAT_EXEMPTION_REASONS
 
-_DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+# the schema lives in price_plans.py; callers keep importing it from here
+__all__ = [
+    "Charge",
+    "DecimalText",
+    "GraduatedCharge",
+    "Metric",
+    "MinimumCommitment",
+    "MonthlyFee",
+    "PackageCharge",
+    "PerUnitCharge",
+    "Plan",
+    "PriceList",
+    "PriceListReading",
+    "Tier",
+    "VolumeCharge",
+    "load_price_list",
+    "parse_price_list",
+    "tier_title",
+]
+
 Path_ = tuple[str | int, ...]
-
-
-def _decimal_text(value: Any) -> Decimal:
-    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
-        return value  # built in code rather than read from YAML
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError('write it as a quoted decimal string such as "0.0004" (YAML numbers with a point are floats)')
-    if isinstance(value, int):
-        value = str(value)
-    if not isinstance(value, str) or _DECIMAL_TEXT.fullmatch(value.strip()) is None:
-        raise ValueError('expected a non-negative decimal string such as "12.50"')
-    try:
-        return Decimal(value.strip())
-    except InvalidOperation:  # pragma: no cover - the pattern only lets valid decimals through
-        raise ValueError("not a decimal number") from None
-
-
-def _vat_rate(value: Decimal) -> None:
-    if value >= 1:
-        raise ValueError('a VAT rate is a fraction: "0.20" for 20 %')
-    if decimal_places(value) > 4:
-        raise ValueError("a VAT rate has at most 4 decimals (a percentage with 2)")
-
-
-# All numbers are decimal strings; which of them are cents or rates is checked after parsing.
-DecimalText = Annotated[Decimal, BeforeValidator(_decimal_text)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Metric(_Strict):
-    description: str = Field(min_length=1)
-
-
-class Tier(_Strict):
-    up_to: DecimalText | None
-    unit_price: DecimalText
-    flat_fee: DecimalText | None = None
-
-
-class _Priced(_Strict):
-    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
-    vat_rate: DecimalText
-    vat_exemption_reason: str | None = None
-
-
-class _ChargeBase(_Priced):
-    unit: str = Field(min_length=1, max_length=30)
-    free_units: DecimalText = Decimal(0)
-
-
-class PerUnitCharge(_ChargeBase):
-    model: Literal["per_unit"]
-    unit_price: DecimalText
-
-
-class GraduatedCharge(_ChargeBase):
-    """Each tier prices only the units that fall inside it; a tier's flat fee is due once reached."""
-
-    model: Literal["graduated"]
-    tiers: list[Tier] = Field(min_length=1)
-
-
-class VolumeCharge(_ChargeBase):
-    """All units are priced at the unit price of the tier the total quantity reaches."""
-
-    model: Literal["volume"]
-    tiers: list[Tier] = Field(min_length=1)
-
-
-class PackageCharge(_ChargeBase):
-    """A price per started block of ``package_size`` units."""
-
-    model: Literal["package"]
-    package_size: DecimalText
-    package_price: DecimalText
-
-
-Charge = Annotated[PerUnitCharge | GraduatedCharge | VolumeCharge | PackageCharge, Field(discriminator="model")]
-
-
-class MonthlyFee(_Priced):
-    amount: DecimalText
-
-
-class MinimumCommitment(_Priced):
-    """A net amount per period; a true-up line tops a smaller invoice up to it."""
-
-    amount: DecimalText
-
-
-class Plan(_Strict):
-    monthly_fee: MonthlyFee | None = None
-    minimum_commitment: MinimumCommitment | None = None
-    charges: dict[str, Charge] = Field(default_factory=dict)
-
-
-class PriceList(_Strict):
-    currency: Literal["EUR"]
-    metrics: dict[str, Metric]
-    plans: dict[str, Plan]
-
-
-# The title of the line(s) of one graduated tier.
-def tier_title(title: str, tier_number: int, *, fee: bool = False) -> str:
-    return f"{title} (tier {tier_number}{' fee' if fee else ''})"
 
 
 @dataclass
@@ -223,13 +150,13 @@ _FEE = TypeAdapter(MonthlyFee)
 _COMMITMENT = TypeAdapter(MinimumCommitment)
 
 
-def _check_vat(priced: _Priced, path: Path_, document: _Document, log: ProblemLog) -> None:
+def _check_vat(priced: Priced, path: Path_, document: _Document, log: ProblemLog) -> None:
     def problem(reason: str, key: str, value: object) -> None:
         sub = (*path, key)
         log.add(document.file, reason, row=document.line_of(sub), field=_field_name(sub), value=value)
 
     try:
-        _vat_rate(priced.vat_rate)
+        check_vat_rate(priced.vat_rate)
     except ValueError as error:
         problem(str(error), "vat_rate", priced.vat_rate)
         return

@@ -9,7 +9,7 @@ from billing_pipeline.billing.charges import LUMP_SUM_UNIT, Component, charge_co
 from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan
 from billing_pipeline.billing.money import amount_text, decimal_places, exact_product, exact_sum, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.billing.price_list import Plan
+from billing_pipeline.billing.price_plans import Plan
 from billing_pipeline.billing.vat import VatTreatment, line_vat, vat_breakdown, vat_treatment
 
 # BR-FR-DEC: invoice quantities have at most 4 decimals.

@@ -1,0 +1,126 @@
+"""The price list's schema: metrics, plans, fees and the four charge models, every amount a Decimal.
+
+Parsing the YAML and reporting each problem with its line is ``price_list.py``'s job.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from billing_pipeline.billing.models import TITLE_MAX_LENGTH
+from billing_pipeline.billing.money import decimal_places
+
+_DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _decimal_text(value: Any) -> Decimal:
+    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+        return value  # built in code rather than read from YAML
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError('write it as a quoted decimal string such as "0.0004" (YAML numbers with a point are floats)')
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or _DECIMAL_TEXT.fullmatch(value.strip()) is None:
+        raise ValueError('expected a non-negative decimal string such as "12.50"')
+    try:
+        return Decimal(value.strip())
+    except InvalidOperation:  # pragma: no cover - the pattern only lets valid decimals through
+        raise ValueError("not a decimal number") from None
+
+
+def check_vat_rate(value: Decimal) -> None:
+    """Raise ValueError with the reason when ``value`` is not a VAT rate Qonto accepts."""
+    if value >= 1:
+        raise ValueError('a VAT rate is a fraction: "0.20" for 20 %')
+    if decimal_places(value) > 4:
+        raise ValueError("a VAT rate has at most 4 decimals (a percentage with 2)")
+
+
+# All numbers are decimal strings; which of them are cents or rates is checked after parsing.
+DecimalText = Annotated[Decimal, BeforeValidator(_decimal_text)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metric(_Strict):
+    description: str = Field(min_length=1)
+
+
+class Tier(_Strict):
+    up_to: DecimalText | None
+    unit_price: DecimalText
+    flat_fee: DecimalText | None = None
+
+
+class Priced(_Strict):
+    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    vat_rate: DecimalText
+    vat_exemption_reason: str | None = None
+
+
+class _ChargeBase(Priced):
+    unit: str = Field(min_length=1, max_length=30)
+    free_units: DecimalText = Decimal(0)
+
+
+class PerUnitCharge(_ChargeBase):
+    model: Literal["per_unit"]
+    unit_price: DecimalText
+
+
+class GraduatedCharge(_ChargeBase):
+    """Each tier prices only the units that fall inside it; a tier's flat fee is due once reached."""
+
+    model: Literal["graduated"]
+    tiers: list[Tier] = Field(min_length=1)
+
+
+class VolumeCharge(_ChargeBase):
+    """All units are priced at the unit price of the tier the total quantity reaches."""
+
+    model: Literal["volume"]
+    tiers: list[Tier] = Field(min_length=1)
+
+
+class PackageCharge(_ChargeBase):
+    """A price per started block of ``package_size`` units."""
+
+    model: Literal["package"]
+    package_size: DecimalText
+    package_price: DecimalText
+
+
+Charge = Annotated[PerUnitCharge | GraduatedCharge | VolumeCharge | PackageCharge, Field(discriminator="model")]
+
+
+class MonthlyFee(Priced):
+    amount: DecimalText
+
+
+class MinimumCommitment(Priced):
+    """A net amount per period; a true-up line tops a smaller invoice up to it."""
+
+    amount: DecimalText
+
+
+class Plan(_Strict):
+    monthly_fee: MonthlyFee | None = None
+    minimum_commitment: MinimumCommitment | None = None
+    charges: dict[str, Charge] = Field(default_factory=dict)
+
+
+class PriceList(_Strict):
+    currency: Literal["EUR"]
+    metrics: dict[str, Metric]
+    plans: dict[str, Plan]
+
+
+# The title of the line(s) of one graduated tier.
+def tier_title(title: str, tier_number: int, *, fee: bool = False) -> str:
+    return f"{title} (tier {tier_number}{' fee' if fee else ''})"
