@@ -14,20 +14,20 @@ Every call goes through the shared request budget, the concurrency bound, the re
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
-from urllib.parse import quote
+from typing import Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from billing_pipeline.qonto.auth import ApiKeyProvider, AuthProvider, OAuthTokenManager, utc_now
+from billing_pipeline.qonto.calls import envelope, filters, is_pdf, iterate_pages, parse_model, segment, status_list
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 from billing_pipeline.qonto.downloads import SignedUrlDownloader, new_download_client
-from billing_pipeline.qonto.errors import QontoAuthError, QontoConfigurationError, QontoError
+from billing_pipeline.qonto.errors import QontoAuthError, QontoConfigurationError
 from billing_pipeline.qonto.models import (
     Attachment,
     Client,
@@ -147,7 +147,7 @@ class QontoClient:
 
     async def get_organization(self) -> Organization:
         body = await self._session.call("GET", "/v2/organization")
-        return _model(Organization, _envelope(body, "organization", "GET /v2/organization"))
+        return parse_model(Organization, envelope(body, "organization", "GET /v2/organization"))
 
     # --- clients --------------------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class QontoClient:
     ) -> Page[Client]:
         if name is not None and len(name.strip()) < 2:
             raise ValueError("name filter needs at least 2 characters (Qonto rule)")
-        params = _filters(
+        params = filters(
             email=email, tax_identification_number=tax_identification_number, vat_number=vat_number, name=name
         )
         return await self._list("/v2/clients", "clients", Client, params, sort_by, page, per_page)
@@ -190,21 +190,21 @@ class QontoClient:
                 per_page=per_page,
             )
 
-        async for client in _iterate(fetch):
+        async for client in iterate_pages(fetch):
             yield client
 
     async def get_client(self, client_id: str) -> Client:
-        path = f"/v2/clients/{_segment(client_id)}"
-        return _model(Client, _envelope(await self._session.call("GET", path), "client", f"GET {path}"))
+        path = f"/v2/clients/{segment(client_id)}"
+        return parse_model(Client, envelope(await self._session.call("GET", path), "client", f"GET {path}"))
 
     async def create_client(self, client: ClientCreate) -> Client:
         body = await self._session.call("POST", "/v2/clients", body=client.to_payload())
-        return _model(Client, _envelope(body, "client", "POST /v2/clients"))
+        return parse_model(Client, envelope(body, "client", "POST /v2/clients"))
 
     async def update_client(self, client_id: str, update: ClientUpdate) -> Client:
-        path = f"/v2/clients/{_segment(client_id)}"
+        path = f"/v2/clients/{segment(client_id)}"
         body = await self._session.call("PATCH", path, body=update.to_payload())
-        return _model(Client, _envelope(body, "client", f"PATCH {path}"))
+        return parse_model(Client, envelope(body, "client", f"PATCH {path}"))
 
     # --- client invoices ------------------------------------------------------------------------
 
@@ -220,8 +220,8 @@ class QontoClient:
         page: int = 1,
         per_page: int = MAX_PER_PAGE,
     ) -> Page[ClientInvoice]:
-        params = _filters(
-            status=_status_list(status),
+        params = filters(
+            status=status_list(status),
             created_at_from=created_at_from,
             created_at_to=created_at_to,
             updated_at_from=updated_at_from,
@@ -254,37 +254,37 @@ class QontoClient:
                 per_page=per_page,
             )
 
-        async for invoice in _iterate(fetch):
+        async for invoice in iterate_pages(fetch):
             yield invoice
 
     async def get_client_invoice(self, invoice_id: str) -> ClientInvoice:
-        path = f"/v2/client_invoices/{_segment(invoice_id)}"
+        path = f"/v2/client_invoices/{segment(invoice_id)}"
         return await self._invoice_call("GET", path)
 
     async def create_client_invoice(self, invoice: ClientInvoiceCreate) -> ClientInvoice:
         return await self._invoice_call("POST", "/v2/client_invoices", invoice.to_payload())
 
     async def update_client_invoice(self, invoice_id: str, update: ClientInvoiceUpdate) -> ClientInvoice:
-        path = f"/v2/client_invoices/{_segment(invoice_id)}"
+        path = f"/v2/client_invoices/{segment(invoice_id)}"
         return await self._invoice_call("PATCH", path, update.to_payload())
 
     async def delete_client_invoice(self, invoice_id: str) -> None:
-        await self._session.call("DELETE", f"/v2/client_invoices/{_segment(invoice_id)}")
+        await self._session.call("DELETE", f"/v2/client_invoices/{segment(invoice_id)}")
 
     async def finalize_client_invoice(self, invoice_id: str) -> ClientInvoice:
-        return await self._invoice_call("POST", f"/v2/client_invoices/{_segment(invoice_id)}/finalize")
+        return await self._invoice_call("POST", f"/v2/client_invoices/{segment(invoice_id)}/finalize")
 
     async def cancel_client_invoice(self, invoice_id: str) -> ClientInvoice:
         """``mark_as_canceled``: unpaid → canceled, irreversible."""
-        return await self._invoice_call("POST", f"/v2/client_invoices/{_segment(invoice_id)}/mark_as_canceled")
+        return await self._invoice_call("POST", f"/v2/client_invoices/{segment(invoice_id)}/mark_as_canceled")
 
     # --- attachments ----------------------------------------------------------------------------
 
     async def get_attachment(self, attachment_id: str) -> Attachment:
-        path = f"/v2/attachments/{_segment(attachment_id)}"
+        path = f"/v2/attachments/{segment(attachment_id)}"
         fetched_at = self._clock()
-        data = _envelope(await self._session.call("GET", path), "attachment", f"GET {path}")
-        return _model(Attachment, {**data, "fetched_at": fetched_at})
+        data = envelope(await self._session.call("GET", path), "attachment", f"GET {path}")
+        return parse_model(Attachment, {**data, "fetched_at": fetched_at})
 
     async def download_attachment(self, attachment: Attachment) -> bytes:
         """The file behind ``attachment.url``, fetched without any Qonto credential.
@@ -295,7 +295,7 @@ class QontoClient:
         if self._clock() - attachment.fetched_at >= URL_REFRESH_AFTER:
             logger.info("signed URL of attachment %s is older than 25 min; fetching a fresh one", attachment.id)
             attachment = await self.get_attachment(attachment.id)
-        expect_pdf = _is_pdf(attachment)
+        expect_pdf = is_pdf(attachment)
         try:
             return await self._downloader.fetch(attachment.url, expect_pdf=expect_pdf)
         except QontoAuthError:
@@ -307,7 +307,7 @@ class QontoClient:
 
     async def _invoice_call(self, method: str, path: str, body: JsonObject | None = None) -> ClientInvoice:
         answer = await self._session.call(method, path, body=body)
-        return _model(ClientInvoice, _envelope(answer, "client_invoice", f"{method} {path}"))
+        return parse_model(ClientInvoice, envelope(answer, "client_invoice", f"{method} {path}"))
 
     async def _list(
         self,
@@ -329,74 +329,6 @@ class QontoClient:
         body = await self._session.call("GET", path, params=query)
         if body is None or not isinstance(body.get(key), list):
             raise QontoConfigurationError(f"GET {path} answered without the {key!r} list", method="GET", path=path)
-        items = [_model(model, item) for item in body[key]]
-        meta = _model(PageMeta, body.get("meta") or {})
+        items = [parse_model(model, item) for item in body[key]]
+        meta = parse_model(PageMeta, body.get("meta") or {})
         return Page[model](items=items, meta=meta)  # type: ignore[valid-type]
-
-
-async def _iterate(fetch: Callable[[int], Awaitable[Page[M]]]) -> AsyncIterator[M]:
-    """Follow ``meta.next_page`` until it is null."""
-    page_number = 1
-    while True:
-        page = await fetch(page_number)
-        for item in page.items:
-            yield item
-        next_page = page.meta.next_page
-        if next_page is None:
-            return
-        if next_page <= page_number:
-            raise QontoError(f"pagination did not advance (page {page_number} says next_page={next_page})")
-        page_number = next_page
-
-
-def _segment(identifier: str) -> str:
-    if not identifier or not identifier.strip():
-        raise ValueError("an id must not be empty")
-    return quote(identifier, safe="")
-
-
-def _filters(**values: str | datetime | date | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware")
-            params[f"filter[{name}]"] = value.isoformat()
-        elif isinstance(value, date):
-            params[f"filter[{name}]"] = value.isoformat()
-        else:
-            params[f"filter[{name}]"] = value
-    return params
-
-
-def _status_list(statuses: Sequence[str] | None) -> str | None:
-    if statuses is None:
-        return None
-    if isinstance(statuses, str):
-        statuses = [statuses]
-    cleaned = [s.strip() for s in statuses]
-    if not cleaned or any(not s or "," in s for s in cleaned):
-        raise ValueError(f"status filter must be non-empty names without commas, got {list(statuses)!r}")
-    return ",".join(cleaned)
-
-
-def _envelope(body: Mapping[str, Any] | None, key: str, what: str) -> Mapping[str, Any]:
-    inner = body.get(key) if body is not None else None
-    if not isinstance(inner, Mapping):
-        raise QontoConfigurationError(f"{what} answered without the {key!r} object")
-    return inner
-
-
-def _model(model: type[M], data: Mapping[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise QontoError(f"unexpected {model.__name__} payload from Qonto: {problems}") from None
-
-
-def _is_pdf(attachment: Attachment) -> bool:
-    content_type = (attachment.file_content_type or "").lower()
-    return content_type == "application/pdf" or (attachment.file_name or "").lower().endswith(".pdf")

@@ -1,0 +1,241 @@
+"""Qonto payloads of client invoices (lines, payment methods) and of their attachments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
+from stdnum import iban as iban_checker
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
+from billing_pipeline.qonto.wire import (
+    InvoiceStatus,
+    Money,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+    WireDecimal,
+)
+
+# --- invoices -----------------------------------------------------------------------------------
+
+
+class InvoiceItem(ResponseModel):
+    """A line as Qonto returns it, with its computed amounts."""
+
+    title: str | None = None
+    description: str | None = None
+    quantity: Decimal
+    unit: str | None = None
+    unit_price: Money
+    unit_price_cents: int | None = None
+    vat_rate: Decimal
+    vat_exemption_reason: str | None = None
+    discount: dict[str, Any] | None = None
+    subtotal: Money | None = None
+    subtotal_cents: int | None = None
+    total_vat: Money | None = None
+    total_vat_cents: int | None = None
+    total_amount: Money | None = None
+    total_amount_cents: int | None = None
+
+
+class InvoiceItemInput(RequestModel):
+    """A line to send. ``vat_rate`` is a fraction (``0.2`` = 20 %), ``unit_price`` excludes VAT."""
+
+    title: str = Field(min_length=1)
+    description: str | None = None
+    quantity: WireDecimal = Field(gt=0, allow_inf_nan=False)
+    unit: str | None = None
+    unit_price: Money
+    vat_rate: WireDecimal = Field(ge=0, lt=1, allow_inf_nan=False)
+    vat_exemption_reason: str | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class PaymentMethod(ResponseModel):
+    """Response form: one entry of the ``payment_methods`` array."""
+
+    type: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    beneficiary_name: str | None = None
+
+
+class PaymentMethodsInput(RequestModel):
+    """Request form: ``{"iban": ...}`` — an IBAN of one of the organization's Qonto accounts."""
+
+    iban: str
+
+    @field_validator("iban")
+    @classmethod
+    def _valid_iban(cls, value: str) -> str:
+        try:
+            return str(iban_checker.validate(value))
+        except StdnumValidationError as exc:
+            raise ValueError(f"invalid IBAN {value!r}: {exc}") from exc
+
+
+class InvoiceClientRef(ResponseModel):
+    """The client snapshot embedded in an invoice."""
+
+    id: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+def _payment_methods_list(value: object) -> object:
+    if isinstance(value, dict):
+        return [value]
+    return [] if value is None else value
+
+
+def _items_list(value: object) -> object:
+    # an item-less draft may come back with "items": null
+    return [] if value is None else value
+
+
+class ClientInvoice(ResponseModel):
+    id: str
+    organization_id: str | None = None
+    attachment_id: str | None = None
+    number: str | None = None
+    status: str
+    client_id: str | None = None
+    client: InvoiceClientRef | None = None
+    currency: str | None = None
+    total_amount: Money | None = None
+    total_amount_cents: int | None = None
+    vat_amount: Money | None = None
+    vat_amount_cents: int | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    performance_start_date: date | None = None
+    performance_end_date: date | None = None
+    purchase_order: str | None = None
+    header: str | None = None
+    footer: str | None = None
+    terms_and_conditions: str | None = None
+    items: Annotated[list[InvoiceItem], BeforeValidator(_items_list)] = Field(default_factory=list)
+    payment_methods: Annotated[list[PaymentMethod], BeforeValidator(_payment_methods_list)] = Field(
+        default_factory=list
+    )
+    invoice_url: str | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    finalized_at: Timestamp | None = None
+    paid_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _client_id_from_snapshot(self) -> Self:
+        if self.client_id is None and self.client is not None:
+            self.client_id = self.client.id
+        return self
+
+    @property
+    def is_finalized(self) -> bool:
+        return self.status in InvoiceStatus.FINALIZED
+
+
+class _InvoiceFields(RequestModel):
+    purchase_order: str | None = None
+    header: str | None = None
+    footer: str | None = None
+    terms_and_conditions: str | None = None
+    settings: dict[str, Any] | None = None
+
+
+class ClientInvoiceCreate(_InvoiceFields):
+    """Body of ``POST /v2/client_invoices`` (a draft unless ``status="unpaid"`` is asked for)."""
+
+    client_id: str = Field(min_length=1)
+    issue_date: date
+    due_date: date
+    performance_start_date: date | None = None
+    performance_end_date: date | None = None
+    status: Literal["draft", "unpaid"] = "draft"
+    currency: str = Field(default="EUR", min_length=3, max_length=3)
+    payment_methods: PaymentMethodsInput
+    items: list[InvoiceItemInput] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.due_date < self.issue_date:
+            raise ValueError(f"due_date {self.due_date} is before issue_date {self.issue_date}")
+        start, end = self.performance_start_date, self.performance_end_date
+        if start is not None and end is not None and end < start:
+            raise ValueError(f"performance_end_date {end} is before performance_start_date {start}")
+        for index, item in enumerate(self.items):
+            if item.unit_price.currency != self.currency:
+                raise ValueError(
+                    f"items[{index}].unit_price currency {item.unit_price.currency} != invoice currency {self.currency}"
+                )
+        return self
+
+    def to_payload(self) -> dict[str, Any]:
+        # status and currency always travel: Qonto's default status is undocumented
+        payload = self.model_dump(mode="json", exclude_none=True, exclude={"items"})
+        payload["items"] = [item.to_payload() for item in self.items]
+        return payload
+
+
+class ClientInvoiceUpdate(_InvoiceFields):
+    """Body of ``PATCH /v2/client_invoices/{id}`` (drafts only). ``items`` replaces the list."""
+
+    client_id: str | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    performance_start_date: date | None = None
+    performance_end_date: date | None = None
+    payment_methods: PaymentMethodsInput | None = None
+    items: list[InvoiceItemInput] | None = Field(default=None, min_length=1)
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = self.model_dump(mode="json", exclude_unset=True, exclude={"items"})
+        if self.items is not None:
+            payload["items"] = [item.to_payload() for item in self.items]
+        return payload
+
+
+# --- attachments --------------------------------------------------------------------------------
+
+
+def _size_to_int(value: object) -> object:
+    if isinstance(value, str):
+        return int(value.strip()) if value.strip() else None
+    return value
+
+
+def _now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Attachment(ResponseModel):
+    """The invoice PDF. ``url`` is pre-signed and valid 30 minutes from ``fetched_at``."""
+
+    id: str
+    file_name: str | None = None
+    file_size: Annotated[int | None, BeforeValidator(_size_to_int)] = None
+    file_content_type: str | None = None
+    url: str
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    probative_attachment: dict[str, Any] | None = None
+    # not from Qonto: when the client fetched this (and so when the signed URL was minted)
+    fetched_at: Timestamp = Field(default_factory=_now_utc)
