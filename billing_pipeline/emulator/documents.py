@@ -20,11 +20,8 @@ from typing import Any
 import facturx
 
 from billing_pipeline.emulator._documents.cii import build_cii_xml
-from billing_pipeline.emulator._documents.invoice_data import (
-    EMULATOR_NOTICE,
-    InvoiceDataError,
-    build_invoice_document,
-)
+from billing_pipeline.emulator._documents.document_model import EMULATOR_NOTICE, InvoiceDataError
+from billing_pipeline.emulator._documents.invoice_data import build_invoice_document
 from billing_pipeline.emulator._documents.layout import render_invoice_pdf
 
 __all__ = [

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from billing_pipeline.emulator._documents.invoice_data import (
+from billing_pipeline.emulator._documents.document_model import (
     CENT,
     EMULATOR_NOTICE,
     InvoiceDataError,

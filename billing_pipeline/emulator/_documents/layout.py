@@ -14,7 +14,7 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, XPos, YPos
 
-from billing_pipeline.emulator._documents.invoice_data import (
+from billing_pipeline.emulator._documents.document_model import (
     EMULATOR_NOTICE,
     InvoiceDocument,
     InvoiceLine,

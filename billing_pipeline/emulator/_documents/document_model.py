@@ -1,0 +1,115 @@
+"""The figures both documents print, as the emulator's renderers receive them.
+
+``invoice_data.build_invoice_document`` fills an ``InvoiceDocument`` from Qonto's invoice JSON; the
+visual PDF (``layout.py``) and the CII XML (``cii.py``) are both rendered from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
+
+EMULATOR_NOTICE = "Produced by the local Qonto emulator — not a real invoice"
+
+
+class InvoiceDataError(ValueError):
+    """The invoice JSON cannot be turned into a correct document."""
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    street: str | None
+    street_more: str | None
+    zip_code: str | None
+    city: str | None
+    country_code: str
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    siren: str | None
+    siret: str | None
+    vat_number: str | None
+    address: PostalAddress
+    email: str | None
+    # (scheme id, value): BT-34 / BT-49
+    electronic_address: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class VatTreatment:
+    category: str  # UNCL 5305: S, AE, E
+    rate: Decimal  # fraction, 0.2 = 20 %
+    exemption_text: str | None
+    exemption_code: str | None
+
+    @property
+    def percent(self) -> Decimal:
+        return (self.rate * HUNDRED).quantize(CENT)
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    position: int
+    title: str
+    description: str | None
+    quantity: Decimal
+    unit_label: str | None
+    unit_code: str
+    unit_price: Decimal
+    vat: VatTreatment
+    net_amount: Decimal
+
+
+@dataclass(frozen=True)
+class VatBreakdown:
+    vat: VatTreatment
+    basis: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentAccount:
+    iban: str
+    bic: str | None
+    beneficiary: str | None
+
+
+@dataclass(frozen=True)
+class LegalNotes:
+    recovery_indemnity: str  # PMT
+    late_penalties: str  # PMD
+    early_payment_discount: str  # AAB
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    number: str | None
+    status: str
+    issue_date: date
+    due_date: date
+    period_start: date | None
+    period_end: date | None
+    currency: str
+    purchase_order: str | None
+    header: str | None
+    footer: str | None
+    seller: Party
+    buyer: Party
+    lines: tuple[InvoiceLine, ...]
+    vat_breakdown: tuple[VatBreakdown, ...]
+    line_total: Decimal
+    vat_total: Decimal
+    grand_total: Decimal
+    payment: PaymentAccount | None
+    payment_terms: str
+    notes: LegalNotes
+
+
+def round_cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
