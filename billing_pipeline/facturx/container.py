@@ -1,5 +1,5 @@
-"""The PDF side of a Factur-X: the embedded ``factur-x.xml``, its file specification, the XMP
-metadata and the structural PDF/A-3 requirements, read with pikepdf.
+"""The PDF side of a Factur-X: the embedded ``factur-x.xml``, its file specification and the
+structural PDF/A-3 requirements, read with pikepdf (the XMP metadata: ``xmp.py``).
 
 This is not a full PDF/A validator (veraPDF is not obtainable offline): it checks what a Factur-X
 reader relies on and what generators typically get wrong.
@@ -13,22 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pikepdf
-from lxml import etree
 
 from billing_pipeline.facturx.findings import Findings
 from billing_pipeline.facturx.profiles import ALLOWED_RELATIONSHIPS, DATA_ONLY_LEVELS, Profile
-from billing_pipeline.facturx.xmlsafety import parse_untrusted_xml
 
 FACTURX_FILE_NAME = "factur-x.xml"
-FX_NAMESPACE = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
-_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-_PDFAID = "http://www.aiim.org/pdfa/ns/id/"
-_DC = "http://purl.org/dc/elements/1.1/"
-_PDF = "http://ns.adobe.com/pdf/1.3/"
-_XMP = "http://ns.adobe.com/xap/1.0/"
-_PDFA_SCHEMA = "http://www.aiim.org/pdfa/ns/schema#"
-_PDFA_PROPERTY = "http://www.aiim.org/pdfa/ns/property#"
-_FX_PROPERTIES = ("DocumentFileName", "DocumentType", "Version", "ConformanceLevel")
 _EMBEDDED_FONT_KEYS = ("/FontFile", "/FontFile2", "/FontFile3")
 _MAX_FORM_DEPTH = 8
 # an invoice XML or an XMP packet is a few KB; 20 MB leaves room for huge invoices, not for bombs
@@ -155,88 +144,8 @@ def check_attachment(pdf: pikepdf.Pdf, xml_file: EmbeddedFile, profile: Profile 
         findings.add("BP-AF-05", "the embedded file has no /Params /ModDate")
 
 
-@dataclass(frozen=True)
-class XmpFacts:
-    part: str | None
-    conformance: str | None
-    fx: dict[str, str]
-    extension_properties: frozenset[str] | None  # None: no fx extension schema declared
-    extension_prefix: str | None
-    info_equivalents: dict[str, str]  # Info key -> XMP value
-
-
-def read_xmp(pdf: pikepdf.Pdf, findings: Findings) -> XmpFacts | None:
-    metadata = pdf.Root.get("/Metadata")
-    if not isinstance(metadata, pikepdf.Stream):
-        findings.add("BP-XMP-01", "the catalog has no /Metadata XMP stream")
-        return None
-    try:
-        root = parse_untrusted_xml(read_bounded(metadata))
-    except (etree.XMLSyntaxError, ValueError, pikepdf.PdfError) as exc:
-        findings.add("BP-XMP-01", f"the XMP metadata cannot be parsed: {exc}")
-        return None
-    fx = {name: value for name in _FX_PROPERTIES if (value := _xmp_simple(root, FX_NAMESPACE, name)) is not None}
-    properties, prefix = _fx_extension_schema(root)
-    info_equivalents = {
-        "/Title": _xmp_alt(root, _DC, "title"),
-        "/Author": _xmp_seq(root, _DC, "creator"),
-        "/Subject": _xmp_alt(root, _DC, "description"),
-        "/Keywords": _xmp_simple(root, _PDF, "Keywords"),
-        "/Creator": _xmp_simple(root, _XMP, "CreatorTool"),
-        "/Producer": _xmp_simple(root, _PDF, "Producer"),
-    }
-    return XmpFacts(
-        part=_xmp_simple(root, _PDFAID, "part"),
-        conformance=_xmp_simple(root, _PDFAID, "conformance"),
-        fx=fx,
-        extension_properties=properties,
-        extension_prefix=prefix,
-        info_equivalents={key: value for key, value in info_equivalents.items() if value is not None},
-    )
-
-
-def check_xmp(xmp: XmpFacts, xml_file: EmbeddedFile, profile: Profile | None, findings: Findings) -> None:
-    if xmp.part != "3":
-        findings.add("BP-XMP-02", f"pdfaid:part is {xmp.part or 'missing'}; a Factur-X is PDF/A-3")
-    if xmp.conformance not in {"A", "B", "U"}:
-        findings.add("BP-XMP-03", f"pdfaid:conformance is {xmp.conformance or 'missing'}; expected A, B or U")
-    document_type = xmp.fx.get("DocumentType")
-    if document_type != "INVOICE":
-        findings.add("BP-XMP-04", f"fx:DocumentType is {document_type or 'missing'}; expected INVOICE")
-    file_name = xmp.fx.get("DocumentFileName")
-    if file_name != FACTURX_FILE_NAME or file_name not in xml_file.all_names:
-        findings.add(
-            "BP-XMP-05",
-            f"fx:DocumentFileName is {file_name or 'missing'}; expected {FACTURX_FILE_NAME!r}, the name of "
-            f"the embedded file ({xml_file.display_name!r})",
-        )
-    version = xmp.fx.get("Version")
-    if version is None:
-        findings.add("BP-XMP-06", "fx:Version is missing")
-    elif version != "1.0":
-        findings.add("BP-XMP-07", f"fx:Version is {version}; Factur-X 1.x writes 1.0")
-    level = xmp.fx.get("ConformanceLevel")
-    if level is None:
-        findings.add("BP-XMP-08", "fx:ConformanceLevel is missing")
-    elif profile is not None and level != profile.name:
-        findings.add(
-            "BP-XMP-08",
-            f"fx:ConformanceLevel is {level!r} but the XML declares profile {profile.name!r} (BT-24 "
-            f"{profile.guideline_id})",
-        )
-    if xmp.extension_properties is None:
-        findings.add("BP-XMP-09", f"no PDF/A extension schema declares the fx namespace {FX_NAMESPACE}")
-    else:
-        missing = sorted(set(_FX_PROPERTIES) - xmp.extension_properties)
-        if missing or xmp.extension_prefix != "fx":
-            findings.add(
-                "BP-XMP-09",
-                f"the fx extension schema is incomplete (prefix {xmp.extension_prefix!r}, missing properties: "
-                f"{', '.join(missing) or 'none'})",
-            )
-
-
-def check_pdfa_basics(pdf: pikepdf.Pdf, xmp: XmpFacts | None, findings: Findings) -> None:
+def check_pdfa_basics(pdf: pikepdf.Pdf, findings: Findings) -> None:
+    """The structural PDF/A-3 requirements (the XMP side is ``xmp.py``'s)."""
     if pdf.is_encrypted:
         findings.add("BP-PDF-02", "the PDF is encrypted")
     if not _has_pdfa_output_intent(pdf):
@@ -247,26 +156,6 @@ def check_pdfa_basics(pdf: pikepdf.Pdf, xmp: XmpFacts | None, findings: Findings
         findings.add("BP-PDFA-03", "the trailer has no /ID")
     if _has_javascript(pdf):
         findings.add("BP-PDFA-04", "the PDF contains JavaScript")
-    if xmp is not None:
-        _check_info_matches_xmp(pdf, xmp, findings)
-
-
-def _check_info_matches_xmp(pdf: pikepdf.Pdf, xmp: XmpFacts, findings: Findings) -> None:
-    info = pdf.trailer.get("/Info")
-    if not isinstance(info, pikepdf.Dictionary):
-        return
-    for key in ("/Title", "/Author", "/Subject", "/Keywords", "/Creator", "/Producer"):
-        value = info.get(key)
-        if value is None:
-            continue
-        text = str(value)
-        if not text:
-            continue
-        if xmp.info_equivalents.get(key) != text:
-            findings.add(
-                "BP-PDFA-05",
-                f"Info {key} is {text!r} but its XMP equivalent is {xmp.info_equivalents.get(key)!r}",
-            )
 
 
 def _file_names(filespec: pikepdf.Dictionary) -> tuple[str, ...]:
@@ -357,48 +246,3 @@ def _has_javascript(pdf: pikepdf.Pdf) -> bool:
         return True
     action = pdf.Root.get("/OpenAction")
     return isinstance(action, pikepdf.Dictionary) and action.get("/S") == pikepdf.Name.JavaScript
-
-
-def _xmp_simple(root: etree._Element, namespace: str, name: str) -> str | None:
-    tag = f"{{{namespace}}}{name}"
-    for description in root.iter(f"{{{_RDF}}}Description"):
-        if tag in description.attrib:
-            return description.attrib[tag].strip()
-    element = next(root.iter(tag), None)
-    if element is None:
-        return None
-    return (element.text or "").strip()
-
-
-def _xmp_alt(root: etree._Element, namespace: str, name: str) -> str | None:
-    element = next(root.iter(f"{{{namespace}}}{name}"), None)
-    if element is None:
-        return None
-    items = list(element.iter(f"{{{_RDF}}}li"))
-    preferred = next(
-        (item for item in items if item.get("{http://www.w3.org/XML/1998/namespace}lang") == "x-default"),
-        items[0] if items else None,
-    )
-    return (preferred.text or "").strip() if preferred is not None else (element.text or "").strip()
-
-
-def _xmp_seq(root: etree._Element, namespace: str, name: str) -> str | None:
-    element = next(root.iter(f"{{{namespace}}}{name}"), None)
-    if element is None:
-        return None
-    items = [(item.text or "").strip() for item in element.iter(f"{{{_RDF}}}li")]
-    return ", ".join(items) if items else (element.text or "").strip()
-
-
-def _fx_extension_schema(root: etree._Element) -> tuple[frozenset[str] | None, str | None]:
-    for uri in root.iter(f"{{{_PDFA_SCHEMA}}}namespaceURI"):
-        if (uri.text or "").strip() != FX_NAMESPACE:
-            continue
-        schema = uri.getparent()
-        if schema is None:
-            continue
-        prefix_element = schema.find(f"{{{_PDFA_SCHEMA}}}prefix")
-        prefix = (prefix_element.text or "").strip() if prefix_element is not None else None
-        names = frozenset((element.text or "").strip() for element in schema.iter(f"{{{_PDFA_PROPERTY}}}name"))
-        return names, prefix
-    return None, None

@@ -12,10 +12,8 @@ from billing_pipeline.facturx.container import (
     EmbeddedFile,
     check_attachment,
     check_pdfa_basics,
-    check_xmp,
     embedded_files,
     open_pdf,
-    read_xmp,
     select_facturx_xml,
 )
 from billing_pipeline.facturx.engines import SCHEMATRON, XSD, SchematronError
@@ -33,6 +31,7 @@ from billing_pipeline.facturx.profiles import (
 from billing_pipeline.facturx.reader import CII_ROOT_TAG, read_invoice
 from billing_pipeline.facturx.rules import Severity
 from billing_pipeline.facturx.xmlsafety import parse_untrusted_xml
+from billing_pipeline.facturx.xmp import check_info_matches_xmp, check_xmp, read_xmp
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,9 @@ def _verify(data: bytes, findings: Findings) -> FacturXInvoice | None:
         xmp = read_xmp(pdf, findings)
         if xmp is not None:
             check_xmp(xmp, xml_file, profile, findings)
-        check_pdfa_basics(pdf, xmp, findings)
+        check_pdfa_basics(pdf, findings)
+        if xmp is not None:
+            check_info_matches_xmp(pdf, xmp, findings)
     if root is None or invoice is None:
         return invoice
     if profile is not None:
