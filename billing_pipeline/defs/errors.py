@@ -18,8 +18,9 @@ def reported_as_failure(step: str) -> Iterator[None]:
     except InvoicingError as error:
         failures = error.failures if isinstance(error, CustomerFailures) else [error]
         customers = sorted({c for c in (getattr(f, "customer_id", None) for f in failures) if c})
+        who = f"customer {error.customer_id}: " if error.customer_id else ""
         raise dg.Failure(
-            description=f"{step}: {error}",
+            description=f"{step}: {who}{error}",
             metadata={
                 "customers": dg.MetadataValue.json(customers),
                 "failures": len(failures),

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.definitions import build_definitions
 from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
 from billing_pipeline.defs.resources import BillingResource, QontoResource
@@ -118,7 +119,8 @@ def test_server_given_file_names_cannot_escape_the_output_folder(world: Pipeline
 
     async def collect():
         async with _HostileAttachmentNames(config) as qonto:
-            return await FacturxCollector(qonto, world.billing.ledger(), world.invoices_dir).collect("2026-10")
+            collector = FacturxCollector(qonto, world.billing.ledger(), world.invoices_dir)
+            return await collector.collect(BillingPeriod.parse("2026-10"))
 
     report = asyncio.run(collect())
     assert report.by_status("stored") and not report.by_status("rejected")

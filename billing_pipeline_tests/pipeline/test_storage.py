@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_pipeline.invoicing.references import invoice_header, invoice_reference, reference_from_header
+from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.invoicing.storage import (
     StoredFileConflict,
     UnsafeFileName,
@@ -55,9 +55,10 @@ def test_store_refuses_names_that_are_paths(tmp_path: Path, name: str) -> None:
 
 
 def test_reference_round_trips_through_the_header() -> None:
-    reference = invoice_reference("cust-42", "2026-10")
-    header = invoice_header(reference, "October 2026")
-    assert reference == "BP-2026-10-cust-42"
-    assert reference_from_header(header) == reference
-    assert reference_from_header("Thanks for your business") is None
-    assert reference_from_header(None) is None
+    reference = InvoiceReference.of("cust-42", "2026-10")
+    header = reference.header()
+    assert str(reference) == "BP-2026-10-cust-42"
+    assert header.startswith("Billing reference: BP-2026-10-cust-42 — usage for October 2026")
+    assert InvoiceReference.from_header(header) == reference
+    assert InvoiceReference.from_header("Thanks for your business") is None
+    assert InvoiceReference.from_header(None) is None

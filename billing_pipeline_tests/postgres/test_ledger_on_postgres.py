@@ -10,16 +10,20 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
-from billing_pipeline.invoicing.ledger import InvoiceState, Ledger, LedgerConflict, invoice_records
+from billing_pipeline.invoicing.ledger import InvoiceState, Ledger, LedgerConflict, PlannedContent, invoice_records
+from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline_tests.postgres.server import PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 
 PERIOD = "2026-10"
+REF = InvoiceReference.of("cus-1", PERIOD)
+CONTENT = PlannedContent(digest="d", net_total=Decimal("10.00"), vat_total=Decimal("2.00"), total=Decimal("12.00"))
 
 # A second process that takes the period lock, says so, and holds it until told to go.
 _LOCK_HOLDER = """
@@ -77,7 +81,7 @@ def test_the_ledger_creates_its_tables_on_postgresql_with_the_invoice_key(
 
 
 def test_the_database_rejects_a_second_invoice_for_the_same_customer_and_period(ledger: Ledger) -> None:
-    ledger.record_invoice_intent("cus-1", PERIOD, "BP-2026-10-cus-1", "client-1")
+    ledger.record_invoice_intent(REF, "client-1")
 
     with pytest.raises(sa.exc.IntegrityError, match="pk_invoice_per_customer_period"):
         _insert_bypassing_the_ledger(ledger, _raw_invoice_row("cus-1", PERIOD, "BP-2026-10-cus-1-again"))
@@ -93,8 +97,8 @@ def test_the_database_rejects_a_second_invoice_for_the_same_customer_and_period(
 
 
 def test_the_database_rejects_a_reused_reference_or_qonto_invoice(ledger: Ledger) -> None:
-    ledger.record_invoice_intent("cus-1", PERIOD, "BP-2026-10-cus-1", "client-1")
-    ledger.update_invoice("cus-1", PERIOD, invoice_id="inv-1", state=InvoiceState.DRAFT)
+    ledger.record_invoice_intent(REF, "client-1")
+    ledger.record_draft(REF, invoice_id="inv-1", client_id="client-1", content=CONTENT)
 
     with pytest.raises(sa.exc.IntegrityError, match=r"Key \(reference\)=\(BP-2026-10-cus-1\) already exists"):
         _insert_bypassing_the_ledger(ledger, _raw_invoice_row("cus-2", PERIOD, "BP-2026-10-cus-1"))
@@ -137,12 +141,12 @@ def test_two_concurrent_transactions_cannot_both_record_the_invoice(ledger: Ledg
 
 
 def test_the_ledger_refuses_a_new_intent_once_the_invoice_exists(ledger: Ledger) -> None:
-    ledger.record_invoice_intent("cus-1", PERIOD, "BP-2026-10-cus-1", "client-1")
-    ledger.update_invoice("cus-1", PERIOD, invoice_id="inv-1", state=InvoiceState.DRAFT)
+    ledger.record_invoice_intent(REF, "client-1")
+    ledger.record_draft(REF, invoice_id="inv-1", client_id="client-1", content=CONTENT)
     with pytest.raises(
         LedgerConflict, match=r"an invoice for customer cus-1 and period 2026-10 already exists \(draft\)"
     ):
-        ledger.record_invoice_intent("cus-1", PERIOD, "BP-2026-10-cus-1", "client-1")
+        ledger.record_invoice_intent(REF, "client-1")
 
 
 def _start_lock_holder(ledger: Ledger, period: str) -> subprocess.Popen[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.defs.assets import BILLING_ASSETS
-from billing_pipeline.invoicing.references import invoice_reference
+from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline_tests.ui.asset_graph import read_drawn_graph
 from billing_pipeline_tests.ui.conftest import LOCATION, PERIOD, REPO, BilledUi
 
@@ -79,7 +79,7 @@ def test_the_billed_partition_shows_the_invoice_table(billed_ui: BilledUi) -> No
     }
     assert sorted(row[0] for row in rows) == sorted(planned)
     for customer, reference, invoice_id, status, _action, plan_total, qonto_total in rows:
-        assert reference == invoice_reference(customer, PERIOD)
+        assert reference == str(InvoiceReference.of(customer, PERIOD))
         assert invoice_id and status == "draft"
         # compared as numbers: the Markdown table drops trailing zeros ("410.9")
         assert Decimal(plan_total) == Decimal(qonto_total) == planned[customer], customer
