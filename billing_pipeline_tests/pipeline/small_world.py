@@ -76,7 +76,9 @@ def write_usage(world: PipelineWorld, minutes: dict[str, int], *, day: int = 10)
         writer = csv.writer(out)
         writer.writerow(["event_id", "customer_id", "metric", "quantity", "timestamp"])
         for n, (customer, quantity) in enumerate(sorted(minutes.items())):
-            writer.writerow([f"e-{customer}-{n}", customer, "compute_minutes", quantity, f"2026-10-{day:02d}T10:00:00Z"])
+            writer.writerow(
+                [f"e-{customer}-{n}", customer, "compute_minutes", quantity, f"2026-10-{day:02d}T10:00:00Z"]
+            )
 
 
 def materialize(
@@ -94,7 +96,9 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckE
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(
         str(event.step_failure_data.error.message if event.step_failure_data.error else "")
-        + str(event.step_failure_data.user_failure_data.description if event.step_failure_data.user_failure_data else "")
+        + str(
+            event.step_failure_data.user_failure_data.description if event.step_failure_data.user_failure_data else ""
+        )
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data
     )

@@ -121,8 +121,9 @@ def test_a_canceled_invoice_is_reissued_once_when_the_setting_says_so(
     alpha = [i for i in person.invoices() if f"BP-{PERIOD}-alpha " in i["header"]]
     assert sorted(i["status"] for i in alpha) == ["canceled", "unpaid"]
     record = world.billing.ledger().invoice("alpha", PERIOD)
-    assert record.state == InvoiceState.FINALIZED and record.canceled_ids() == [canceled["id"] for canceled in alpha
-                                                                                  if canceled["status"] == "canceled"]
+    assert record.state == InvoiceState.FINALIZED and record.canceled_ids() == [
+        canceled["id"] for canceled in alpha if canceled["status"] == "canceled"
+    ]
 
 
 def test_an_invoice_of_another_client_carrying_our_reference_is_never_adopted_or_changed(
