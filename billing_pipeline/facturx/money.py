@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+# the one cent rounding of the project, so a message shows what our invoices would have said
+from billing_pipeline.billing.money import round_cents
 from billing_pipeline.facturx.findings import Findings
 from billing_pipeline.facturx.models import FacturXInvoice, InvoiceLine
 
-CENT = Decimal("0.01")
 HALF_CENT = Decimal("0.005")
 ZERO = Decimal(0)
 
@@ -46,7 +47,7 @@ def _check_line_nets(lines: Iterable[InvoiceLine], findings: Findings) -> None:
                 formula += f" − {line.allowances}"
             findings.add(
                 "BP-MONEY-01",
-                f"line {line.line_id or '?'}: {formula} = {_cents(exact)} but the line net (BT-131) is "
+                f"line {line.line_id or '?'}: {formula} = {round_cents(exact)} but the line net (BT-131) is "
                 f"{line.net_amount}",
             )
 
@@ -112,7 +113,7 @@ def _check_vat_amounts(invoice: FacturXInvoice, findings: Findings) -> None:
             findings.add(
                 "BP-MONEY-06",
                 f"VAT {_label(_key(entry.category, entry.rate))}: {entry.basis} × {entry.rate or 0} % = "
-                f"{_cents(exact)} but the VAT amount (BT-117) is {entry.amount}",
+                f"{round_cents(exact)} but the VAT amount (BT-117) is {entry.amount}",
             )
     expected = _sum(entry.amount for entry in invoice.vat_breakdown)
     if invoice.vat_breakdown and expected is not None and invoice.vat_total is not None:
@@ -152,7 +153,3 @@ def _key(category: str | None, rate: Decimal | None) -> VatKey:
 def _label(key: VatKey) -> str:
     category, rate = key
     return f"{category} {rate:f} %"
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -53,3 +53,30 @@ def test_round_cents_is_within_half_a_cent(value: Decimal) -> None:
     assert rounded.as_tuple().exponent == -2
     assert abs(rounded - value) <= Decimal("0.005")
     assert Decimal(plain(value)) == value
+
+
+def test_round_cents_is_exact_beyond_the_default_decimal_precision() -> None:
+    # 33 significant digits: the default 28-digit context would refuse to quantize this
+    huge = Decimal("1" * 30 + ".005")
+    assert round_cents(huge) == Decimal("1" * 30 + ".01")
+
+
+def test_billing_and_facturx_round_to_the_cent_with_the_one_function() -> None:
+    import ast
+    from pathlib import Path
+
+    from billing_pipeline.facturx import money as facturx_money
+
+    assert facturx_money.round_cents is round_cents
+    package = Path(__file__).resolve().parents[2] / "billing_pipeline"
+    others = []
+    for folder in ("billing", "facturx"):
+        for path in (package / folder).rglob("*.py"):
+            if path == package / "billing" / "money.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr == "quantize":
+                    call_text = ast.unparse(node.value)
+                    others.append(f"{path.relative_to(package)}: {call_text}.quantize")
+    # usage_columns checks a quantity's scale (not money): its quantize is to 10^-QUANTITY_SCALE
+    assert [o for o in others if not o.startswith("billing/usage_columns.py")] == []
