@@ -26,12 +26,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan, PeriodPlan, UsageStats, VatSubtotal
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.drafts import DraftSynchronizer
 from billing_pipeline.invoicing.facturx_files import FacturxCollector
 from billing_pipeline.invoicing.finalization import finalize_period
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.payloads import client_create
+from billing_pipeline.invoicing.payloads import client_create, customer_digest
 from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
@@ -112,8 +113,11 @@ def client(emulator: EmulatorProcess, state_dir: Path, concurrency: int) -> Qont
     return QontoClient(config)
 
 
-async def create_clients(qonto: QontoClient, plan: PeriodPlan) -> dict[str, str]:
+async def create_clients(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan) -> dict[str, str]:
     created = await asyncio.gather(*(qonto.create_client(client_create(i.customer)) for i in plan.invoices))
+    for invoice, client in zip(plan.invoices, created, strict=True):
+        customer = invoice.customer
+        ledger.link_client(customer.customer_id, client.id, customer.email, customer_digest(customer))
     return {i.customer.customer_id: c.id for i, c in zip(plan.invoices, created, strict=True)}
 
 
@@ -126,7 +130,7 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
     await sync.sync(plan, ids)
     phases["drafts"] = time.perf_counter() - start
     start = time.perf_counter()
-    await finalize_period(qonto, ledger, PERIOD)
+    await finalize_period(sync, plan)
     phases["finalize"] = time.perf_counter() - start
     phases["render wait"] = phases["collect"] = 0.0
     while True:  # what the sensor does: probe the newest, then one collection run
@@ -135,7 +139,7 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
             break
         start = time.perf_counter()
         if (await probe_period(qonto, ledger, PERIOD, pending)).ready:
-            await FacturxCollector(qonto, ledger, out).collect(PERIOD)
+            await FacturxCollector(qonto, ledger, out).collect(BillingPeriod.parse(PERIOD))
             phases["collect"] += time.perf_counter() - start
         else:
             await asyncio.sleep(1)
@@ -203,7 +207,7 @@ def main() -> int:
 
             async def measured() -> tuple[int, float, int, int]:
                 async with client(emulator, workdir, args.concurrency) as qonto:
-                    ids = await create_clients(qonto, plan)
+                    ids = await create_clients(qonto, ledger, plan)
                     before = emulator.admin("GET", "stats")
                     start = time.perf_counter()
                     stored = await pipeline(qonto, ledger, plan, ids, workdir / "invoices")
@@ -227,7 +231,7 @@ def main() -> int:
 
             async def baseline() -> tuple[int, float]:
                 async with client(emulator, workdir, 4) as qonto:
-                    await create_clients(qonto, small_plan)
+                    await create_clients(qonto, ledger, small_plan)
                 start = time.perf_counter()
                 done = await sequential_seed_guide(emulator, small_plan, workdir / "sequential")
                 return done, time.perf_counter() - start
