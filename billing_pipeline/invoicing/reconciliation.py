@@ -7,18 +7,13 @@ pricing engine computed, so that a pricing bug cannot hide behind its own number
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from pydantic import BaseModel
 
 from billing_pipeline.billing.models import PeriodPlan
+from billing_pipeline.billing.money import exact_product, round_cents
 from billing_pipeline.invoicing.ledger import FINAL_STATES, Ledger
-
-CENT = Decimal("0.01")
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def plan_arithmetic_problems(plan: PeriodPlan) -> list[str]:
@@ -27,7 +22,7 @@ def plan_arithmetic_problems(plan: PeriodPlan) -> list[str]:
         who = invoice.customer.customer_id
         vat_bases: dict[tuple[Decimal, str | None], Decimal] = defaultdict(Decimal)
         for number, line in enumerate(invoice.lines, start=1):
-            expected = _cents(line.quantity * line.unit_price)
+            expected = round_cents(exact_product(line.quantity, line.unit_price))
             if line.net_amount != expected:
                 problems.append(
                     f"{who} line {number} ({line.title}): net {line.net_amount} != "
@@ -35,7 +30,7 @@ def plan_arithmetic_problems(plan: PeriodPlan) -> list[str]:
                 )
             vat_bases[(line.vat_rate, line.vat_exemption_reason)] += line.net_amount
         net = sum((line.net_amount for line in invoice.lines), Decimal("0"))
-        vat = sum((_cents(base * rate) for (rate, _), base in vat_bases.items()), Decimal("0"))
+        vat = sum((round_cents(exact_product(base, rate)) for (rate, _), base in vat_bases.items()), Decimal("0"))
         if invoice.net_total != net:
             problems.append(f"{who}: net total {invoice.net_total} != sum of lines {net}")
         if invoice.vat_total != vat:
