@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billing_pipeline.billing.money import amount_text, exact_product, exact_sum, plain, price_text, round_cents
+from billing_pipeline.billing.periods import BillingPeriod
 
 TITLE_MAX_LENGTH = 40  # Qonto item title limit
 DESCRIPTION_MAX_LENGTH = 1800  # Qonto item description limit
@@ -95,7 +96,7 @@ class InvoicePlan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     customer: Customer
-    period: str
+    period: BillingPeriod
     currency: Literal["EUR"]
     lines: list[InvoiceLine] = Field(min_length=1)
     vat_breakdown: list[VatSubtotal]
@@ -127,7 +128,7 @@ class InvoicePlan(BaseModel):
         """
         content = {
             "customer_id": self.customer.customer_id,
-            "period": self.period,
+            "period": self.period.key,  # the key string: digests recorded before stay valid
             "currency": self.currency,
             "lines": [
                 {
@@ -166,7 +167,7 @@ class PeriodPlan(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    period: str
+    period: BillingPeriod
     currency: Literal["EUR"]
     timezone: str
     invoices: list[InvoicePlan]

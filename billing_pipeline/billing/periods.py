@@ -6,7 +6,11 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 _KEY = re.compile(r"(\d{4})-(\d{2})")
 
@@ -91,3 +95,10 @@ class BillingPeriod:
 
     def __str__(self) -> str:
         return self.key
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """In pydantic models: built from ``"YYYY-MM"`` (or a BillingPeriod), dumped as ``"YYYY-MM"``."""
+        return core_schema.no_info_plain_validator_function(
+            cls.of, serialization=core_schema.plain_serializer_function_ser_schema(lambda p: p.key)
+        )

@@ -7,13 +7,12 @@ from typing import Any
 
 from billing_pipeline.billing.models import InputProblem, InvoicePlan, PeriodPlan
 from billing_pipeline.billing.money import amount_text, grouped, percent_text, plain, price_text
-from billing_pipeline.billing.periods import BillingPeriod
 
 
 def to_preview_json(plan: PeriodPlan) -> dict[str, Any]:
     """The plan in the preview JSON shape (a stable contract): every amount a decimal string."""
     return {
-        "period": plan.period,
+        "period": plan.period.key,
         "currency": plan.currency,
         "invoices": [
             {
@@ -93,7 +92,7 @@ def _invoice_table(invoice: InvoicePlan) -> list[str]:
 
 
 def render_table(plan: PeriodPlan) -> str:
-    period = BillingPeriod.parse(plan.period)
+    period = plan.period
     stats = plan.usage_stats
     lines = [
         f"Billing period {plan.period} ({period.label}), time zone {plan.timezone}. Dry run: nothing is sent to Qonto.",

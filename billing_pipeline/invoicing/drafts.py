@@ -129,7 +129,7 @@ class DraftSynchronizer:
         self.reissue_canceled = reissue_canceled
 
     async def sync(self, plan: PeriodPlan, client_ids: dict[str, str]) -> DraftReport:
-        period = BillingPeriod.of(plan.period)
+        period = plan.period
         with self.ledger.period_lock(period.key):
             return await self.sync_locked(plan, client_ids)
 
@@ -140,7 +140,7 @@ class DraftSynchronizer:
 
         ``leave_alone``: planned customers whose draft must not be touched (a person edited it).
         """
-        period = BillingPeriod.of(plan.period)
+        period = plan.period
         planned = {p.customer.customer_id: p for p in plan.invoices if p.customer.customer_id not in leave_alone}
         missing_clients = sorted(planned.keys() - client_ids.keys())
         if missing_clients:

@@ -19,7 +19,6 @@ import asyncio
 from pydantic import BaseModel
 
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
-from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing import content
 from billing_pipeline.invoicing.drafts import DraftSynchronizer
 from billing_pipeline.invoicing.errors import DraftEditedInQonto, InvoicingError, successes_or_raise
@@ -167,7 +166,7 @@ async def _finalize_one(
 async def finalize_period(synchronizer: DraftSynchronizer, plan: PeriodPlan) -> FinalizeReport:
     """Finalize every planned draft of ``plan``'s period that equals the plan (see the module doc)."""
     qonto, ledger = synchronizer.qonto, synchronizer.ledger
-    period = BillingPeriod.of(plan.period)
+    period = plan.period
     plans = {p.customer.customer_id: p for p in plan.invoices}
     with ledger.period_lock(period.key):
         links = ledger.client_links()

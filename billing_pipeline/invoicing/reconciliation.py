@@ -60,7 +60,7 @@ class LateChange(BaseModel):
 
 def late_changes(plan: PeriodPlan, ledger: Ledger) -> list[LateChange]:
     """Per customer: how the period's usage differs from what was finalized (finalized = immutable)."""
-    records = ledger.invoices(plan.period)
+    records = ledger.invoices(plan.period.key)
     finalized = {r.customer_id: r for r in records if r.state in FINAL_STATES}
     if not finalized:
         return []

@@ -17,7 +17,7 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
     stats = plan.usage_stats
     source = billing.usage_source()
     return {
-        "period": plan.period,
+        "period": plan.period.key,
         "timezone": plan.timezone,
         "data_dir": dg.MetadataValue.path(str(Path(billing.data_dir).resolve())),
         "usage_source": source.label if source else "files under <data dir>/usage",
