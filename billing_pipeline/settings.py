@@ -1,21 +1,40 @@
 """Runtime settings read from the environment (the variables of ../shared/contracts.md).
 
-Only *where things are* and *how to behave* live here. Secrets are not read here: the Dagster layer
-passes them as ``EnvVar`` so that their values never reach run config, the UI or logs. This module
-only answers "is a credential present?" to pick the Qonto mode.
+The one place a setting is declared: each field names its environment variable, its default, whether
+it may hold a secret and which Dagster resources receive it (``Env`` in its annotation). ``from_env``
+and the resources of ``defs/resources.py`` are derived from these declarations, so adding a setting
+is one line here, e.g.::
+
+    reissue_canceled: Annotated[bool, Env("BILLING_REISSUE_CANCELED", BILLING)] = False
+
+which ``from_env`` reads, the ``billing`` resource declares (config field + default) and receives.
+
+Secret-capable values are held as ``SecretStr`` (never in a repr or a log line); the Dagster layer
+passes them on only as ``EnvVar``s, so their values never reach run config, the UI or logs.
+This module stays Dagster-free: it only says what a resource gets, not how Dagster is told.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 
 from billing_pipeline.billing.sql_usage import SqlUsageSource
 from billing_pipeline.billing.usage import UsageSource
+
+# The resources a setting can go to. QONTO_SERVER: the ``qonto`` resource, but only when it talks to
+# a server — the embedded emulator uses its own public local credentials, never the user's.
+BILLING = "billing"
+QONTO = "qonto"
+QONTO_SERVER = "qonto_server"
 
 
 class QontoMode(StrEnum):
@@ -25,24 +44,57 @@ class QontoMode(StrEnum):
     PRODUCTION = "production"  # credentials only
 
 
+@dataclass(frozen=True)
+class EnvSetting:
+    """Where a setting comes from (``variable``) and where it goes (``resources``)."""
+
+    variable: str
+    resources: tuple[str, ...] = ()
+    # may hold a secret: Dagster is only ever given the variable's name (an EnvVar), never the value
+    secret: bool = False
+    # resources get the settings' ``resolved_<field>`` (a default that depends on other settings)
+    resolved: bool = False
+
+
+def Env(variable: str, *resources: str, resolved: bool = False) -> EnvSetting:
+    return EnvSetting(variable, resources, secret=False, resolved=resolved)
+
+
+def SecretEnv(variable: str, *resources: str) -> EnvSetting:
+    return EnvSetting(variable, resources, secret=True)
+
+
+def env_setting(field: FieldInfo) -> EnvSetting | None:
+    return next((m for m in field.metadata if isinstance(m, EnvSetting)), None)
+
+
 class BillingSettings(BaseModel):
-    data_dir: Path = Path("data")
-    invoices_dir: Path | None = None
-    state_dir: Path = Path(".state")
-    timezone: str = "Europe/Paris"
-    first_period: str = "2026-08"
-    emulator_render_delay_s: float = 10.0
-    schedule_day_of_month: int = Field(default=3, ge=1, le=28)
-    schedule_hour: int = Field(default=6, ge=0, le=23)
-    auto_finalize: bool = True
-    bill_customers_without_usage: bool = False
-    ledger_url: str | None = None
+    data_dir: Annotated[Path, Env("BILLING_DATA_DIR", BILLING)] = Path("data")
+    invoices_dir: Annotated[Path | None, Env("BILLING_INVOICES_DIR", BILLING, resolved=True)] = None
+    state_dir: Annotated[Path, Env("BILLING_STATE_DIR", BILLING, QONTO)] = Path(".state")
+    timezone: Annotated[str, Env("BILLING_TIMEZONE", BILLING)] = "Europe/Paris"
+    first_period: Annotated[str, Env("BILLING_FIRST_PERIOD")] = "2026-08"
+    emulator_render_delay_s: Annotated[float, Env("QONTO_EMULATOR_RENDER_DELAY", QONTO)] = 10.0
+    schedule_day_of_month: Annotated[int, Field(ge=1, le=28), Env("BILLING_SCHEDULE_DAY")] = 3
+    schedule_hour: Annotated[int, Field(ge=0, le=23), Env("BILLING_SCHEDULE_HOUR")] = 6
+    auto_finalize: Annotated[bool, Env("BILLING_AUTO_FINALIZE")] = True
+    bill_customers_without_usage: Annotated[bool, Env("BILLING_BILL_WITHOUT_USAGE", BILLING)] = False
+    ledger_url: Annotated[SecretStr | None, SecretEnv("BILLING_LEDGER_URL", BILLING)] = None
     # usage from a SQL table instead of files under <data dir>/usage (the URL may hold a password)
-    usage_url: str | None = None
-    usage_table: str = "usage_events"
-    usage_schema: str | None = None
+    usage_url: Annotated[SecretStr | None, SecretEnv("BILLING_USAGE_URL", BILLING)] = None
+    usage_table: Annotated[str, Env("BILLING_USAGE_TABLE", BILLING)] = "usage_events"
+    usage_schema: Annotated[str | None, Env("BILLING_USAGE_SCHEMA", BILLING)] = None
     # after an unanswered create, how long it may still land at Qonto (a re-run waits this out)
-    in_flight_grace_s: float = Field(default=60.0, ge=0)
+    in_flight_grace_s: Annotated[float, Field(ge=0), Env("BILLING_IN_FLIGHT_GRACE_S", BILLING)] = 60.0
+    # a person canceled an invoice in Qonto: issue a new one for the period (never silently: off by default)
+    reissue_canceled: Annotated[bool, Env("BILLING_REISSUE_CANCELED", BILLING)] = False
+    # Qonto: a server other than Qonto's (an emulator started with `emulator serve`), and credentials
+    base_url: Annotated[str | None, Env("QONTO_BASE_URL", QONTO_SERVER)] = None
+    api_key: Annotated[SecretStr | None, SecretEnv("QONTO_API_KEY", QONTO_SERVER)] = None
+    oauth_client_id: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_CLIENT_ID", QONTO_SERVER)] = None
+    oauth_client_secret: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_CLIENT_SECRET", QONTO_SERVER)] = None
+    oauth_refresh_token: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_REFRESH_TOKEN", QONTO_SERVER)] = None
+    staging_token: Annotated[SecretStr | None, SecretEnv("QONTO_STAGING_TOKEN", QONTO_SERVER)] = None
 
     @field_validator("timezone")
     @classmethod
@@ -50,58 +102,79 @@ class BillingSettings(BaseModel):
         ZoneInfo(value)  # raises a clear ZoneInfoNotFoundError for a typo
         return value
 
+    @classmethod
+    def declarations(cls) -> Iterator[tuple[str, EnvSetting]]:
+        for name, field in cls.model_fields.items():
+            declared = env_setting(field)
+            if declared is not None:
+                yield name, declared
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> BillingSettings:
+        env = os.environ if environ is None else environ
+        # a blank variable counts as unset, as if it were not exported at all
+        values = {
+            name: env[declared.variable].strip()
+            for name, declared in cls.declarations()
+            if env.get(declared.variable, "").strip()
+        }
+        return cls.model_validate(values)
+
     @property
     def resolved_invoices_dir(self) -> Path:
         return self.invoices_dir if self.invoices_dir is not None else self.data_dir / "invoices"
 
     @property
     def resolved_ledger_url(self) -> str:
-        if self.ledger_url:
-            return self.ledger_url
+        if self.ledger_url is not None:
+            return self.ledger_url.get_secret_value()
         return f"sqlite:///{(self.state_dir / 'ledger.sqlite').resolve()}"
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> BillingSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        mapping = {
-            "BILLING_DATA_DIR": "data_dir",
-            "BILLING_INVOICES_DIR": "invoices_dir",
-            "BILLING_STATE_DIR": "state_dir",
-            "BILLING_TIMEZONE": "timezone",
-            "BILLING_FIRST_PERIOD": "first_period",
-            "QONTO_EMULATOR_RENDER_DELAY": "emulator_render_delay_s",
-            "BILLING_SCHEDULE_DAY": "schedule_day_of_month",
-            "BILLING_SCHEDULE_HOUR": "schedule_hour",
-            "BILLING_AUTO_FINALIZE": "auto_finalize",
-            "BILLING_BILL_WITHOUT_USAGE": "bill_customers_without_usage",
-            "BILLING_LEDGER_URL": "ledger_url",
-            "BILLING_USAGE_URL": "usage_url",
-            "BILLING_USAGE_TABLE": "usage_table",
-            "BILLING_USAGE_SCHEMA": "usage_schema",
-            "BILLING_IN_FLIGHT_GRACE_S": "in_flight_grace_s",
-        }
-        for variable, field in mapping.items():
-            if env.get(variable, "").strip():
-                values[field] = env[variable].strip()
-        return cls.model_validate(values)
+    @property
+    def qonto_mode(self) -> QontoMode:
+        """The mode follows which variables are *present*; their values are not looked at."""
+        return _mode(
+            has_credentials=self.api_key is not None or self.oauth_refresh_token is not None,
+            has_base_url=bool(self.base_url),
+            has_staging_token=self.staging_token is not None,
+        )
+
+    def for_resource(self, resource: str) -> Iterator[tuple[str, EnvSetting, Any]]:
+        """``(field, declaration, value)`` of every setting ``resource`` receives; secrets stay SecretStr."""
+        for name, declared in self.declarations():
+            if resource in declared.resources:
+                value = getattr(self, f"resolved_{name}") if declared.resolved else getattr(self, name)
+                yield name, declared, value
+
+
+def _mode(*, has_credentials: bool, has_base_url: bool, has_staging_token: bool) -> QontoMode:
+    if not has_credentials:
+        return QontoMode.EMULATOR
+    if has_base_url:
+        return QontoMode.CUSTOM
+    if has_staging_token:
+        return QontoMode.SANDBOX
+    return QontoMode.PRODUCTION
 
 
 def usage_source(settings: BillingSettings) -> UsageSource | None:
     """The SQL table when ``BILLING_USAGE_URL`` is set, else None (files under <data dir>/usage)."""
-    if not settings.usage_url:
+    if settings.usage_url is None:
         return None
-    return SqlUsageSource(settings.usage_url, settings.usage_table, settings.usage_schema)
+    return SqlUsageSource(settings.usage_url.get_secret_value(), settings.usage_table, settings.usage_schema)
 
 
-def qonto_mode(environ: dict[str, str] | None = None) -> QontoMode:
-    """Pick the Qonto mode from which variables are *present* (values are never read here)."""
+def qonto_mode(environ: Mapping[str, str] | None = None) -> QontoMode:
+    """Pick the Qonto mode from which variables are *present* (values are never read here).
+
+    Only the four variables that decide it are looked at, so an unrelated invalid setting (a
+    mistyped time zone) cannot make the mode unanswerable.
+    """
     env = os.environ if environ is None else environ
-    has_credentials = bool(env.get("QONTO_API_KEY")) or bool(env.get("QONTO_OAUTH_REFRESH_TOKEN"))
-    if not has_credentials:
-        return QontoMode.EMULATOR
-    if env.get("QONTO_BASE_URL"):
-        return QontoMode.CUSTOM
-    if env.get("QONTO_STAGING_TOKEN"):
-        return QontoMode.SANDBOX
-    return QontoMode.PRODUCTION
+    deciding = {"api_key", "oauth_refresh_token", "base_url", "staging_token"}
+    values = {
+        name: env[declared.variable].strip()
+        for name, declared in BillingSettings.declarations()
+        if name in deciding and env.get(declared.variable, "").strip()
+    }
+    return BillingSettings.model_validate(values).qonto_mode

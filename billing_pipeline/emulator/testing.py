@@ -21,6 +21,7 @@ import httpx
 
 from .app import create_app
 from .config import EMULATOR_API_KEY, EMULATOR_STAGING_TOKEN, EmulatorConfig
+from .embedded import embedded_transport
 from .server import EmulatorServer, bind_socket, default_files_base_url, install_log_filter, uvicorn_config
 from .transport import EmulatorTransport
 
@@ -115,4 +116,4 @@ def in_process_transport(config: EmulatorConfig | None = None, **overrides: Any)
 
     With no config, the state goes to ``$BILLING_STATE_DIR/qonto-emulator.sqlite``.
     """
-    return EmulatorTransport(create_app(_config_with(config, overrides, None)))
+    return embedded_transport(_config_with(config, overrides, None))

@@ -90,19 +90,13 @@ class QontoConnection(BaseModel):
         if self.mode != QontoMode.EMULATOR:
             return QontoClient(self.client_config())
         # imported here only: the pipeline starts the emulator, it never depends on it otherwise
-        from billing_pipeline.emulator.config import EMULATOR_API_KEY, IN_PROCESS_API_BASE_URL, EmulatorConfig
-        from billing_pipeline.emulator.testing import in_process_transport
+        from billing_pipeline.emulator.embedded import start_embedded
 
-        transport = in_process_transport(
-            EmulatorConfig(
-                state_path=self.state_dir / "qonto-emulator.sqlite",
-                render_delay_s=self.emulator_render_delay_s,
-            )
-        )
+        emulator = start_embedded(self.state_dir / "qonto-emulator.sqlite", render_delay_s=self.emulator_render_delay_s)
         config = QontoConfig(
-            base_url=IN_PROCESS_API_BASE_URL,
-            auth=ApiKeyAuth.parse(EMULATOR_API_KEY),
+            base_url=emulator.base_url,
+            auth=ApiKeyAuth.parse(emulator.api_key),
             max_concurrency=self.max_concurrency,
             rate_limit_db=self.state_dir / "qonto-rate-limit.sqlite",
         )
-        return QontoClient(config, transport=transport, download_transport=transport)
+        return QontoClient(config, transport=emulator.transport, download_transport=emulator.transport)
