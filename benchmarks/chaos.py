@@ -1,4 +1,5 @@
-"""Chaos run: many seeds of faults + SIGKILLed materializations; ends with the `chaos:` line.
+"""Chaos run: many seeds of faults + SIGKILLed `billing-pipeline bill` runs on the instance configuration
+of `make dev` (pools, run monitoring); ends with the `chaos:` line.
 
 python benchmarks/chaos.py --seeds 20
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from billing_pipeline_tests.chaos_harness import as_json, run_seed, summary_line
+from benchmarks.chaos_harness import as_json, run_seed, summary_line
 
 
 def main() -> int:

@@ -1,8 +1,11 @@
 """Chaos harness: bill several periods against a faulty emulator while SIGKILLing the runs.
 
-Shared by ``billing_pipeline_tests/test_chaos.py`` (a short smoke in the default suite) and
-``benchmarks/chaos.py`` (many seeds). Everything is judged from the emulator's own state, not from
-what the pipeline believes.
+Used by ``benchmarks/chaos.py`` (many seeds), ``benchmarks/throughput.py`` (the emulator process) and
+the tests (``billing_pipeline_tests/test_chaos.py``, crash tests); it imports nothing from the tests.
+Each attempt is the real headless command, ``billing-pipeline bill --period P --wait …``, on the
+instance configuration of ``make dev`` (``deploy/dagster.dev.yaml``, ``qonto_writes`` limited to 1,
+run monitoring): a run killed inside a Qonto-writing step must not block the next attempt.
+Everything is judged from the emulator's own state, not from what the pipeline believes.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from billing_pipeline.billing.planning import plan_period
+from billing_pipeline.dev_instance import prepare_dev_home
 from billing_pipeline.facturx import verify_pdf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,12 +96,37 @@ class EmulatorProcess:
 
 
 def start_materialization(
-    env: dict[str, str], select: str, period: str, *, stderr: int = subprocess.DEVNULL
+    env: dict[str, str], select: str, period: str, *, stderr: int | IO[bytes] = subprocess.DEVNULL
 ) -> subprocess.Popen:
     """``dagster asset materialize`` of ``select`` for ``period`` in its own process group (killable)."""
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "billing_pipeline.definitions",
                "--select", select, "--partition", period]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+
+
+def start_bill(
+    env: dict[str, str],
+    period: str,
+    *,
+    wait_s: float = 0,
+    cwd: Path | None = None,
+    stdout: int | IO[bytes] = subprocess.DEVNULL,
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+) -> subprocess.Popen:
+    """``billing-pipeline bill --period P --wait S --format json`` in its own process group (killable)."""
+    command = [sys.executable, "-m", "billing_pipeline.cli", "bill", "--period", period, "--wait", str(wait_s),
+               "--format", "json"]  # fmt: skip
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=stdout, stderr=stderr, start_new_session=True)
+
+
+def wait_or_kill(process: subprocess.Popen, timeout_s: float) -> int | None:
+    """The exit status, or None after SIGKILLing the process group once ``timeout_s`` has passed."""
+    try:
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        return None
 
 
 def _kill_after_calls(process: subprocess.Popen, emulator: EmulatorProcess, calls: int, timeout_s: float) -> bool:
@@ -124,6 +154,7 @@ def run_seed(
     lost_rate: float = 0.02,
     latency_ms: int = 15,
     max_attempts: int = 10,
+    attempt_timeout_s: float = 300,
 ) -> ChaosOutcome:
     rng = random.Random(seed)
     outcome = ChaosOutcome(seed=seed)
@@ -139,17 +170,17 @@ def run_seed(
         render_delay=0.3,
     )
     try:
+        home = prepare_dev_home(workdir / "dagster_home")  # what `make dev` sets up
         env = {
             **os.environ,
             **emulator.env,
             "BILLING_DATA_DIR": str(data_dir),
             "BILLING_STATE_DIR": str(workdir / "state"),
             "BILLING_INVOICES_DIR": str(workdir / "invoices"),
-            "DAGSTER_HOME": str(workdir / "dagster_home"),
+            "DAGSTER_HOME": str(home),
             # creates never take seconds in the emulator: a short grace keeps re-runs quick
             "BILLING_IN_FLIGHT_GRACE_S": "3",
         }
-        (workdir / "dagster_home").mkdir(exist_ok=True)
         plans = {p: plan_period(p, data_dir) for p in periods}
         for period in periods:
             expected_calls = 4 * len(plans[period].invoices) + 10
@@ -163,22 +194,18 @@ def run_seed(
                 outcome.runs += 1
                 log_path = workdir / f"run-{outcome.runs}.log"
                 with log_path.open("wb") as log:
-                    process = start_materialization(env, SELECTION, period, stderr=log)
+                    process = start_bill(env, period, wait_s=60, stderr=log)
                 if attempt < 3 and rng.random() < 0.75:
                     if _kill_after_calls(process, emulator, rng.randint(1, expected_calls), timeout_s=180):
                         outcome.kills += 1
                         continue
-                if process.wait(600) == 0:
+                status = wait_or_kill(process, attempt_timeout_s)
+                if status == 0 and _all_stored(workdir, period, plans):
                     break
+                if status is None:  # a run blocked for good (e.g. by the pool slot of a dead run)
+                    outcome.notes.append(f"{period}: attempt {attempt + 1} still running after {attempt_timeout_s} s")
             else:
                 outcome.notes.append(f"{period}: not billed after {max_attempts} attempts; last run: {_why(log_path)}")
-            for _ in range(max_attempts):  # collect the Factur-X files; faults may fail a run
-                time.sleep(0.5)
-                outcome.runs += 1
-                if start_materialization(env, "facturx_files", period).wait(600) == 0 and _all_stored(
-                    workdir, period, plans
-                ):
-                    break
         _judge(outcome, emulator, plans, workdir)
         outcome.rate_limited = emulator.admin("GET", "stats")["rate_limited"]
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,19 +24,32 @@ from billing_pipeline.settings import BillingSettings, qonto_mode, usage_source
 POLL_INTERVAL_S = 2.0
 # step events at INFO: the run's full DEBUG log stays in the instance for the UI
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-_DEV_INSTANCE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "dagster.dev.yaml"
 
 
 def _instance() -> Any:
+    """``$DAGSTER_HOME``, else ``./.dagster_home`` set up like ``make dev`` does (its config refreshed,
+    the writers' pool limit set), so a headless run is monitored like a run of the UI."""
     import dagster as dg
 
+    from billing_pipeline.dev_instance import prepare_dev_home
+
     if not os.environ.get("DAGSTER_HOME"):
-        home = Path(".dagster_home").resolve()
-        home.mkdir(parents=True, exist_ok=True)
-        if not (home / "dagster.yaml").exists() and _DEV_INSTANCE_CONFIG.exists():
-            shutil.copyfile(_DEV_INSTANCE_CONFIG, home / "dagster.yaml")
-        os.environ["DAGSTER_HOME"] = str(home)
+        os.environ["DAGSTER_HOME"] = str(prepare_dev_home(Path(".dagster_home")))
     return dg.DagsterInstance.get()
+
+
+def _execute(job_name: str, period: str, instance: Any) -> Any:
+    """Run one job of the period in this process, under run monitoring: runs of dead workers (a
+    killed earlier ``bill``, a run killed with ``make dev``) are failed and their pool slots given
+    back, before and while this run waits for ``qonto_writes``. The run carries this machine's name,
+    so the daemon of ``make dev`` or a later ``bill`` can tell if this process dies."""
+    from billing_pipeline.definitions import defs
+    from billing_pipeline.run_monitoring import monitored, worker_tags
+
+    with monitored(instance):
+        return defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=period, instance=instance, raise_on_error=False, run_config=RUN_CONFIG, tags=worker_tags()
+        )
 
 
 def _fail_input(output_format: str, problems: list[Any], message: str) -> NoReturn:
@@ -95,9 +107,7 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
         _fail_input(output_format, [], f"{billing_period.key} is not a closed billing period (periods: {span})")
 
     instance = _instance()
-    first = defs.resolve_job_def("bill_period").execute_in_process(
-        partition_key=billing_period.key, instance=instance, raise_on_error=False, run_config=RUN_CONFIG
-    )
+    first = _execute("bill_period", billing_period.key, instance)
     ok = first.success and not _failed_error_checks(first)
     if not first.success:
         click.echo(f"run {first.run_id} failed; see the Dagster UI for its logs", err=True)
@@ -111,14 +121,16 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
             if not _period_ready(resources.qonto, ledger, billing_period.key):
                 continue
-            again = defs.resolve_job_def("facturx_collection").execute_in_process(
-                partition_key=billing_period.key, instance=instance, raise_on_error=False, run_config=RUN_CONFIG
-            )
+            again = _execute("facturx_collection", billing_period.key, instance)
             ok = again.success and not _failed_error_checks(again)
         records = ledger.invoices(billing_period.key)
-    all_stored = bool(records) and all(r.state == InvoiceState.STORED for r in records)
     _print_result(billing_period.key, records, output_format)
-    sys.exit(0 if ok and all_stored else 1)
+    sys.exit(_exit_status(ok, records))
+
+
+def _exit_status(ok: bool, records: list[Any]) -> int:
+    all_stored = bool(records) and all(r.state == InvoiceState.STORED for r in records)
+    return 0 if ok and all_stored else 1
 
 
 def _pending(ledger: Any, period: str) -> bool:

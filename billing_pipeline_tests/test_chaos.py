@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_pipeline_tests.chaos_harness import run_seed
+from benchmarks.chaos_harness import run_seed
 
 
 @pytest.mark.slow

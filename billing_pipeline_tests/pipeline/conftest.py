@@ -1,10 +1,13 @@
 """Fixtures for the Dagster end-to-end tests: the emulator over loopback HTTP, a copy of the sample
-data, and resources pointing at both (mode "custom": credentials + QONTO_BASE_URL, exactly like Qonto)."""
+data, resources pointing at both (mode "custom": credentials + QONTO_BASE_URL, exactly like Qonto),
+and the Dagster instance configuration of `make dev` (pools, run monitoring)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +15,9 @@ import dagster as dg
 import pytest
 
 from billing_pipeline.defs.resources import BillingResource, QontoResource
+from billing_pipeline.dev_instance import prepare_dev_home
 from billing_pipeline.emulator.testing import RunningEmulator, running_emulator
+from billing_pipeline.run_monitoring import monitored, worker_tags
 
 REPO = Path(__file__).resolve().parents[2]
 RENDER_DELAY_S = 0.5
@@ -77,7 +82,51 @@ def world(tmp_path: Path) -> Iterator[PipelineWorld]:
         )
 
 
+@contextmanager
+def dev_instance(home: Path) -> Iterator[dg.DagsterInstance]:
+    """The instance of `make dev` in ``home``: deploy/dagster.dev.yaml, `qonto_writes` limited to 1."""
+    with dg.DagsterInstance.from_config(str(prepare_dev_home(home))) as dev:
+        yield dev
+
+
 @pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dev_instance(tmp_path / "dagster_home") as dev:
+        yield dev
+
+
+# no materialization of the sample data takes a tenth of this; a run blocked for good fails the test
+RUN_TIMEOUT_S = 240.0
+
+
+def materialize_monitored(
+    assets: Sequence[object],
+    partition_key: str,
+    resources: dict[str, dg.ConfigurableResource],
+    instance: dg.DagsterInstance,
+    timeout_s: float = RUN_TIMEOUT_S,
+    **kwargs: object,
+) -> dg.ExecuteInProcessResult:
+    """``dg.materialize`` the way `billing-pipeline bill` runs a job: in this process, under run
+    monitoring (dead runs failed, their pool slots given back), and bounded in time."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            with monitored(instance):
+                outcome["result"] = dg.materialize(
+                    assets, partition_key=partition_key, resources=resources, instance=instance,  # type: ignore[arg-type]
+                    tags=worker_tags(), **kwargs,  # type: ignore[arg-type]
+                )  # fmt: skip
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="materialize", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        slots = instance.event_log_storage.get_concurrency_info("qonto_writes")
+        raise AssertionError(f"materialization still running after {timeout_s} s (qonto_writes: {slots})")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]

@@ -1,5 +1,7 @@
 """A materialization process SIGKILLed between Qonto calls, or losing a create's response, never
-leads to a second invoice: the re-run reconciles with Qonto and the ledger and finishes the period."""
+leads to a second invoice: the re-run reconciles with Qonto and the ledger and finishes the period.
+Every run here uses the instance configuration of `make dev` (pools: `qonto_writes` limited to 1, run
+monitoring), and the re-run uses the same instance as the killed run, whose slot it must get back."""
 
 from __future__ import annotations
 
@@ -11,15 +13,21 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
+from benchmarks.chaos_harness import SELECTION, start_materialization
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.defs.assets import BILLING_ASSETS
 from billing_pipeline.defs.resources import BillingResource, QontoResource
+from billing_pipeline.dev_instance import prepare_dev_home
 from billing_pipeline.emulator.testing import running_emulator
-from billing_pipeline_tests.chaos_harness import SELECTION, start_materialization
-from billing_pipeline_tests.pipeline.conftest import IN_FLIGHT_GRACE_S, PipelineWorld, copy_sample_data
+from billing_pipeline_tests.pipeline.conftest import (
+    IN_FLIGHT_GRACE_S,
+    PipelineWorld,
+    copy_sample_data,
+    dev_instance,
+    materialize_monitored,
+)
 
 PERIOD = "2026-10"
 
@@ -48,8 +56,7 @@ def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
 
 
 def start_run(world: PipelineWorld, dagster_home: Path, period: str = PERIOD) -> subprocess.Popen:
-    dagster_home.mkdir(exist_ok=True)
-    env = {**os.environ, **world.environment(), "DAGSTER_HOME": str(dagster_home)}
+    env = {**os.environ, **world.environment(), "DAGSTER_HOME": str(prepare_dev_home(dagster_home))}
     return start_materialization(env, SELECTION, period, stderr=subprocess.PIPE)
 
 
@@ -79,9 +86,10 @@ def _assert_exactly_once(world: PipelineWorld) -> None:
     assert all(i["status"] == "unpaid" for i in state["client_invoices"])
 
 
-def _finish(world: PipelineWorld) -> None:
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(BILLING_ASSETS[:4], partition_key=PERIOD, resources=world.resources, instance=instance)
+def _finish(world: PipelineWorld, dagster_home: Path) -> None:
+    """Re-run the period on the killed run's instance, the way `bill` runs it (bounded in time)."""
+    with dev_instance(dagster_home) as instance:
+        result = materialize_monitored(BILLING_ASSETS[:4], PERIOD, world.resources, instance)
     assert result.success
 
 
@@ -116,22 +124,23 @@ def test_killed_run_then_rerun_bills_exactly_once(slow_world: PipelineWorld, tmp
     process = start_run(world, tmp_path / "dagster_home")
     killed = _kill_when(process, conditions[kill_point])
     assert killed, "the run finished before the kill point: slow the emulator down"
-    _finish(world)
+    _finish(world, tmp_path / "dagster_home")
     _assert_exactly_once(world)
 
 
-def test_lost_create_responses_are_adopted_not_repeated(world: PipelineWorld) -> None:
+def test_lost_create_responses_are_adopted_not_repeated(world: PipelineWorld, tmp_path: Path) -> None:
     # the emulator commits these creates, then drops the connection before answering
     world.emulator.queue_fault("lost_response", "POST", r"^/v2/client_invoices$", count=3)
     world.emulator.queue_fault("lost_response", "POST", r"^/v2/clients$", count=2)
     world.emulator.queue_fault("lost_response", "POST", r"^/v2/client_invoices/[^/]+/finalize$", count=2)
-    _finish(world)
+    _finish(world, tmp_path / "dagster_home")
     _assert_exactly_once(world)
 
 
 def test_two_concurrent_runs_of_the_same_period_bill_once(world: PipelineWorld, tmp_path: Path) -> None:
-    first = start_run(world, tmp_path / "home_a")
-    second = start_run(world, tmp_path / "home_b")
+    # one instance, like the UI and a backfill: the pool and the period lock serialize the writers
+    first = start_run(world, tmp_path / "dagster_home")
+    second = start_run(world, tmp_path / "dagster_home")
     for process in (first, second):
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr.decode()[-3000:]
@@ -156,11 +165,8 @@ def test_a_create_still_in_flight_when_the_run_dies_is_waited_for_not_repeated(
         state_dir=str(world.state_dir),
         in_flight_grace_s=8,
     )
-    with dg.instance_for_test() as instance:
-        rerun = dg.materialize(
-            BILLING_ASSETS[:4], partition_key=PERIOD, resources={"qonto": world.qonto, "billing": patient},
-            instance=instance,
-        )  # fmt: skip
+    with dev_instance(tmp_path / "dagster_home") as instance:
+        rerun = materialize_monitored(BILLING_ASSETS[:4], PERIOD, {"qonto": world.qonto, "billing": patient}, instance)
     assert rerun.success
     time.sleep(max(0.0, killed_at + 6 - time.monotonic()))  # judge only once the slow create has landed
     _assert_exactly_once(world)
