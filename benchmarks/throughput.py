@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.chaos_harness import EmulatorProcess
 from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan, PeriodPlan, UsageStats, VatSubtotal
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import verify_pdf
@@ -37,7 +38,6 @@ from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 from billing_pipeline.qonto.models import ClientInvoiceCreate, InvoiceItemInput, Money
-from billing_pipeline_tests.chaos_harness import EmulatorProcess
 
 PERIOD = "2026-10"
 CENT = Decimal("0.01")
