@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from billing_pipeline.definitions import defs
 from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
+from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.defs.sensors import facturx_attachment_sensor
-from billing_pipeline_tests.pipeline.conftest import RENDER_DELAY_S, PipelineWorld
+from billing_pipeline.emulator.testing import running_emulator
+from billing_pipeline_tests.pipeline.conftest import PipelineWorld, copy_sample_data
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -22,9 +27,33 @@ def _tick(world: PipelineWorld, instance: dg.DagsterInstance, cursor: str | None
         return facturx_attachment_sensor(context), context
 
 
+# long enough that no invoice of the period is rendered by the first tick after finalizing (the
+# sensor requests a collection as soon as *any* pending invoice is ready)
+SLOW_RENDER_S = 4.0
+
+
+@pytest.fixture
+def slow_render_world(tmp_path: Path) -> Iterator[PipelineWorld]:
+    with running_emulator(render_delay_s=SLOW_RENDER_S, state_path=tmp_path / "emulator.sqlite") as emulator:
+        state_dir, data_dir = tmp_path / "state", copy_sample_data(tmp_path / "data")
+        yield PipelineWorld(
+            emulator=emulator,
+            data_dir=data_dir,
+            state_dir=state_dir,
+            invoices_dir=tmp_path / "invoices",
+            qonto=QontoResource(
+                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
+            ),
+            billing=BillingResource(
+                data_dir=str(data_dir), invoices_dir=str(tmp_path / "invoices"), state_dir=str(state_dir)
+            ),
+        )
+
+
 def test_sensor_waits_for_rendering_then_requests_one_run_per_period(
-    world: PipelineWorld, instance: dg.DagsterInstance
+    slow_render_world: PipelineWorld, instance: dg.DagsterInstance
 ) -> None:
+    world = slow_render_world
     result, _ = _tick(world, instance)
     assert isinstance(result, dg.SkipReason)
     assert "no finalized invoice" in result.skip_message
@@ -33,13 +62,13 @@ def test_sensor_waits_for_rendering_then_requests_one_run_per_period(
         BILLING_ASSETS[:4], partition_key="2026-10", resources=world.resources, instance=instance
     ).success
     pending = len(world.billing.ledger().invoices("2026-10"))
-    # the emulator renders Factur-X RENDER_DELAY_S after finalize: right now it is still the draft PDF
+    # the emulator renders Factur-X SLOW_RENDER_S after finalize: right now it is still the draft PDF
     result, _ = _tick(world, instance)
     assert isinstance(result, dg.SensorResult) and not result.run_requests
-    assert f"2026-10 ({pending})" in result.skip_reason.skip_message
+    assert f"2026-10 ({pending} waiting, oldest " in result.skip_reason.skip_message
     assert "still rendering" in result.skip_reason.skip_message
 
-    time.sleep(RENDER_DELAY_S + 0.3)
+    time.sleep(SLOW_RENDER_S + 0.3)
     result, _ = _tick(world, instance, cursor=result.cursor)
     assert [r.partition_key for r in result.run_requests] == ["2026-10"]
     run_key = result.run_requests[0].run_key
