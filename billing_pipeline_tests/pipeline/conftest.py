@@ -82,6 +82,29 @@ def world(tmp_path: Path) -> Iterator[PipelineWorld]:
         )
 
 
+@pytest.fixture
+def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
+    # 40 ms per request spreads the run over a few seconds, so a kill lands between calls
+    with running_emulator(render_delay_s=0.5, latency_ms=40, state_path=tmp_path / "emulator.sqlite") as emulator:
+        state_dir = tmp_path / "state"
+        data_dir = copy_sample_data(tmp_path / "data")
+        yield PipelineWorld(
+            emulator=emulator,
+            data_dir=data_dir,
+            state_dir=state_dir,
+            invoices_dir=tmp_path / "invoices",
+            qonto=QontoResource(
+                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
+            ),
+            billing=BillingResource(
+                data_dir=str(data_dir),
+                invoices_dir=str(tmp_path / "invoices"),
+                state_dir=str(state_dir),
+                in_flight_grace_s=IN_FLIGHT_GRACE_S,
+            ),
+        )
+
+
 @contextmanager
 def dev_instance(home: Path) -> Iterator[dg.DagsterInstance]:
     """The instance of `make dev` in ``home``: deploy/dagster.dev.yaml, `qonto_writes` limited to 1."""

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,10 @@ import pytest
 from benchmarks.chaos_harness import SELECTION, start_materialization
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.defs.assets import BILLING_ASSETS
-from billing_pipeline.defs.resources import BillingResource, QontoResource
+from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.dev_instance import prepare_dev_home
-from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline_tests.pipeline.conftest import (
-    IN_FLIGHT_GRACE_S,
     PipelineWorld,
-    copy_sample_data,
     dev_instance,
     materialize_monitored,
 )
@@ -32,35 +29,12 @@ from billing_pipeline_tests.pipeline.conftest import (
 PERIOD = "2026-10"
 
 
-@pytest.fixture
-def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
-    # 40 ms per request spreads the run over a few seconds, so a kill lands between calls
-    with running_emulator(render_delay_s=0.5, latency_ms=40, state_path=tmp_path / "emulator.sqlite") as emulator:
-        state_dir = tmp_path / "state"
-        data_dir = copy_sample_data(tmp_path / "data")
-        yield PipelineWorld(
-            emulator=emulator,
-            data_dir=data_dir,
-            state_dir=state_dir,
-            invoices_dir=tmp_path / "invoices",
-            qonto=QontoResource(
-                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
-            ),
-            billing=BillingResource(
-                data_dir=str(data_dir),
-                invoices_dir=str(tmp_path / "invoices"),
-                state_dir=str(state_dir),
-                in_flight_grace_s=IN_FLIGHT_GRACE_S,
-            ),
-        )
-
-
 def start_run(world: PipelineWorld, dagster_home: Path, period: str = PERIOD) -> subprocess.Popen:
     env = {**os.environ, **world.environment(), "DAGSTER_HOME": str(prepare_dev_home(dagster_home))}
     return start_materialization(env, SELECTION, period, stderr=subprocess.PIPE)
 
 
-def _kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout_s: float = 120) -> bool:
+def kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout_s: float = 120) -> bool:
     """SIGKILL the whole process group as soon as ``condition`` holds; False if the run ended first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -122,7 +96,7 @@ def test_killed_run_then_rerun_bills_exactly_once(slow_world: PipelineWorld, tmp
         "after_first_finalize": lambda: any(i["status"] == "unpaid" for i in world.emulator.state()["client_invoices"]),
     }
     process = start_run(world, tmp_path / "dagster_home")
-    killed = _kill_when(process, conditions[kill_point])
+    killed = kill_when(process, conditions[kill_point])
     assert killed, "the run finished before the kill point: slow the emulator down"
     _finish(world, tmp_path / "dagster_home")
     _assert_exactly_once(world)
@@ -156,7 +130,7 @@ def test_a_create_still_in_flight_when_the_run_dies_is_waited_for_not_repeated(
     # the emulator reads the request, waits 5 s, then writes the invoice (like a slow Qonto)
     world.emulator.queue_fault("latency", "POST", r"^/v2/client_invoices$", count=1, ms=5000)
     process = start_run(world, tmp_path / "dagster_home")
-    assert _kill_when(process, lambda: _invoice_count(world) >= planned - 1), "run ended before the kill"
+    assert kill_when(process, lambda: _invoice_count(world) >= planned - 1), "run ended before the kill"
     killed_at = time.monotonic()
     assert _invoice_count(world) == planned - 1  # the slow create has not landed yet
     patient = BillingResource(

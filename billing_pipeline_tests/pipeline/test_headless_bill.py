@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline_tests.pipeline.conftest import copy_sample_data
 
@@ -57,9 +60,24 @@ def test_bill_refuses_invalid_input_with_the_preview_error_shape(tmp_path: Path)
     assert not (tmp_path / ".state" / "qonto-emulator.sqlite").exists()  # Qonto never contacted
 
 
+def _open_periods(now: datetime) -> list[str]:
+    """The month running in the billing time zone at ``now`` and the next one: open whatever the date."""
+    local = now.astimezone(ZoneInfo("Europe/Paris"))
+    current = BillingPeriod(local.year, local.month)
+    return [current.key, current.next().key]
+
+
+def test_open_periods_follow_the_clock() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    assert _open_periods(datetime(2026, 11, 30, 23, 30, tzinfo=UTC)) == ["2026-12", "2027-01"]  # Paris: 1 Dec
+    assert _open_periods(datetime(2031, 2, 14, 12, tzinfo=paris)) == ["2031-02", "2031-03"]
+
+
 def test_bill_refuses_an_open_period(tmp_path: Path) -> None:
     copy_sample_data(tmp_path / "data")
-    result = _bill(tmp_path, "--period", "2026-11")
+    # the same clock as the subprocess (the system's, possibly moved by faketime), never a fixed month
+    _, next_month = _open_periods(datetime.now(UTC))
+    result = _bill(tmp_path, "--period", next_month)
     assert result.returncode == 2
     assert "not a closed billing period" in result.stderr
 
