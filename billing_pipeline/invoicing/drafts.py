@@ -18,14 +18,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 from datetime import date
-from decimal import Decimal
-from typing import Literal
-
-from pydantic import BaseModel
 
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing import content
+from billing_pipeline.invoicing.draft_outcomes import (
+    DraftAction,
+    DraftOutcome,
+    DraftReport,
+    outcome,
+)
 from billing_pipeline.invoicing.errors import (
     InvoiceMissingInQonto,
     InvoicingError,
@@ -40,72 +42,6 @@ from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoNotFoundError
 from billing_pipeline.qonto.models import ClientInvoice
-
-DraftAction = Literal["created", "adopted", "updated", "unchanged", "locked", "deleted", "canceled", "abandoned"]
-
-
-class DraftOutcome(BaseModel):
-    customer_id: str
-    reference: str
-    invoice_id: str | None
-    number: str | None = None
-    status: str
-    action: DraftAction
-    plan_net: Decimal | None
-    plan_vat: Decimal | None
-    plan_total: Decimal | None
-    qonto_vat: Decimal | None
-    qonto_total: Decimal | None
-    content_changed_after_finalize: bool = False
-    note: str | None = None
-
-    @property
-    def totals_match(self) -> bool:
-        if self.action in ("canceled", "deleted", "abandoned"):
-            return True  # nothing billed under this reference: the billing check names it instead
-        return self.plan_total == self.qonto_total and self.plan_vat == self.qonto_vat
-
-
-class DraftReport(BaseModel):
-    period: str
-    outcomes: list[DraftOutcome]
-    duplicates_in_qonto: dict[str, list[str]]
-    foreign_invoices: dict[str, list[str]] = {}
-    invoices_listed: int
-
-    def not_billed(self) -> list[DraftOutcome]:
-        """Planned customers whose invoice a person canceled in Qonto (and that were not re-issued)."""
-        return [o for o in self.outcomes if o.action == "canceled"]
-
-
-# the former names, kept for callers that catch them
-UnresolvedInvoiceCreate = UnresolvedCreate
-
-
-def _outcome(
-    reference: InvoiceReference,
-    plan: InvoicePlan | None,
-    invoice: ClientInvoice | None,
-    action: DraftAction,
-    *,
-    late: bool = False,
-    note: str | None = None,
-) -> DraftOutcome:
-    return DraftOutcome(
-        customer_id=reference.customer_id,
-        reference=str(reference),
-        invoice_id=invoice.id if invoice else None,
-        number=invoice.number if invoice else None,
-        status=invoice.status if invoice else "none",
-        action=action,
-        plan_net=plan.net_total if plan else None,
-        plan_vat=plan.vat_total if plan else None,
-        plan_total=plan.total if plan else None,
-        qonto_vat=invoice.vat_amount.value if invoice and invoice.vat_amount else None,
-        qonto_total=invoice.total_amount.value if invoice and invoice.total_amount else None,
-        content_changed_after_finalize=late,
-        note=note,
-    )
 
 
 class DraftSynchronizer:
@@ -255,7 +191,7 @@ class DraftSynchronizer:
             f"billed for {reference.period.key}"
         )
         self.ledger.record_canceled(reference, invoice_id=invoice.id, number=invoice.number, reason=reason)
-        return _outcome(
+        return outcome(
             reference,
             plan,
             invoice,
@@ -280,7 +216,7 @@ class DraftSynchronizer:
                 content=None if known_digest else planned,
             )
             late = known_digest is not None and known_digest != planned.digest
-            return _outcome(reference, plan, invoice, "locked", late=late)
+            return outcome(reference, plan, invoice, "locked", late=late)
         assert invoice.client_id is not None
         action: DraftAction = "adopted" if record is None or record.invoice_id != invoice.id else "unchanged"
         want = content.from_plan(plan, invoice.client_id, reference)
@@ -294,7 +230,7 @@ class DraftSynchronizer:
             )
             action = "updated"
         self.ledger.record_draft(reference, invoice_id=invoice.id, client_id=invoice.client_id, content=planned)
-        return _outcome(reference, plan, invoice, action)
+        return outcome(reference, plan, invoice, action)
 
     async def _create(
         self, plan: InvoicePlan, reference: InvoiceReference, client_id: str, *, reissue: bool = False
@@ -328,7 +264,7 @@ class DraftSynchronizer:
                 attachment_id=invoice.attachment_id,
                 content=planned,
             )
-        return _outcome(reference, plan, invoice, "created", note="re-issued after a cancellation" if reissue else None)
+        return outcome(reference, plan, invoice, "created", note="re-issued after a cancellation" if reissue else None)
 
     async def _clear_unplanned(
         self, period: BillingPeriod, planned: Collection[str], index: PeriodIndex
@@ -345,7 +281,7 @@ class DraftSynchronizer:
                 if invoice.status == "draft":
                     await self._delete_draft(invoice.id)
                     self._abandon_if_open(reference, f"draft {invoice.id} deleted: nothing left to bill")
-                    outcomes.append(_outcome(reference, None, invoice, "deleted"))
+                    outcomes.append(outcome(reference, None, invoice, "deleted"))
                 else:
                     # finalized, so immutable: a correction is the way out, never a deletion
                     self.ledger.record_finalized(
@@ -356,7 +292,7 @@ class DraftSynchronizer:
                         finalized_at=invoice.finalized_at,
                         attachment_id=invoice.attachment_id,
                     )
-                    outcomes.append(_outcome(reference, None, invoice, "locked", late=True))
+                    outcomes.append(outcome(reference, None, invoice, "locked", late=True))
         for record in self.ledger.invoices(period.key, {InvoiceState.CREATING, InvoiceState.DRAFT}):
             if record.customer_id in planned:
                 continue
@@ -370,7 +306,7 @@ class DraftSynchronizer:
             if record.state == InvoiceState.CREATING:
                 reason += " (the unresolved create was waited out and is not in Qonto)"
             self.ledger.record_abandoned(record.invoice_reference, reason=reason)
-            outcomes.append(_outcome(record.invoice_reference, None, None, "abandoned", note=reason))
+            outcomes.append(outcome(record.invoice_reference, None, None, "abandoned", note=reason))
         return outcomes
 
     def _abandon_if_open(self, reference: InvoiceReference, reason: str) -> None:

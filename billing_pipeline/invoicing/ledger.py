@@ -20,13 +20,15 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from filelock import FileLock
 
+from billing_pipeline.invoicing.ledger_clients import ClientLinks
+from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
 from billing_pipeline.invoicing.ledger_schema import (
     FINAL_STATES,
     INVOICE_TRANSITIONS,
@@ -38,7 +40,6 @@ from billing_pipeline.invoicing.ledger_schema import (
     LedgerConflict,
     PlannedContent,
     add_missing_columns,
-    client_from_row,
     client_links,
     invoice_from_row,
     invoice_records,
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 
-class Ledger:
+class Ledger(ClientLinks):
     def __init__(self, url: str, *, lock_dir: Path | None = None) -> None:
         self.url = url
         self._is_sqlite = url.startswith("sqlite")
@@ -130,94 +131,6 @@ class Ledger:
         """Clients are shared by every period: creating them is serialized across all periods."""
         with self.period_lock("clients", timeout_s=timeout_s):
             yield
-
-    # -- clients ---------------------------------------------------------------------------
-    def client_link(self, customer_id: str) -> ClientLink | None:
-        with self.engine.connect() as connection:
-            row = (
-                connection.execute(sa.select(client_links).where(client_links.c.customer_id == customer_id))
-                .mappings()
-                .first()
-            )
-        return client_from_row(row) if row else None
-
-    def client_links(self) -> dict[str, ClientLink]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(client_links)).mappings().all()
-        return {row["customer_id"]: client_from_row(row) for row in rows}
-
-    def record_client_intent(
-        self,
-        customer_id: str,
-        email: str,
-        customer_digest: str,
-        *,
-        tax_identification_number: str | None = None,
-        vat_number: str | None = None,
-    ) -> None:
-        """Committed before a client create. A retried intent keeps the identifiers of every attempt's
-        email in mind: the first attempt's email is kept (a lost create may have used it)."""
-        with self.engine.begin() as connection:
-            now = _db_now(connection)
-            existing = connection.execute(
-                sa.select(client_links.c.state).where(client_links.c.customer_id == customer_id)
-            ).first()
-            identifiers = {"tax_identification_number": tax_identification_number, "vat_number": vat_number}
-            if existing is None:
-                connection.execute(
-                    sa.insert(client_links).values(
-                        customer_id=customer_id,
-                        client_id=None,
-                        email=email,
-                        customer_digest=customer_digest,
-                        state=ClientState.CREATING.value,
-                        intent_at=now,
-                        updated_at=now,
-                        **identifiers,
-                    )
-                )
-            elif existing.state == ClientState.CREATING.value:
-                connection.execute(
-                    sa.update(client_links)
-                    .where(client_links.c.customer_id == customer_id)
-                    .values(intent_at=now, updated_at=now)
-                )
-            else:
-                raise LedgerConflict(f"customer {customer_id} is already linked to a Qonto client")
-
-    def link_client(
-        self,
-        customer_id: str,
-        client_id: str,
-        email: str,
-        customer_digest: str,
-        *,
-        tax_identification_number: str | None = None,
-        vat_number: str | None = None,
-    ) -> None:
-        with self.engine.begin() as connection:
-            owner = connection.execute(
-                sa.select(client_links.c.customer_id).where(client_links.c.client_id == client_id)
-            ).scalar()
-            if owner is not None and owner != customer_id:
-                raise LedgerConflict(
-                    f"Qonto client {client_id} is already linked to customer {owner}; "
-                    f"it cannot also be customer {customer_id}'s"
-                )
-            values = {
-                "client_id": client_id,
-                "email": email,
-                "customer_digest": customer_digest,
-                "state": ClientState.LINKED.value,
-                "updated_at": _db_now(connection),
-                "tax_identification_number": tax_identification_number,
-                "vat_number": vat_number,
-            }
-            updated = connection.execute(
-                sa.update(client_links).where(client_links.c.customer_id == customer_id).values(**values)
-            ).rowcount
-            if not updated:
-                connection.execute(sa.insert(client_links).values(customer_id=customer_id, intent_at=None, **values))
 
     # -- invoices: reads -------------------------------------------------------------------
     def invoice(self, customer_id: str, period: str) -> InvoiceRecord | None:
@@ -408,14 +321,6 @@ class Ledger:
 
 
 _DB_NOW = object()  # placeholder: "the database's clock, read inside the transaction"
-
-
-def _db_now(connection: sa.Connection) -> datetime:
-    if connection.dialect.name == "sqlite":
-        text = connection.execute(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    value = connection.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _lock_key(name: str) -> int:
