@@ -26,6 +26,7 @@ COLUMNS = (
     "zip_code,country_code,currency,locale,plan,payment_terms_days,purchase_order"
 ).split(",")
 # valid SIREN / VAT pairs (checksums hold)
+_CITIES = {"FR": ("Paris", "75002"), "BE": ("Bruxelles", "1000"), "DE": ("Berlin", "10119")}
 SIRENS = {"253600605": "FR78253600605", "493375109": "FR11493375109", "796061109": "FR77796061109"}
 
 
@@ -36,6 +37,7 @@ class Company:
     email: str = "compta@atelier-test.example.fr"
     siren: str | None = "253600605"
     country: str = "FR"
+    vat: str | None = None  # defaults to the SIREN's FR VAT number
 
     def row(self) -> dict[str, str]:
         return {
@@ -46,10 +48,10 @@ class Company:
             "last_name": "",
             "email": self.email,
             "tax_identification_number": self.siren or "",
-            "vat_number": SIRENS.get(self.siren or "", ""),
+            "vat_number": self.vat or SIRENS.get(self.siren or "", ""),
             "street_address": "1 rue de la Paix",
-            "city": "Paris" if self.country == "FR" else "Bruxelles",
-            "zip_code": "75002" if self.country == "FR" else "1000",
+            "city": _CITIES[self.country][0],
+            "zip_code": _CITIES[self.country][1],
             "country_code": self.country,
             "currency": "EUR",
             "locale": "fr",

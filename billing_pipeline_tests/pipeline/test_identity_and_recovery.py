@@ -37,22 +37,25 @@ def _clients(world: PipelineWorld) -> list[dict]:
 def test_two_companies_sharing_a_mailbox_and_a_name_get_one_client_each(
     world: PipelineWorld, instance: dg.DagsterInstance
 ) -> None:
-    """Case 5: the second subsidiary signs up later; the first one's client must not be adopted."""
-    first = Company("sub-paris", name="Groupe Test", email="compta@groupe.example.fr", siren="253600605")
-    second = Company("sub-lyon", name="Groupe Test", email="compta@groupe.example.fr", siren="493375109")
+    """Case 5: the second subsidiary signs up later; same mailbox and trading name, another VAT number —
+    the first one's client must not be adopted."""
+    first = Company("sub-berlin", name="Gruppe Test", email="ap@gruppe.example.de", siren=None, country="DE",
+                    vat="DE823637141")  # fmt: skip
+    second = Company("sub-munich", name="Gruppe Test", email="ap@gruppe.example.de", siren=None, country="DE",
+                     vat="DE504150560")  # fmt: skip
     write_customers(world, [first])
-    write_usage(world, {"sub-paris": 10})
+    write_usage(world, {"sub-berlin": 10})
     assert materialize(world, instance, period="2026-09").success
     write_customers(world, [first, second])
-    write_usage(world, {"sub-paris": 10, "sub-lyon": 20})
+    write_usage(world, {"sub-berlin": 10, "sub-munich": 20})
 
     result = materialize(world, instance)
     assert result.success, failure_text(result)
     links = world.billing.ledger().client_links()
-    assert links["sub-paris"].client_id != links["sub-lyon"].client_id
+    assert links["sub-berlin"].client_id != links["sub-munich"].client_id
     by_id = {c["id"]: c for c in _clients(world)}
-    assert by_id[links["sub-lyon"].client_id]["tax_identification_number"] == "493375109"
-    assert by_id[links["sub-paris"].client_id]["tax_identification_number"] == "253600605"
+    assert by_id[links["sub-munich"].client_id]["vat_number"] == "DE504150560"
+    assert by_id[links["sub-berlin"].client_id]["vat_number"] == "DE823637141"
 
 
 def test_companies_without_identifiers_never_share_a_linked_client(
@@ -173,3 +176,19 @@ def test_a_client_intent_made_by_a_writer_with_a_clock_behind_is_still_waited_fo
     begin = time.monotonic()
     assert materialize(world, instance, CLIENTS).success
     assert time.monotonic() - begin >= IN_FLIGHT_GRACE_S - 1.5  # waited out, not skipped
+
+
+def test_a_subsidiary_with_its_own_siren_is_never_matched_to_its_sisters_client(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    """Case 5: identifiers decide first — a different SIREN is another company, whatever email and name say."""
+    first = Company("sub-paris", name="Groupe Test", email="compta@groupe.example.fr", siren="253600605")
+    second = Company("sub-lyon", name="Groupe Test", email="compta@groupe.example.fr", siren="493375109")
+    write_customers(world, [first, second])
+    write_usage(world, {"sub-paris": 10, "sub-lyon": 20})
+    result = materialize(world, instance, CLIENTS)
+    assert result.success, failure_text(result)
+    by_id = {c["id"]: c for c in _clients(world)}
+    links = world.billing.ledger().client_links()
+    assert by_id[links["sub-lyon"].client_id]["tax_identification_number"] == "493375109"
+    assert by_id[links["sub-paris"].client_id]["tax_identification_number"] == "253600605"
