@@ -16,6 +16,7 @@ from billing_pipeline.defs.assets import facturx_files
 from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.defs.sensors import MAX_PERIODS_PER_TICK, facturx_attachment_sensor
 from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
+from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.models import Attachment, ClientInvoice
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.test_crash_recovery import start_run
@@ -102,9 +103,9 @@ def test_a_tick_with_thousands_of_waiting_invoices_makes_bounded_calls(tmp_path:
     periods = [f"2026-{m:02d}" for m in range(1, 13)] + ["2025-12", "2025-11"]
     for period in periods:
         for n in range(250):  # 3,500 invoices waiting for their Factur-X file
-            ledger.upsert_invoice(f"c{n}", period, f"BP-{period}-c{n}", invoice_id=f"{period}-{n}",
-                                  state=InvoiceState.FINALIZED, number=f"F-{period}-{n}",
-                                  finalized_at=finalized_at)  # fmt: skip
+            ledger.record_finalized(InvoiceReference.of(f"c{n}", period), invoice_id=f"{period}-{n}",
+                                    client_id=f"client-{n}", number=f"F-{period}-{n}", finalized_at=finalized_at,
+                                    attachment_id=None)  # fmt: skip
     fake = _CountingQonto(finalized_at)
 
     class FakeQontoResource(QontoResource):
