@@ -123,9 +123,22 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
                 continue
             again = _execute("facturx_collection", billing_period.key, instance)
             ok = again.success and not _failed_error_checks(again)
-        records = ledger.invoices(billing_period.key)
+        # an abandoned row is nothing to bill (the customer left the plan): not an invoice of the period
+        records = [r for r in ledger.invoices(billing_period.key) if r.state != InvoiceState.ABANDONED]
     _print_result(billing_period.key, records, output_format)
+    _name_customers_not_billed(records)
     sys.exit(_exit_status(ok, records))
+
+
+def _name_customers_not_billed(records: list[Any]) -> None:
+    """Never report success for a customer who was not billed: name each one on stderr."""
+    for record in records:
+        if record.state == InvoiceState.CANCELED:
+            click.echo(
+                f"NOT BILLED: customer {record.customer_id} — invoice {record.number or record.invoice_id} was "
+                f"canceled in Qonto (set BILLING_REISSUE_CANCELED=true to issue a new one, or bill by hand)",
+                err=True,
+            )
 
 
 def _exit_status(ok: bool, records: list[Any]) -> int:
