@@ -46,7 +46,7 @@ async def _sync(
 @dg.asset(
     partitions_def=billing_period,
     description=(
-        "One Qonto draft invoice per (customer, period), found by its reference BP-<period>-<customer> "
+        "One Qonto draft invoice per (customer, period), found by its reference `BP-<period>-<customer>` "
         "before any create, with an intent committed to the ledger before each create. Drafts are updated "
         "when usage is corrected; finalized invoices are never edited."
     ),

@@ -24,7 +24,7 @@ async def _collect(qonto: QontoResource, billing: BillingResource, period: Billi
         "Factur-X PDFs (PDF/A-3 + EN 16931 factur-x.xml) of the period's finalized invoices, downloaded "
         "once Qonto re-rendered them (attachment updated after finalization), verified (XSD, EN 16931 and "
         "BR-FR rules, PDF/A-3 container, our Decimal money checks), compared with our plan and Qonto's "
-        "totals, and stored atomically with a SHA-256 under <invoices dir>/YYYY-MM/. Requested by the "
+        "totals, and stored atomically with a SHA-256 under `<invoices dir>/YYYY-MM/`. Requested by the "
         "attachment sensor."
     ),
     kinds={"pdf", "python"},
