@@ -14,6 +14,7 @@ from starlette.routing import Route
 from . import attachments
 from .clients import client_json
 from .clock import format_utc
+from .credit_notes import CreditNoteBook
 from .errors import api_error, from_validation_error
 from .faults import FaultRequest, pending_faults, queue_fault
 from .invoices import InvoiceBook
@@ -90,6 +91,7 @@ def _state(runtime: EmulatorRuntime) -> dict[str, Any]:
             "organization": organization,
             "clients": [client_json(row) for row in client_rows],
             "client_invoices": book.all_invoices(),
+            "credit_notes": CreditNoteBook(book).all_credit_notes(),
             "attachment_versions": [
                 {
                     "attachment_id": row["attachment_id"],

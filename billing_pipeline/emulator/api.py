@@ -20,12 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import attachments, clients
+from .credit_notes import CreditNoteBook
 from .errors import api_error, from_validation_error
 from .invoices import InvoiceBook
 from .listing import check_parameters, choice_parameter
 from .oauth import OAuthError, refresh
 from .runtime import EmulatorRuntime
-from .schemas import ClientIn, InvoiceCreate, InvoicePatch, MarkAsPaidIn
+from .schemas import ClientIn, CreditNoteCreate, InvoiceCreate, InvoicePatch, MarkAsPaidIn
 from .seed import load_organization
 from .store import business_now_ms
 
@@ -41,6 +42,9 @@ class Session:
 
     def book(self) -> InvoiceBook:
         return InvoiceBook(self.connection, self.runtime.config, load_organization(self.connection), self.now_ms)
+
+    def credit_notes(self) -> CreditNoteBook:
+        return CreditNoteBook(self.book())
 
 
 def _runtime(request: Request) -> EmulatorRuntime:
@@ -220,6 +224,27 @@ async def unmark_invoice_paid(request: Request) -> Response:
     return _json({"client_invoice": await _write(request, lambda session: session.book().unmark_as_paid(invoice_id))})
 
 
+# ---- credit notes ------------------------------------------------------------------------------
+
+
+async def list_credit_notes(request: Request) -> Response:
+    query = dict(request.query_params)
+    return _json(await _read(request, lambda session: session.credit_notes().list(query)))
+
+
+async def create_credit_note(request: Request) -> Response:
+    _no_parameters(request)
+    body = await _body(request, CreditNoteCreate)
+    credit_note = await _write(request, lambda session: session.credit_notes().create(body))
+    return _json({"credit_note": credit_note}, 201)
+
+
+async def get_credit_note(request: Request) -> Response:
+    _no_parameters(request)
+    credit_note_id = request.path_params["id"]
+    return _json({"credit_note": await _read(request, lambda session: session.credit_notes().get(credit_note_id))})
+
+
 # ---- attachments -------------------------------------------------------------------------------
 
 
@@ -267,6 +292,9 @@ def api_routes() -> list[Route]:
         Route(f"{invoice}/mark_as_canceled", cancel_invoice, methods=["POST"]),
         Route(f"{invoice}/mark_as_paid", mark_invoice_paid, methods=["POST"]),
         Route(f"{invoice}/unmark_as_paid", unmark_invoice_paid, methods=["POST"]),
+        Route("/v2/credit_notes", list_credit_notes, methods=["GET"]),
+        Route("/v2/credit_notes", create_credit_note, methods=["POST"]),
+        Route("/v2/credit_notes/{id}", get_credit_note, methods=["GET"]),
         Route("/v2/attachments/{id}", get_attachment, methods=["GET"]),
         Route("/oauth2/token", oauth_token, methods=["POST"]),
     ]

@@ -28,6 +28,8 @@ from .store import business_now_ms, get_meta
 
 DRAFT = "draft"
 FACTURX = "facturx"
+CREDIT_NOTE = "credit_note"  # a credit note's Factur-X (type 381); it never has a draft version
+FINAL_KINDS = frozenset({FACTURX, CREDIT_NOTE})
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def delete_versions(connection: sqlite3.Connection, attachment_id: str) -> None:
 def _version(row: sqlite3.Row) -> Version:
     source = json.loads(row["source"])
     number = source.get("number")
-    file_name = f"{number}.pdf" if row["kind"] == FACTURX and number else f"draft-{row['invoice_id'][:8]}.pdf"
+    file_name = f"{number}.pdf" if row["kind"] in FINAL_KINDS and number else f"draft-{row['invoice_id'][:8]}.pdf"
     return Version(
         attachment_id=row["attachment_id"],
         version_ms=row["version_ms"],
@@ -100,9 +102,9 @@ def version_at(connection: sqlite3.Connection, attachment_id: str, version_ms: i
     return None if row is None else _version(row)
 
 
-def factur_x_due(connection: sqlite3.Connection, attachment_id: str) -> int | None:
+def factur_x_due(connection: sqlite3.Connection, attachment_id: str, *, kind: str = FACTURX) -> int | None:
     row = connection.execute(
-        "SELECT version_ms FROM attachment_versions WHERE attachment_id = ? AND kind = ?", (attachment_id, FACTURX)
+        "SELECT version_ms FROM attachment_versions WHERE attachment_id = ? AND kind = ?", (attachment_id, kind)
     ).fetchone()
     return None if row is None else int(row["version_ms"])
 
@@ -121,7 +123,10 @@ def pdf_bytes(runtime: EmulatorRuntime, version: Version) -> bytes:
         source = json.loads(row["source"])
         organization = load_organization(connection)
     renderer = runtime.renderer
-    render = renderer.render_facturx_pdf if version.kind == FACTURX else renderer.render_draft_pdf
+    render = {
+        FACTURX: renderer.render_facturx_pdf,
+        CREDIT_NOTE: renderer.render_credit_note_pdf,
+    }.get(version.kind, renderer.render_draft_pdf)
     try:
         pdf = render(source, organization)
     except ValueError as exc:  # the documents module names the offending field

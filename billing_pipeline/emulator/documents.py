@@ -8,6 +8,8 @@ local Qonto emulator and is not a real invoice.
   Qonto serves before (and for ~10 s after) finalization.
 - ``render_facturx_pdf``: a PDF/A-3B with an EN 16931-profile CII ``factur-x.xml`` embedded by the
   ``factur-x`` package (``/AFRelationship /Data``, Factur-X XMP extension schema).
+- ``render_credit_note_pdf``: the same for a Qonto credit note (``GET /v2/credit_notes/{id}`` JSON
+  plus its ``corrected_invoice``): CII type 381 with positive amounts, BT-25/BT-26 naming the invoice.
 
 Bad input raises ``InvoiceDataError`` (a ``ValueError``) naming the field.
 """
@@ -20,14 +22,17 @@ from typing import Any
 import facturx
 
 from billing_pipeline.emulator._documents.cii import build_cii_xml
-from billing_pipeline.emulator._documents.document_model import EMULATOR_NOTICE, InvoiceDataError
+from billing_pipeline.emulator._documents.credit_note_data import build_credit_note_document
+from billing_pipeline.emulator._documents.document_model import EMULATOR_NOTICE, InvoiceDataError, InvoiceDocument
 from billing_pipeline.emulator._documents.invoice_data import build_invoice_document
 from billing_pipeline.emulator._documents.layout import render_invoice_pdf
 
 __all__ = [
     "EMULATOR_NOTICE",
     "InvoiceDataError",
+    "build_credit_note_xml",
     "build_facturx_xml",
+    "render_credit_note_pdf",
     "render_draft_pdf",
     "render_facturx_pdf",
 ]
@@ -41,10 +46,18 @@ def render_draft_pdf(invoice: Mapping[str, Any], organization: Mapping[str, Any]
 
 def render_facturx_pdf(invoice: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
     """The finalized invoice as a Factur-X (EN 16931) PDF/A-3B; ``invoice["number"]`` is required."""
-    document = build_invoice_document(invoice, organization)
+    return _facturx_pdf(build_invoice_document(invoice, organization), "invoice")
+
+
+def render_credit_note_pdf(credit_note: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
+    """A credit note as a Factur-X (EN 16931) PDF/A-3B, type 381, referring to the corrected invoice."""
+    return _facturx_pdf(build_credit_note_document(credit_note, organization), "credit note")
+
+
+def _facturx_pdf(document: InvoiceDocument, kind: str) -> bytes:
     xml = build_cii_xml(document)
     visual = render_invoice_pdf(document, draft=False, pdfa=True)
-    title = f"Facture {document.number} (emulated, not a real invoice)"
+    title = f"{document.title} (emulated, not a real invoice)"
     return facturx.generate_from_binary(
         visual,
         xml,
@@ -57,7 +70,7 @@ def render_facturx_pdf(invoice: Mapping[str, Any], organization: Mapping[str, An
             "author": document.seller.name,
             "keywords": "",
             "title": title,
-            "subject": f"Factur-X invoice {document.number} for {document.buyer.name}. {EMULATOR_NOTICE}.",
+            "subject": f"Factur-X {kind} {document.number} for {document.buyer.name}. {EMULATOR_NOTICE}.",
         },
     )
 
@@ -65,3 +78,8 @@ def render_facturx_pdf(invoice: Mapping[str, Any], organization: Mapping[str, An
 def build_facturx_xml(invoice: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
     """Only the CII ``factur-x.xml`` of ``render_facturx_pdf`` (handy for tests and debugging)."""
     return build_cii_xml(build_invoice_document(invoice, organization))
+
+
+def build_credit_note_xml(credit_note: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
+    """Only the CII ``factur-x.xml`` of ``render_credit_note_pdf``."""
+    return build_cii_xml(build_credit_note_document(credit_note, organization))

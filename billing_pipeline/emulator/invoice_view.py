@@ -178,7 +178,7 @@ class InvoiceView:
             "items": [_item_json(item, line, currency) for item, line in zip(items, amounts.lines, strict=True)],
             "client": client,
             "payment_methods": [self._payment_method(data["iban"])],
-            "credit_notes_ids": [],
+            "credit_notes_ids": credit_note_ids(self.connection, row["id"]),
             "organization": self._issuer(settings),
             "invoice_type": "standard",
             "discount": None,
@@ -220,6 +220,14 @@ class InvoiceView:
             "transaction_type": settings.get("transaction_type"),
             "vat_payment_condition": settings.get("vat_payment_condition"),
         }
+
+
+def credit_note_ids(connection: sqlite3.Connection, invoice_id: str) -> list[str]:
+    """The invoice's ``credit_notes_ids``, oldest first."""
+    rows = connection.execute(
+        "SELECT id FROM credit_notes WHERE invoice_id = ? ORDER BY created_at, seq", (invoice_id,)
+    ).fetchall()
+    return [str(row["id"]) for row in rows]
 
 
 def _item_json(item: Mapping[str, Any], line: Any, currency: str) -> dict[str, Any]:

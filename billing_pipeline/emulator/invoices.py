@@ -162,6 +162,11 @@ class InvoiceBook(InvoiceView):
             raise _illegal(row, "canceled", "unpaid")
         return self._set_status(row, "canceled", json.loads(row["data"]))
 
+    def cancel_fully_credited(self, invoice_id: str) -> None:
+        """Qonto cancels an invoice whose credit notes reach its total (qonto-api.md §8.5, §10)."""
+        row = self._row(invoice_id)
+        self._set_status(row, "canceled", json.loads(row["data"]))
+
     # ---- helpers -------------------------------------------------------------------------------
 
     def _set_status(self, row: sqlite3.Row, status: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -209,9 +214,11 @@ class InvoiceBook(InvoiceView):
                 return number
 
     def _number_taken(self, number: str, exclude_id: str | None = None) -> bool:
+        # unique within the organization: credit notes' numbers included
         row = self.connection.execute(
-            "SELECT 1 FROM invoices WHERE (number = ? OR requested_number = ?) AND id != ? LIMIT 1",
-            (number, number, exclude_id or ""),
+            "SELECT 1 FROM invoices WHERE (number = ? OR requested_number = ?) AND id != ?"
+            " UNION ALL SELECT 1 FROM credit_notes WHERE number = ? LIMIT 1",
+            (number, number, exclude_id or "", number),
         ).fetchone()
         return row is not None
 

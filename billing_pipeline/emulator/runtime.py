@@ -21,6 +21,8 @@ class DocumentRenderer(Protocol):
 
     def render_facturx_pdf(self, invoice: dict[str, Any], organization: dict[str, Any]) -> bytes: ...
 
+    def render_credit_note_pdf(self, credit_note: dict[str, Any], organization: dict[str, Any]) -> bytes: ...
+
 
 def default_renderer() -> DocumentRenderer:
     # imported on first render only: the PDF stack is heavy and most requests never need it
@@ -71,7 +73,7 @@ class EmulatorRuntime:
             for table in BUSINESS_TABLES:
                 connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             connection.execute("DELETE FROM meta WHERE key != 'schema_version'")
-            connection.execute("DELETE FROM sqlite_sequence WHERE name IN ('clients', 'invoices')")
+            connection.execute("DELETE FROM sqlite_sequence WHERE name IN ('clients', 'invoices', 'credit_notes')")
             seed(connection, business_now_ms(connection))
 
     def close(self) -> None:

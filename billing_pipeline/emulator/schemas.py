@@ -282,6 +282,27 @@ class InvoicePatch(_InvoiceFields):
     status: Literal["draft"] | None = None
 
 
+class CreditNoteCreate(_Strict):
+    """Body of POST /v2/credit_notes (qonto-api.md §8.5); the rules against the invoice live in credit_notes.py.
+
+    Items take positive quantities (``ItemIn`` refuses others), as Qonto documents: it presents
+    them negated. ``currency`` is required here: Qonto documents that it must match the invoice.
+    """
+
+    invoice_id: str = Field(min_length=1)
+    issue_date: IsoDate
+    currency: str = Field(pattern=_CURRENCY.pattern)
+    items: list[ItemIn] = Field(min_length=1)
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+    number: str | None = Field(default=None, min_length=1, max_length=40)
+    terms_and_conditions: str | None = Field(default=None, max_length=525)
+    contact_email: Email | None = None
+    discount: Unsupported = None
+    welfare_fund: Unsupported = None
+    withholding_tax: Unsupported = None
+    stamp_duty_amount: Unsupported = None
+
+
 class MarkAsPaidIn(_Strict):
     paid_at: IsoDate | None = None
 

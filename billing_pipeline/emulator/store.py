@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS invoices (
 CREATE INDEX IF NOT EXISTS invoices_created ON invoices (created_at, seq);
 CREATE INDEX IF NOT EXISTS invoices_number ON invoices (number);
 CREATE INDEX IF NOT EXISTS invoices_requested_number ON invoices (requested_number);
+-- invoice_id names the owner: a client invoice, or a credit note (kind 'credit_note')
 CREATE TABLE IF NOT EXISTS attachment_versions (
     attachment_id TEXT NOT NULL,
     version_ms INTEGER NOT NULL,
@@ -60,6 +61,21 @@ CREATE TABLE IF NOT EXISTS attachment_versions (
     PRIMARY KEY (attachment_id, version_ms)
 );
 CREATE TABLE IF NOT EXISTS number_sequences (year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS credit_notes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    invoice_id TEXT NOT NULL,
+    number TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    attachment_id TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    client_snapshot TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credit_notes_invoice ON credit_notes (invoice_id, created_at, seq);
+CREATE INDEX IF NOT EXISTS credit_notes_updated ON credit_notes (updated_at, seq);
+CREATE TABLE IF NOT EXISTS credit_note_sequences (year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS oauth_refresh_tokens (
     token TEXT PRIMARY KEY,
     issued_at INTEGER NOT NULL,
@@ -92,6 +108,8 @@ BUSINESS_TABLES = (
     "invoices",
     "attachment_versions",
     "number_sequences",
+    "credit_notes",
+    "credit_note_sequences",
     "oauth_refresh_tokens",
     "oauth_access_tokens",
 )

@@ -30,7 +30,6 @@ _NSMAP = {"rsm": RSM, "qdt": QDT, "ram": RAM, "udt": UDT}
 EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
 # French "cadre de facturation" (BT-23): S1 = services only, invoice to be paid
 SERVICES_BUSINESS_PROCESS = "S1"
-COMMERCIAL_INVOICE = "380"
 SEPA_CREDIT_TRANSFER = "58"
 
 
@@ -61,9 +60,11 @@ def build_cii_xml(document: InvoiceDocument) -> bytes:
 
 def _exchanged_document(parent: etree._Element, document: InvoiceDocument) -> None:
     _sub(parent, RAM, "ID", document.number)
-    _sub(parent, RAM, "TypeCode", COMMERCIAL_INVOICE)
+    _sub(parent, RAM, "TypeCode", document.type_code)
     _date_element(parent, "IssueDateTime", document.issue_date)
     notes: list[tuple[str, str | None]] = [(EMULATOR_NOTICE, None)]
+    if document.reason:
+        notes.append((f"Motif de l'avoir : {document.reason}", None))
     if document.header:
         notes.append((document.header, None))
     if document.footer:
@@ -161,6 +162,12 @@ def _settlement(parent: etree._Element, document: InvoiceDocument) -> None:
     _sub(summation, RAM, "TaxTotalAmount", _amount(document.vat_total)).set("currencyID", document.currency)
     _sub(summation, RAM, "GrandTotalAmount", _amount(document.grand_total))
     _sub(summation, RAM, "DuePayableAmount", _amount(document.grand_total))
+    if document.preceding_invoice is not None:
+        # BG-3 (BT-25, BT-26), after the monetary summation as the XSD orders it
+        reference = _sub(parent, RAM, "InvoiceReferencedDocument")
+        _sub(reference, RAM, "IssuerAssignedID", document.preceding_invoice.number)
+        formatted = _sub(reference, RAM, "FormattedIssueDateTime")
+        _sub(formatted, QDT, "DateTimeString", f"{document.preceding_invoice.issue_date:%Y%m%d}").set("format", "102")
 
 
 def _vat_breakdown(parent: etree._Element, group: VatBreakdown) -> None:

@@ -88,6 +88,18 @@ class LegalNotes:
 
 
 @dataclass(frozen=True)
+class PrecedingInvoice:
+    """BG-3: the invoice a credit note corrects (BT-25 number, BT-26 issue date)."""
+
+    number: str
+    issue_date: date
+
+
+COMMERCIAL_INVOICE = "380"
+CREDIT_NOTE = "381"
+
+
+@dataclass(frozen=True)
 class InvoiceDocument:
     number: str | None
     status: str
@@ -109,6 +121,29 @@ class InvoiceDocument:
     payment: PaymentAccount | None
     payment_terms: str
     notes: LegalNotes
+    type_code: str = COMMERCIAL_INVOICE  # BT-3
+    preceding_invoice: PrecedingInvoice | None = None
+    reason: str | None = None  # why a credit note was issued
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.type_code == CREDIT_NOTE
+
+    @property
+    def title(self) -> str:
+        if self.number is None:
+            return "Brouillon de facture"
+        return f"{'Avoir' if self.is_credit_note else 'Facture'} {self.number}"
+
+    def correction_rows(self) -> list[tuple[str, str]]:
+        """The references a credit note prints: the invoice it corrects and why."""
+        rows = []
+        if self.preceding_invoice is not None:
+            preceding = self.preceding_invoice
+            rows.append(("Facture d'origine", f"{preceding.number} du {preceding.issue_date:%d/%m/%Y}"))
+        if self.reason:
+            rows.append(("Motif", self.reason))
+        return rows
 
 
 def round_cents(amount: Decimal) -> Decimal:

@@ -109,7 +109,7 @@ def render_invoice_pdf(document: InvoiceDocument, *, draft: bool, pdfa: bool) ->
         seller_line=printable(_seller_legal_line(document.seller)),
         compliance="PDF/A-3B" if pdfa else None,
     )
-    title = f"Facture {document.number}" if document.number else "Brouillon de facture"
+    title = document.title
     pdf.set_title(printable(f"{title} (emulated, not a real invoice)"))
     pdf.set_author(printable(document.seller.name))
     pdf.set_subject(printable(f"{title} pour {document.buyer.name}. {EMULATOR_NOTICE}."))
@@ -201,6 +201,7 @@ def _references(pdf: FPDF, document: InvoiceDocument) -> None:
         )
     if document.purchase_order:
         rows.append(("Bon de commande", document.purchase_order))
+    rows += document.correction_rows()
     rows.append(("Nature des opérations", "Prestations de services"))
     for label, value in rows:
         pdf.set_font(FONT_FAMILY, "B", 9)
@@ -299,7 +300,7 @@ def _vat_and_totals(pdf: FPDF, document: InvoiceDocument) -> None:
         ("Total HT", document.line_total),
         ("Total TVA", document.vat_total),
         ("Total TTC", document.grand_total),
-        ("Net à payer", document.grand_total),
+        ("Montant de l'avoir" if document.is_credit_note else "Net à payer", document.grand_total),
     )
     for index, (label, amount) in enumerate(totals):
         pdf.set_font(FONT_FAMILY, "B" if index >= 2 else "", 10)
