@@ -172,3 +172,17 @@ def test_under_dagster_dev_a_killed_run_never_blocks_the_next_one(
         finally:
             dev.stop()
     _assert_billed_once(world)
+
+
+@pytest.mark.parametrize("config", ["dagster.dev.yaml", "dagster.production.yaml"])
+def test_dev_and_production_instances_monitor_run_workers_and_free_dead_runs_slots(config: str) -> None:
+    """Both instance configurations give Dagster's run monitoring a worker health check and free the
+    pool slots of runs that ended (the production one is exercised on PostgreSQL by `make test-postgres`)."""
+    import yaml
+
+    settings = yaml.safe_load((REPO / "deploy" / config).read_text())
+    assert settings["run_launcher"] == {"module": "billing_pipeline.run_monitoring", "class": "LocalRunLauncher"}
+    monitoring = settings["run_monitoring"]
+    assert monitoring["enabled"] is True and monitoring["max_resume_run_attempts"] == 0
+    assert 0 < monitoring["free_slots_after_run_end_seconds"] <= 300
+    assert settings["concurrency"]["pools"]["default_limit"] == 1
