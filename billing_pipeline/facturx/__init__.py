@@ -9,6 +9,8 @@
 
 from billing_pipeline.facturx.comparison import compare_with_expected
 from billing_pipeline.facturx.models import (
+    COMMERCIAL_INVOICE_TYPE_CODE,
+    CREDIT_NOTE_TYPE_CODE,
     DocumentAllowanceCharge,
     ExpectedInvoice,
     ExpectedLine,
@@ -23,6 +25,8 @@ from billing_pipeline.facturx.rules import RULES
 from billing_pipeline.facturx.verification import verify_pdf, warm_up
 
 __all__ = [
+    "COMMERCIAL_INVOICE_TYPE_CODE",
+    "CREDIT_NOTE_TYPE_CODE",
     "RULES",
     "DocumentAllowanceCharge",
     "ExpectedInvoice",

@@ -65,7 +65,11 @@ def _verify_file(path: Path) -> VerificationReport:
 
 def _as_text(report: VerificationReport) -> str:
     facts = [report.profile or "profile unknown"]
-    if report.invoice_number:
+    invoice = report.invoice
+    if report.invoice_number and invoice is not None and invoice.is_credit_note:
+        corrects = f" correcting {invoice.preceding_invoice_number}" if invoice.preceding_invoice_number else ""
+        facts.append(f"credit note {report.invoice_number}{corrects}")
+    elif report.invoice_number:
         facts.append(f"invoice {report.invoice_number}")
     if report.totals is not None:
         currency = report.invoice.currency if report.invoice and report.invoice.currency else ""

@@ -36,6 +36,18 @@ def compare_with_expected(invoice: FacturXInvoice, expected: ExpectedInvoice) ->
         findings.add(
             "BP-CMP-09", f"buyer SIREN (BT-47): expected {expected.buyer_siren}, the XML has {invoice.buyer_siren}"
         )
+    if expected.type_code is not None and invoice.type_code != expected.type_code:
+        findings.add(
+            "BP-CMP-10", f"document type (BT-3): expected {expected.type_code}, the XML has {invoice.type_code}"
+        )
+    if expected.preceding_invoice_number is not None and (
+        invoice.preceding_invoice_number != expected.preceding_invoice_number
+    ):
+        findings.add(
+            "BP-CMP-11",
+            f"preceding invoice (BT-25): expected {expected.preceding_invoice_number!r}, "
+            f"the XML has {invoice.preceding_invoice_number!r}",
+        )
     return findings.errors
 
 

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from billing_pipeline.facturx.rules import UNREADABLE_RULES
 
+COMMERCIAL_INVOICE_TYPE_CODE = "380"
+CREDIT_NOTE_TYPE_CODE = "381"
+
 
 class Finding(BaseModel):
     """One problem: an official rule id (``BR-CO-15``, ``BR-FR-12_BT-49``…) or one of ours (``BP-…``)."""
@@ -110,6 +113,14 @@ class FacturXInvoice(BaseModel):
     prepaid_amount: Decimal | None  # BT-113
     rounding_amount: Decimal | None  # BT-114
     due_payable_amount: Decimal | None  # BT-115
+    # BG-3, the first preceding invoice reference: what a credit note (BT-3 381) corrects
+    preceding_invoice_number: str | None = None  # BT-25
+    preceding_invoice_date: date | None = None  # BT-26
+
+    @property
+    def is_credit_note(self) -> bool:
+        """BT-3 is 381: every amount is positive and means money owed back to the buyer."""
+        return self.type_code == CREDIT_NOTE_TYPE_CODE
 
     def totals(self) -> Totals | None:
         net, vat, total, due = self.tax_basis_total, self.vat_total, self.grand_total, self.due_payable_amount
@@ -180,3 +191,7 @@ class ExpectedInvoice(BaseModel):
     period_start: date | None = None
     period_end: date | None = None
     buyer_siren: str | None = None
+    # "381" for a credit note; None skips the check
+    type_code: str | None = None
+    # the invoice a credit note corrects (BT-25); None skips the check
+    preceding_invoice_number: str | None = None

@@ -36,6 +36,7 @@ _SUM = f"{_SET}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
 _SELLER = f"{_AGR}/ram:SellerTradeParty"
 _BUYER = f"{_AGR}/ram:BuyerTradeParty"
 _MEANS = f"{_SET}/ram:SpecifiedTradeSettlementPaymentMeans"
+_PRECEDING = f"{_SET}/ram:InvoiceReferencedDocument"
 _TRUE = frozenset({"true", "1"})
 
 
@@ -148,6 +149,10 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
         prepaid_amount=reader.amount(root, f"{_SUM}/ram:TotalPrepaidAmount", "BT-113"),
         rounding_amount=reader.amount(root, f"{_SUM}/ram:RoundingAmount", "BT-114"),
         due_payable_amount=reader.amount(root, f"{_SUM}/ram:DuePayableAmount", "BT-115"),
+        preceding_invoice_number=reader.text(root, f"{_PRECEDING}/ram:IssuerAssignedID"),
+        preceding_invoice_date=reader.date(
+            root, f"{_PRECEDING}/ram:FormattedIssueDateTime/qdt:DateTimeString", "BT-26"
+        ),
     )
 
 

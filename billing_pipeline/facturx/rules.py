@@ -44,6 +44,7 @@ RULES: dict[str, Rule] = {
         Rule("BP-FX-05", _E, "BT-24 (profile) is missing or not a Factur-X profile."),
         Rule("BP-FX-06", _W, "MINIMUM / BASIC WL profile: no invoice lines, not a full EN 16931 invoice."),
         Rule("BP-FX-07", _E, "A business term holds a value that cannot be read (date, amount)."),
+        Rule("BP-FX-08", _E, "A credit note (BT-3 381) does not name the invoice it corrects (BT-25)."),
         # validation engines
         Rule("BP-XSD-01", _E, "The XML does not conform to the Factur-X XSD of its profile (first 20 violations)."),
         Rule("BP-SCH-01", _E, "A Schematron could not be run on the XML."),
@@ -112,6 +113,8 @@ RULES: dict[str, Rule] = {
         Rule("BP-CMP-07", _E, "A line differs (title, quantity, unit price, VAT rate or net amount)."),
         Rule("BP-CMP-08", _E, "The billing period (BT-73 / BT-74) differs."),
         Rule("BP-CMP-09", _E, "The buyer SIREN (BT-47) differs."),
+        Rule("BP-CMP-10", _E, "The document type (BT-3: 380 invoice, 381 credit note) differs."),
+        Rule("BP-CMP-11", _E, "The preceding invoice number (BT-25) differs."),
     )
 }
 

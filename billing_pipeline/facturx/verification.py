@@ -100,7 +100,22 @@ def _verify(data: bytes, findings: Findings) -> FacturXInvoice | None:
         _validate_xml(root, profile, findings)
     check_money(invoice, findings)
     check_identifiers(invoice, findings)
+    check_document_type(invoice, findings)
     return invoice
+
+
+def check_document_type(invoice: FacturXInvoice, findings: Findings) -> None:
+    """A credit note is checked like an invoice, plus the reference to the invoice it corrects.
+
+    BR-FR-CO-05 requires the same, but only where the French rules run (not MINIMUM/BASIC WL, not a
+    file whose Schematron failed); a credit note that corrects nothing nameable is unusable to us.
+    """
+    if invoice.is_credit_note and invoice.preceding_invoice_number is None:
+        findings.add(
+            "BP-FX-08",
+            "credit note (BT-3 381) without a preceding invoice reference (BT-25, "
+            "ram:ApplicableHeaderTradeSettlement/ram:InvoiceReferencedDocument/ram:IssuerAssignedID)",
+        )
 
 
 def _parse_xml(xml_file: EmbeddedFile, findings: Findings) -> etree._Element | None:

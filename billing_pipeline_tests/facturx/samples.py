@@ -171,3 +171,34 @@ def long_invoice(lines: int = 70) -> dict[str, Any]:
         for index in range(1, lines + 1)
     ]
     return company_invoice(number="F-2026-00004", items=items)
+
+
+def credit_note(**changes: Any) -> dict[str, Any]:
+    """A Qonto-shaped credit note on ``company_invoice()``: the lines negated, as Qonto presents them.
+
+    It credits the whole invoice (1074.50 EUR), plus the ``corrected_invoice`` the emulator adds for
+    its renderer (number, issue date, period, French notes of the invoice).
+    """
+    invoice = company_invoice()
+    items = [dict(item, quantity=f"-{item['quantity']}") for item in invoice["items"]]
+    note: dict[str, Any] = {
+        "id": "9c1b2a3d-0000-4a4a-9b9b-111122223333",
+        "invoice_id": invoice["id"],
+        "number": "AV-2026-00001",
+        "issue_date": "2026-02-10",
+        "invoice_issue_date": invoice["issue_date"],
+        "reason": "Usage billed twice",
+        "currency": "EUR",
+        "client": invoice["client"],
+        "items": items,
+        "total_amount": {"value": "-1074.50", "currency": "EUR"},
+        "vat_amount": {"value": "-101.67", "currency": "EUR"},
+        "corrected_invoice": {
+            "number": invoice["number"],
+            "issue_date": invoice["issue_date"],
+            "performance_start_date": invoice["performance_start_date"],
+            "performance_end_date": invoice["performance_end_date"],
+        },
+    }
+    note.update(changes)
+    return note
