@@ -36,6 +36,8 @@ from billing_pipeline.qonto.models import (
     ClientInvoiceUpdate,
     ClientKind,
     ClientUpdate,
+    CreditNote,
+    CreditNoteCreate,
     InvoiceItem,
     InvoiceItemInput,
     InvoiceStatus,
@@ -45,7 +47,7 @@ from billing_pipeline.qonto.models import (
     PageMeta,
     PaymentMethodsInput,
 )
-from billing_pipeline.qonto.readiness import facturx_is_ready
+from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready, facturx_is_ready
 from billing_pipeline.qonto.retries import RetryPolicy
 
 __all__ = [
@@ -65,6 +67,8 @@ __all__ = [
     "ClientInvoiceUpdate",
     "ClientKind",
     "ClientUpdate",
+    "CreditNote",
+    "CreditNoteCreate",
     "InvoiceItem",
     "InvoiceItemInput",
     "InvoiceStatus",
@@ -87,5 +91,6 @@ __all__ = [
     "QontoTransportError",
     "QontoValidationError",
     "RetryPolicy",
+    "credit_note_facturx_is_ready",
     "facturx_is_ready",
 ]

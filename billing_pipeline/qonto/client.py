@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from billing_pipeline.qonto.auth import ApiKeyProvider, AuthProvider, OAuthTokenManager, utc_now
 from billing_pipeline.qonto.calls import envelope, filters, is_pdf, iterate_pages, parse_model, segment, status_list
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
+from billing_pipeline.qonto.credit_notes import CreditNoteCalls
 from billing_pipeline.qonto.downloads import SignedUrlDownloader, new_download_client
 from billing_pipeline.qonto.errors import QontoAuthError, QontoConfigurationError
 from billing_pipeline.qonto.models import (
@@ -58,8 +59,11 @@ M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
 
 
-class QontoClient:
+class QontoClient(CreditNoteCalls):
     """Async Qonto API client; use as ``async with QontoClient(config) as qonto``.
+
+    Credit notes (``create_credit_note``, ``get_credit_note``, ``list_credit_notes``,
+    ``iter_credit_notes``) come from ``CreditNoteCalls``.
 
     ``transport`` / ``download_transport`` replace the network (tests, in-process emulator).
     ``retry_policy`` sets the backoff timing (attempts always come from ``config.max_attempts``);

@@ -2,11 +2,13 @@
 
 They live in three modules: ``wire`` (what every payload shares: lenient responses, strict
 requests, money as plain decimal strings, aware timestamps), ``parties`` (organization, bank
-accounts, clients) and ``invoice_models`` (client invoices and their attachments).
+accounts, clients), ``invoice_models`` (client invoices and their attachments) and
+``credit_note_models`` (credit notes).
 """
 
 from __future__ import annotations
 
+from billing_pipeline.qonto.credit_note_models import CreditNote, CreditNoteCreate
 from billing_pipeline.qonto.invoice_models import (
     Attachment,
     ClientInvoice,
@@ -46,6 +48,8 @@ __all__ = [
     "ClientInvoiceUpdate",
     "ClientKind",
     "ClientUpdate",
+    "CreditNote",
+    "CreditNoteCreate",
     "InvoiceClientRef",
     "InvoiceItem",
     "InvoiceItemInput",

@@ -7,7 +7,7 @@ signal is the attachment's ``updated_at`` moving strictly past the invoice's ``f
 
 from __future__ import annotations
 
-from billing_pipeline.qonto.models import Attachment, ClientInvoice, InvoiceStatus
+from billing_pipeline.qonto.models import Attachment, ClientInvoice, CreditNote, InvoiceStatus
 
 
 def facturx_is_ready(invoice: ClientInvoice, attachment: Attachment | None) -> bool | None:
@@ -29,3 +29,19 @@ def facturx_is_ready(invoice: ClientInvoice, attachment: Attachment | None) -> b
     if attachment.updated_at is None or invoice.finalized_at is None:
         return None
     return attachment.updated_at > invoice.finalized_at
+
+
+def credit_note_facturx_is_ready(credit_note: CreditNote, attachment: Attachment | None) -> bool | None:
+    """The same tri-state for a credit note, which is final from its creation (it has no status).
+
+    Qonto renders its PDF asynchronously like an invoice's [unconfirmed]: ready once the attachment
+    was updated strictly after ``finalized_at``; ``None`` when a timestamp is missing (download and
+    look for ``factur-x.xml``).
+    """
+    if attachment is None or credit_note.attachment_id is None:
+        return False
+    if attachment.id != credit_note.attachment_id:
+        return False
+    if attachment.updated_at is None or credit_note.finalized_at is None:
+        return None
+    return attachment.updated_at > credit_note.finalized_at
