@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -123,11 +124,24 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
                 continue
             again = _execute("facturx_collection", billing_period.key, instance)
             ok = again.success and not _failed_error_checks(again)
-        # an abandoned row is nothing to bill (the customer left the plan): not an invoice of the period
-        records = [r for r in ledger.invoices(billing_period.key) if r.state != InvoiceState.ABANDONED]
-    _print_result(billing_period.key, records, output_format)
+        records, corrections = _invoices_and_corrections(ledger, billing_period.key)
+    _print_result(billing_period.key, records, output_format, corrections)
     _name_customers_not_billed(records)
-    sys.exit(_exit_status(ok, records))
+    sys.exit(_exit_status(ok, records, corrections))
+
+
+def _invoices_and_corrections(ledger: Any, period: str) -> tuple[list[Any], list[Any]]:
+    from billing_pipeline.invoicing.corrections import credited_invoice_ids
+
+    credited = credited_invoice_ids(ledger, period)
+    # an abandoned row is nothing to bill (the customer left the plan), and an invoice we credited in
+    # full is reported with its credit note under "corrections": neither is an invoice of the period
+    records = [
+        r
+        for r in ledger.invoices(period)
+        if r.state != InvoiceState.ABANDONED and not (r.state == InvoiceState.CANCELED and r.invoice_id in credited)
+    ]
+    return records, ledger.corrections(period)
 
 
 def _name_customers_not_billed(records: list[Any]) -> None:
@@ -141,13 +155,20 @@ def _name_customers_not_billed(records: list[Any]) -> None:
             )
 
 
-def _exit_status(ok: bool, records: list[Any]) -> int:
-    all_stored = bool(records) and all(r.state == InvoiceState.STORED for r in records)
-    return 0 if ok and all_stored else 1
+def _exit_status(ok: bool, records: list[Any], corrections: Sequence[Any] = ()) -> int:
+    from billing_pipeline.invoicing.ledger import CorrectionState
+
+    all_stored = bool(records or corrections) and all(r.state == InvoiceState.STORED for r in records)
+    corrections_stored = all(c.state == CorrectionState.STORED for c in corrections)
+    return 0 if ok and all_stored and corrections_stored else 1
 
 
 def _pending(ledger: Any, period: str) -> bool:
-    return any(r.state == InvoiceState.FINALIZED for r in ledger.invoices(period))
+    from billing_pipeline.invoicing.ledger import CorrectionState
+
+    return any(r.state == InvoiceState.FINALIZED for r in ledger.invoices(period)) or bool(
+        ledger.corrections(period, {CorrectionState.ISSUED})
+    )
 
 
 def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
@@ -156,7 +177,8 @@ def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
 
     pending = pending_by_period(ledger).get(period)
     if not pending:
-        return False
+        # only credit notes are waiting: let the collection run look (it checks each one's attachment)
+        return _pending(ledger, period)
 
     async def probe() -> bool:
         async with qonto.connection().open() as client:
@@ -165,7 +187,7 @@ def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
     return run_async(probe())
 
 
-def _print_result(period: str, records: list[Any], output_format: str) -> None:
+def _print_result(period: str, records: list[Any], output_format: str, corrections: Sequence[Any] = ()) -> None:
     mode = qonto_mode().value
     rows = [
         {
@@ -180,8 +202,21 @@ def _print_result(period: str, records: list[Any], output_format: str) -> None:
         }
         for r in records
     ]
+    correction_rows = [
+        {
+            "customer_id": c.customer_id,
+            "kind": c.kind,
+            "qonto_id": c.qonto_id,
+            "number": c.number,
+            "corrects": c.corrects_number,
+            "total": c.total,
+            "file": c.file_path,
+            "sha256": c.sha256,
+        }
+        for c in corrections
+    ]
     if output_format == "json":
-        click.echo(json.dumps({"period": period, "mode": mode, "invoices": rows}))
+        click.echo(json.dumps({"period": period, "mode": mode, "invoices": rows, "corrections": correction_rows}))
         return
     stored = sum(1 for r in records if r.state == InvoiceState.STORED)
     click.echo(f"period {period} ({mode}): {len(records)} invoice(s), {stored} Factur-X file(s) stored")
@@ -189,4 +224,9 @@ def _print_result(period: str, records: list[Any], output_format: str) -> None:
         click.echo(
             f"  {row['customer_id']:<20} {row['number'] or '-':<16} {row['status']:<10} "
             f"{row['total'] or '-':>12}  {row['file'] or ''}"
+        )
+    for row in correction_rows:
+        click.echo(
+            f"  {row['customer_id']:<20} {row['number'] or '-':<16} {'credit':<10} "
+            f"{row['total'] or '-':>12}  {row['file'] or ''}  (corrects {row['corrects']})"
         )

@@ -6,6 +6,9 @@ and the resources of ``defs/resources.py`` are derived from these declarations, 
 is one line here, e.g.::
 
     reissue_canceled: Annotated[bool, Env("BILLING_REISSUE_CANCELED", BILLING)] = False
+    # after a finalized period's usage changed: "auto" issues the corrections on the next run,
+    # "review" computes and shows them, issued only by an explicit materialization of invoice_corrections
+    corrections: Annotated[str, Env("BILLING_CORRECTIONS", BILLING)] = "auto"
 
 which ``from_env`` reads, the ``billing`` resource declares (config field + default) and receives.
 
@@ -88,6 +91,9 @@ class BillingSettings(BaseModel):
     in_flight_grace_s: Annotated[float, Field(ge=0), Env("BILLING_IN_FLIGHT_GRACE_S", BILLING)] = 60.0
     # a person canceled an invoice in Qonto: issue a new one for the period (never silently: off by default)
     reissue_canceled: Annotated[bool, Env("BILLING_REISSUE_CANCELED", BILLING)] = False
+    # after a finalized period's usage changed: "auto" issues the corrections on the next run,
+    # "review" computes and shows them, issued only by an explicit materialization of invoice_corrections
+    corrections: Annotated[str, Env("BILLING_CORRECTIONS", BILLING)] = "auto"
     # Qonto: a server other than Qonto's (an emulator started with `emulator serve`), and credentials
     base_url: Annotated[str | None, Env("QONTO_BASE_URL", QONTO_SERVER)] = None
     api_key: Annotated[SecretStr | None, SecretEnv("QONTO_API_KEY", QONTO_SERVER)] = None
@@ -95,6 +101,13 @@ class BillingSettings(BaseModel):
     oauth_client_secret: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_CLIENT_SECRET", QONTO_SERVER)] = None
     oauth_refresh_token: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_REFRESH_TOKEN", QONTO_SERVER)] = None
     staging_token: Annotated[SecretStr | None, SecretEnv("QONTO_STAGING_TOKEN", QONTO_SERVER)] = None
+
+    @field_validator("corrections")
+    @classmethod
+    def _corrections_policy(cls, value: str) -> str:
+        if value not in ("auto", "review"):
+            raise ValueError(f"BILLING_CORRECTIONS must be auto or review, got {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -8,10 +8,14 @@ from billing_pipeline.defs.partitions import SETTINGS
 
 _UP_TO_DRAFTS = dg.AssetSelection.assets("billable_usage", "qonto_clients", "draft_invoices")
 _UP_TO_FINALIZED = _UP_TO_DRAFTS | dg.AssetSelection.assets("finalized_invoices")
+# BILLING_CORRECTIONS=auto: a run of a finalized period whose usage changed issues its corrections;
+# review: invoice_corrections runs only when a person materializes it
+_CORRECTIONS = dg.AssetSelection.assets("invoice_corrections") if SETTINGS.corrections == "auto" else None
+_BILL = _UP_TO_FINALIZED | _CORRECTIONS if _CORRECTIONS is not None else _UP_TO_FINALIZED
 
 monthly_invoicing = dg.define_asset_job(
     "monthly_invoicing",
-    selection=_UP_TO_FINALIZED if SETTINGS.auto_finalize else _UP_TO_DRAFTS,
+    selection=_BILL if SETTINGS.auto_finalize else _UP_TO_DRAFTS,
     description=(
         "Bill one period: price usage, find-or-create clients, sync drafts"
         + (
@@ -26,8 +30,8 @@ monthly_invoicing = dg.define_asset_job(
 
 bill_period = dg.define_asset_job(
     "bill_period",
-    selection=_UP_TO_FINALIZED | dg.AssetSelection.assets("facturx_files"),
-    description="All five steps for one period (used by `billing-pipeline bill`).",
+    selection=_BILL | dg.AssetSelection.assets("facturx_files"),
+    description="Every step for one period, corrections included (used by `billing-pipeline bill`).",
     tags={"billing/step": "end-to-end"},
 )
 

@@ -7,11 +7,12 @@ import dagster as dg
 
 from billing_pipeline.defs.jobs import facturx_collection
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.invoicing.ledger import InvoiceRecord
+from billing_pipeline.invoicing.ledger import CorrectionRecord, InvoiceRecord
 from billing_pipeline.invoicing.readiness import (
     PeriodReadiness,
     collection_run_key,
     pending_by_period,
+    pending_corrections_by_period,
     probe_period,
 )
 
@@ -19,11 +20,16 @@ MAX_PERIODS_PER_TICK = 12  # at most two Qonto calls per period: a tick stays we
 
 
 async def _probe(
-    qonto: QontoResource, billing: BillingResource, periods: dict[str, list[InvoiceRecord]], now: datetime
+    qonto: QontoResource,
+    billing: BillingResource,
+    periods: dict[str, list[InvoiceRecord]],
+    now: datetime,
+    corrections: dict[str, list[CorrectionRecord]],
 ) -> list[PeriodReadiness]:
     async with qonto.connection().open() as client:
         return [
-            await probe_period(client, billing.ledger(), period, pending, now) for period, pending in periods.items()
+            await probe_period(client, billing.ledger(), period, pending, now, corrections.get(period))
+            for period, pending in periods.items()
         ]
 
 
@@ -44,21 +50,24 @@ def facturx_attachment_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     ledger = billing.ledger()
     pending = pending_by_period(ledger)
+    corrections = pending_corrections_by_period(ledger)
+    for period in corrections:
+        pending.setdefault(period, [])  # a period whose only waiting documents are credit notes
     if not pending:
-        return dg.SkipReason("no finalized invoice is waiting for its Factur-X file")
+        return dg.SkipReason("no finalized invoice or credit note is waiting for its Factur-X file")
     requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     now = datetime.now(UTC)
     to_probe: dict[str, list[InvoiceRecord]] = {}
     already_requested = []
     for period in sorted(pending):
-        key = collection_run_key(period, pending[period], now)
+        key = collection_run_key(period, pending[period], now, [c.reference for c in corrections.get(period, [])])
         if requested.get(period) == key:
             already_requested.append(period)
             continue
         to_probe[period] = pending[period]
         if len(to_probe) >= MAX_PERIODS_PER_TICK:
             break
-    readiness = run_async(_probe(qonto, billing, to_probe, now)) if to_probe else []
+    readiness = run_async(_probe(qonto, billing, to_probe, now, corrections)) if to_probe else []
     ready = [r for r in readiness if r.ready]
     waiting = [r for r in readiness if not r.ready]
     for r in ready:
@@ -66,7 +75,8 @@ def facturx_attachment_sensor(
     # forget periods that have nothing pending any more: the cursor stays small
     requested = {p: k for p, k in requested.items() if p in pending}
     summary = (
-        f"{sum(len(v) for v in pending.values())} invoice(s) waiting in {len(pending)} period(s); "
+        f"{sum(len(v) for v in pending.values())} invoice(s) and {sum(len(v) for v in corrections.values())} "
+        f"credit note(s) waiting in {len(pending)} period(s); "
         f"ready: {[r.describe() for r in ready] or 'none'}; still rendering: "
         f"{[r.describe() for r in waiting] or 'none'}; collection already requested: "
         f"{already_requested or 'none'}"

@@ -34,6 +34,8 @@ class DraftOutcome(BaseModel):
     def totals_match(self) -> bool:
         if self.action in ("canceled", "deleted", "abandoned"):
             return True  # nothing billed under this reference: the billing check names it instead
+        if self.action == "locked" and self.content_changed_after_finalize:
+            return True  # finalized, then the usage changed: invoice_corrections corrects it (never edited)
         return self.plan_total == self.qonto_total and self.plan_vat == self.qonto_vat
 
 

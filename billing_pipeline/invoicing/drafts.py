@@ -22,6 +22,7 @@ from datetime import date
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing import content
+from billing_pipeline.invoicing.corrections import credited_invoice_ids
 from billing_pipeline.invoicing.draft_outcomes import (
     DraftAction,
     DraftOutcome,
@@ -180,7 +181,8 @@ class DraftSynchronizer:
         invoice: ClientInvoice,
         record: InvoiceRecord | None,
     ) -> DraftOutcome:
-        if self.reissue_canceled:
+        if self.reissue_canceled or invoice.id in credited_invoice_ids(self.ledger, reference.period.key):
+            # re-issued on the explicit setting, or because we credited it ourselves (a correction)
             if record is None or record.state != InvoiceState.CANCELED:
                 self.ledger.record_canceled(
                     reference, invoice_id=invoice.id, number=invoice.number, reason="canceled in Qonto"

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import ExpectedInvoice, ExpectedLine, compare_with_expected, verify_pdf
+from billing_pipeline.invoicing.credit_note_files import collect_credit_notes
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.invoicing.storage import safe_file_name, store_atomically
 from billing_pipeline.qonto.client import QontoClient
@@ -42,6 +43,8 @@ class FacturxFileOutcome(BaseModel):
 class FacturxReport(BaseModel):
     period: str
     outcomes: list[FacturxFileOutcome]
+    # credit notes issued as corrections (see credit_note_files.py): one dict per document
+    corrections: list[dict[str, object]] = []
 
     def by_status(self, status: FileStatus) -> list[FacturxFileOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -70,7 +73,10 @@ class FacturxCollector:
             result if isinstance(result, FacturxFileOutcome) else _failed(record, result)
             for record, result in zip(records, results, strict=True)
         ]
-        return FacturxReport(period=period.key, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
+        corrections = await collect_credit_notes(self.qonto, self.ledger, self.invoices_dir, period)
+        return FacturxReport(
+            period=period.key, outcomes=sorted(outcomes, key=lambda o: o.customer_id), corrections=corrections
+        )
 
     async def _one(self, record: InvoiceRecord) -> FacturxFileOutcome:
         assert record.invoice_id is not None

@@ -29,11 +29,14 @@ from filelock import FileLock
 
 from billing_pipeline.invoicing.ledger_clients import ClientLinks
 from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
+from billing_pipeline.invoicing.ledger_corrections import CorrectionLedger
 from billing_pipeline.invoicing.ledger_schema import (
     FINAL_STATES,
     INVOICE_TRANSITIONS,
     ClientLink,
     ClientState,
+    CorrectionRecord,
+    CorrectionState,
     IllegalTransition,
     InvoiceRecord,
     InvoiceState,
@@ -52,6 +55,8 @@ __all__ = [
     "FINAL_STATES",
     "ClientLink",
     "ClientState",
+    "CorrectionRecord",
+    "CorrectionState",
     "IllegalTransition",
     "InvoiceRecord",
     "InvoiceState",
@@ -63,7 +68,7 @@ __all__ = [
 ]
 
 
-class Ledger(ClientLinks):
+class Ledger(ClientLinks, CorrectionLedger):
     def __init__(self, url: str, *, lock_dir: Path | None = None) -> None:
         self.url = url
         self._is_sqlite = url.startswith("sqlite")

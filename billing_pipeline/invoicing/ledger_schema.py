@@ -68,6 +68,66 @@ invoice_records = sa.Table(
 )
 
 
+# corrections after finalization: one row per correction document (a credit note today), keyed by a
+# deterministic reference; the intent is committed before the create, like invoices
+correction_records = sa.Table(
+    "correction_records",
+    metadata,
+    sa.Column("reference", sa.String(300), primary_key=True),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("corrects_invoice_id", sa.String(64), nullable=False),
+    sa.Column("corrects_number", sa.String(64), nullable=True),
+    sa.Column("qonto_id", sa.String(64), nullable=True, unique=True),
+    sa.Column("number", sa.String(64), nullable=True),
+    sa.Column("total", sa.String(32), nullable=True),  # signed: negative for a credit note
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attachment_id", sa.String(64), nullable=True),
+    sa.Column("finalized_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("file_path", sa.String(1024), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("intent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
+
+
+class CorrectionState(StrEnum):
+    CREATING = "creating"  # intent written, the create may or may not have reached Qonto
+    ISSUED = "issued"  # in Qonto, numbered; waiting for its Factur-X file
+    STORED = "stored"
+    REJECTED = "rejected"
+
+
+class CorrectionRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    reference: str
+    customer_id: str
+    period: str
+    kind: str
+    corrects_invoice_id: str
+    corrects_number: str | None
+    qonto_id: str | None
+    number: str | None
+    total: str | None
+    state: CorrectionState
+    attachment_id: str | None
+    finalized_at: datetime | None
+    file_path: str | None
+    sha256: str | None
+    intent_at: datetime | None
+    updated_at: datetime
+    last_error: str | None
+
+
+def correction_from_row(row: Any) -> CorrectionRecord:
+    data = dict(row)
+    for key in ("finalized_at", "intent_at", "updated_at"):
+        data[key] = aware(data[key])
+    return CorrectionRecord.model_validate(data)
+
+
 def add_missing_columns(connection: sa.Connection) -> None:
     """Columns added after the first release, added in place to an existing ledger (all nullable)."""
     inspector = sa.inspect(connection)

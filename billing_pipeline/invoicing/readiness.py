@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from billing_pipeline.invoicing.facturx_files import STALE_AFTER_S, attachment_ready
-from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.invoicing.ledger import CorrectionRecord, CorrectionState, InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
+from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready
 
 RETRY_WINDOW_S = 1800  # a period whose collection run failed is requested again after this window
 MAX_REREADS_PER_PERIOD = 2  # stale invoices re-read from Qonto per period and tick
@@ -51,8 +52,10 @@ def pending_by_period(ledger: Ledger) -> dict[str, list[InvoiceRecord]]:
     return dict(grouped)
 
 
-def collection_run_key(period: str, pending: list[InvoiceRecord], now: datetime) -> str:
-    ids = ",".join(sorted(r.invoice_id or r.customer_id for r in pending))
+def collection_run_key(
+    period: str, pending: list[InvoiceRecord], now: datetime, corrections: list[str] | None = None
+) -> str:
+    ids = ",".join(sorted([r.invoice_id or r.customer_id for r in pending] + list(corrections or [])))
     digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
     window = int(now.timestamp()) // RETRY_WINDOW_S
     return f"facturx:{period}:{digest}:{window}"
@@ -82,12 +85,18 @@ def _since_last_look(record: InvoiceRecord, now: datetime) -> float:
 
 
 async def probe_period(
-    qonto: QontoClient, ledger: Ledger, period: str, pending: list[InvoiceRecord], now: datetime | None = None
+    qonto: QontoClient,
+    ledger: Ledger,
+    period: str,
+    pending: list[InvoiceRecord],
+    now: datetime | None = None,
+    corrections: list[CorrectionRecord] | None = None,
 ) -> PeriodReadiness:
+    """``pending``: the period's finalized invoices without a file; ``corrections``: its credit notes."""
     now = now or datetime.now(UTC)
     probed = 0
     ready = False
-    for record, reread in _probes(pending, now):
+    for record, reread in _probes(pending, now) if pending else []:
         probed += 1
         attachment_id, finalized_at = record.attachment_id, record.finalized_at
         if reread:
@@ -102,12 +111,34 @@ async def probe_period(
         if attachment_ready(await qonto.get_attachment(attachment_id), finalized_at) is not False:
             ready = True
             break
+    if not ready and corrections:
+        probed += 1
+        ready = await corrections_ready(qonto, corrections)
     oldest = min((r.finalized_at for r in pending if r.finalized_at is not None), default=now)
     return PeriodReadiness(
         period=period,
-        pending=len(pending),
+        pending=len(pending) + len(corrections or []),
         ready=ready,
-        run_key=collection_run_key(period, pending, now),
+        run_key=collection_run_key(period, pending, now, [c.reference for c in corrections or []]),
         oldest_age_s=max(0.0, (now - oldest).total_seconds()),
         probed=probed,
     )
+
+
+def pending_corrections_by_period(ledger: Ledger) -> dict[str, list[CorrectionRecord]]:
+    grouped: dict[str, list[CorrectionRecord]] = defaultdict(list)
+    for record in ledger.corrections(states={CorrectionState.ISSUED}):
+        grouped[record.period].append(record)
+    return dict(grouped)
+
+
+async def corrections_ready(qonto: QontoClient, pending: list[CorrectionRecord]) -> bool:
+    """Is the Factur-X of the oldest or newest waiting credit note rendered? (at most four calls)"""
+    by_age = sorted(pending, key=lambda r: (r.finalized_at or r.updated_at, r.reference))
+    for record in {r.reference: r for r in (by_age[0], by_age[-1])}.values():
+        note = await qonto.get_credit_note(record.qonto_id or "")
+        if note.attachment_id is None:
+            continue
+        if credit_note_facturx_is_ready(note, await qonto.get_attachment(note.attachment_id)) is not False:
+            return True
+    return False

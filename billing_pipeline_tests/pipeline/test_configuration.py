@@ -27,6 +27,7 @@ CONTRACT = {
     "BILLING_USAGE_SCHEMA": ("usage_schema", "raw", "raw"),
     "BILLING_IN_FLIGHT_GRACE_S": ("in_flight_grace_s", "5", 5.0),
     "BILLING_REISSUE_CANCELED": ("reissue_canceled", "true", True),
+    "BILLING_CORRECTIONS": ("corrections", "review", "review"),
     "QONTO_BASE_URL": ("base_url", "http://127.0.0.1:9", "http://127.0.0.1:9"),
 }
 SECRETS = {

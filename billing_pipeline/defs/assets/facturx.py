@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+from dagster import AssetKey
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.defs.assets.finalize import finalized_invoices
@@ -19,7 +20,7 @@ async def _collect(qonto: QontoResource, billing: BillingResource, period: Billi
 
 @dg.asset(
     partitions_def=billing_period,
-    deps=[finalized_invoices],
+    deps=[finalized_invoices, AssetKey("invoice_corrections")],
     description=(
         "Factur-X PDFs (PDF/A-3 + EN 16931 factur-x.xml) of the period's finalized invoices, downloaded "
         "once Qonto re-rendered them (attachment updated after finalization), verified (XSD, EN 16931 and "
@@ -33,6 +34,11 @@ async def _collect(qonto: QontoResource, billing: BillingResource, period: Billi
             "every_finalized_invoice_has_verified_file",
             asset="facturx_files",
             description="Every finalized invoice of the period has a stored, verified Factur-X file.",
+        ),
+        dg.AssetCheckSpec(
+            "every_correction_has_verified_file",
+            asset="facturx_files",
+            description="Every credit note issued as a correction has a stored, verified Factur-X file (381, BT-25).",
         ),
         dg.AssetCheckSpec(
             "facturx_matches_plan_and_qonto",
@@ -72,6 +78,23 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
             ),
         },
         check_results=[
+            dg.AssetCheckResult(
+                check_name="every_correction_has_verified_file",
+                passed=all(c["status"] == "stored" for c in report.corrections),
+                severity=(
+                    dg.AssetCheckSeverity.ERROR
+                    if any(c["status"] in ("rejected", "failed") for c in report.corrections)
+                    else dg.AssetCheckSeverity.WARN
+                ),
+                metadata={
+                    "corrections": table(
+                        report.corrections, ["customer_id", "number", "corrects", "status", "file", "sha256"]
+                    ),
+                    "problems": dg.MetadataValue.json(
+                        {str(c["number"]): c["problems"] for c in report.corrections if c["problems"]}
+                    ),
+                },
+            ),
             dg.AssetCheckResult(
                 check_name="every_finalized_invoice_has_verified_file",
                 passed=not pending and not rejected and not failed,

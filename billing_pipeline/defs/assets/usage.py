@@ -89,7 +89,10 @@ def current_plan(billing: BillingResource, period: BillingPeriod) -> PeriodPlan:
         dg.AssetCheckSpec(
             "no_late_usage_after_finalization",
             asset="billable_usage",
-            description="Usage of an already finalized period has not changed (finalized invoices are never edited).",
+            description=(
+                "Usage of an already finalized period has not changed since finalization; the per-customer "
+                "differences are corrected by invoice_corrections (finalized invoices are never edited)."
+            ),
         ),
     ],
     code_version="1",
@@ -114,7 +117,9 @@ def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
             dg.AssetCheckResult(
                 check_name="no_late_usage_after_finalization",
                 passed=not changes,
-                severity=dg.AssetCheckSeverity.ERROR,
+                # with BILLING_CORRECTIONS=auto the same run corrects them (invoice_corrections checks the
+                # result); in review mode nothing is corrected until a person materializes the corrections
+                severity=dg.AssetCheckSeverity.ERROR if billing.corrections == "review" else dg.AssetCheckSeverity.WARN,
                 metadata={
                     "customers_changed": len(changes),
                     "differences": table(
