@@ -56,15 +56,18 @@ def test_asset_graph_matches_snapshot() -> None:
     assert graph == json.loads(SNAPSHOT.read_text())
 
 
-def test_lineage_is_the_five_billing_steps_in_order() -> None:
+def test_lineage_is_the_billing_steps_in_order() -> None:
     assets = _graph()["assets"]
     assert list(assets) == sorted(
-        ["billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "facturx_files"]
-    )
+        ["billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "facturx_files",
+         "invoice_corrections"]
+    )  # fmt: skip
     assert assets["qonto_clients"]["deps"] == ["billable_usage"]
     assert assets["draft_invoices"]["deps"] == ["billable_usage", "qonto_clients"]
     assert assets["finalized_invoices"]["deps"] == ["draft_invoices"]
-    assert assets["facturx_files"]["deps"] == ["finalized_invoices"]
+    assert assets["invoice_corrections"]["deps"] == ["billable_usage", "finalized_invoices"]
+    # credit notes' files are collected with the period's invoices
+    assert assets["facturx_files"]["deps"] == ["finalized_invoices", "invoice_corrections"]
     assert {a["group"] for a in assets.values()} == {"billing"}
     assert all(a["partitions"]["fmt"] == "%Y-%m" for a in assets.values())
 
