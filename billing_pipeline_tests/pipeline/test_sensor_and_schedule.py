@@ -104,10 +104,13 @@ def test_schedule_bills_the_month_that_just_closed_after_the_grace_days() -> Non
     assert request.partition_key == "2026-12"
 
 
-def test_monthly_job_targets_the_four_invoicing_steps() -> None:
+def test_monthly_job_targets_the_invoicing_steps_and_the_corrections() -> None:
     job = defs.resolve_job_def("monthly_invoicing")
     selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    assert selected == {"billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices"}
+    # BILLING_CORRECTIONS=auto (default): a re-run of a finalized period issues its corrections
+    assert selected == {
+        "billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "invoice_corrections"
+    }  # fmt: skip
 
 
 def test_review_mode_leaves_finalization_out_of_the_schedule() -> None:
@@ -128,3 +131,22 @@ def test_review_mode_leaves_finalization_out_of_the_schedule() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     result = _json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"assets": ["billable_usage", "draft_invoices", "qonto_clients"], "cron": "0 7 5 * *"}
+
+
+def test_review_corrections_leave_invoice_corrections_out_of_every_job() -> None:
+    import json as _json
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json; from billing_pipeline.definitions import defs;"
+        "print(json.dumps({n: sorted(k.to_user_string() for k in defs.resolve_job_def(n).asset_layer"
+        ".executable_asset_keys) for n in ('monthly_invoicing', 'bill_period')}))"
+    )
+    env = {**os.environ, "BILLING_CORRECTIONS": "review"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    jobs = _json.loads(out.stdout.strip().splitlines()[-1])
+    assert all("invoice_corrections" not in assets for assets in jobs.values())
+    assert "finalized_invoices" in jobs["bill_period"] and "facturx_files" in jobs["bill_period"]
