@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
+from billing_pipeline.invoicing.readiness import pending_by_period, pending_corrections_by_period, probe_period
 from billing_pipeline.invoicing.references import InvoiceReference
+from billing_pipeline.qonto.credit_note_models import CreditNote
 from billing_pipeline.qonto.models import Attachment, ClientInvoice
 
 PERIOD = "2026-10"
@@ -85,3 +86,29 @@ def test_the_sensor_stays_bounded_with_many_stale_invoices(tmp_path: Path) -> No
     assert not readiness.ready
     assert len(qonto.calls) <= 8
     assert readiness.describe() == "2026-10 (50 waiting, oldest 2.8 h)"
+
+
+class _FakeCreditNotes(_FakeQonto):
+    async def get_credit_note(self, credit_note_id: str) -> CreditNote:
+        self.calls.append(f"credit note {credit_note_id}")
+        return CreditNote(
+            id=credit_note_id, attachment_id=f"att-{credit_note_id}", finalized_at=NOW - timedelta(hours=1)
+        )
+
+
+def test_a_period_whose_only_waiting_documents_are_credit_notes_is_collected(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.record_correction_intent(
+        "BP-2026-10-acme/avoir/F-1", customer_id="acme", period=PERIOD, kind="credit_note",
+        corrects_invoice_id="inv-acme", corrects_number="F-1",
+    )  # fmt: skip
+    ledger.record_correction_issued(
+        "BP-2026-10-acme/avoir/F-1", qonto_id="cn-1", number="AV-1", total="-12.00", attachment_id=None,
+        finalized_at=NOW - timedelta(hours=1),
+    )  # fmt: skip
+    corrections = pending_corrections_by_period(ledger)[PERIOD]
+    waiting = asyncio.run(probe_period(_FakeCreditNotes(ready=set()), ledger, PERIOD, [], NOW, corrections))  # type: ignore[arg-type]
+    assert not waiting.ready and waiting.pending == 1
+    rendered = _FakeCreditNotes(ready={"att-cn-1"})
+    ready = asyncio.run(probe_period(rendered, ledger, PERIOD, [], NOW, corrections))  # type: ignore[arg-type]
+    assert ready.ready and "credit note cn-1" in rendered.calls
