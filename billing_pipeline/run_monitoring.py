@@ -169,7 +169,11 @@ def monitored(instance: DagsterInstance, interval_s: float = 1.0) -> Iterator[No
 
     def loop() -> None:
         with DagsterInstance.from_ref(instance.get_ref()) as own:
-            while not stop.wait(interval_s):
+            while True:
+                # a plain sleep, not stop.wait(timeout): timed waits hang under libfaketime 0.9.10
+                time.sleep(interval_s)
+                if stop.is_set():
+                    return
                 try:
                     recover_dead_runs(own)
                 except Exception as error:  # never let monitoring kill the run it protects
@@ -181,4 +185,4 @@ def monitored(instance: DagsterInstance, interval_s: float = 1.0) -> Iterator[No
         yield
     finally:
         stop.set()
-        thread.join(30)
+        thread.join()  # within interval_s (untimed: a timed join hangs under libfaketime too)
