@@ -173,14 +173,7 @@ class CorrectionIssuer:
         note = _ours(existing.get(invoice.id, []), reference)
         created_now = False
         if note is None:
-            self.ledger.record_correction_intent(
-                reference,
-                customer_id=record.customer_id,
-                period=record.period,
-                kind=CREDIT_NOTE,
-                corrects_invoice_id=invoice.id,
-                corrects_number=invoice.number,
-            )
+            self._record_intent(record, reference, invoice)
             body = CreditNoteCreate(
                 invoice_id=invoice.id,
                 issue_date=max(self.issue_date, invoice.issue_date or self.issue_date),
@@ -200,16 +193,9 @@ class CorrectionIssuer:
                         customer_id=record.customer_id,
                         action="the ledger keeps the intent: re-run the step and it will look for it again",
                     ) from None
-        elif not self._known(reference):
+        elif not any(c.reference == reference for c in self.ledger.corrections(record.period)):
             # in Qonto but not in the ledger (a lost ledger, or a kill after the create): adopt it
-            self.ledger.record_correction_intent(
-                reference,
-                customer_id=record.customer_id,
-                period=record.period,
-                kind=CREDIT_NOTE,
-                corrects_invoice_id=invoice.id,
-                corrects_number=invoice.number,
-            )
+            self._record_intent(record, reference, invoice)
         total = f"-{note.credited_amount}" if note.total_amount is not None else None
         self.ledger.record_correction_issued(
             reference,
@@ -237,8 +223,15 @@ class CorrectionIssuer:
             created_now=created_now,
         )
 
-    def _known(self, reference: str) -> bool:
-        return any(c.reference == reference for c in self.ledger.corrections())
+    def _record_intent(self, record: InvoiceRecord, reference: str, invoice: ClientInvoice) -> None:
+        self.ledger.record_correction_intent(
+            reference,
+            customer_id=record.customer_id,
+            period=record.period,
+            kind=CREDIT_NOTE,
+            corrects_invoice_id=invoice.id,
+            corrects_number=invoice.number,
+        )
 
 
 def _ours(notes: list[CreditNote], reference: str) -> CreditNote | None:

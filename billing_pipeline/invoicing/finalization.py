@@ -88,9 +88,10 @@ async def _review(
         invoice = _current(index, record, client_id) or await qonto.get_client_invoice(record.invoice_id)
         reference = record.invoice_reference
         have = content.from_qonto(invoice)
-        if invoice.status != "draft" or not content.differences(
+        vs_plan = content.differences(
             content.from_plan(plan, client_id, reference), have, want_label="plan", have_label="Qonto"
-        ):
+        )
+        if invoice.status != "draft" or not vs_plan:
             review.ready.append((record, invoice))
             continue
         written = content.from_record(record)
@@ -102,9 +103,6 @@ async def _review(
         if not edits:
             review.usage_changed.append(customer_id)
             continue
-        vs_plan = content.differences(
-            content.from_plan(plan, client_id, reference), have, want_label="plan", have_label="Qonto"
-        )
         review.edited.append(
             DraftEditedInQonto(
                 f"draft {invoice.id} ({reference}) was edited in Qonto and is not finalized: " + "; ".join(vs_plan),

@@ -11,13 +11,15 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing.references import InvoiceReference
+
+M = TypeVar("M", bound=BaseModel)
 
 metadata = sa.MetaData()
 
@@ -122,10 +124,7 @@ class CorrectionRecord(BaseModel):
 
 
 def correction_from_row(row: Any) -> CorrectionRecord:
-    data = dict(row)
-    for key in ("finalized_at", "intent_at", "updated_at"):
-        data[key] = aware(data[key])
-    return CorrectionRecord.model_validate(data)
+    return _from_row(CorrectionRecord, row, ("finalized_at", "intent_at", "updated_at"))
 
 
 def add_missing_columns(connection: sa.Connection) -> None:
@@ -280,15 +279,16 @@ def utc(value: datetime | None) -> datetime | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def client_from_row(row: Any) -> ClientLink:
+def _from_row(model: type[M], row: Any, timestamps: tuple[str, ...]) -> M:
     data = dict(row)
-    data["intent_at"] = aware(data["intent_at"])
-    data["updated_at"] = aware(data["updated_at"])
-    return ClientLink.model_validate(data)
+    for key in timestamps:
+        data[key] = aware(data[key])
+    return model.model_validate(data)
+
+
+def client_from_row(row: Any) -> ClientLink:
+    return _from_row(ClientLink, row, ("intent_at", "updated_at"))
 
 
 def invoice_from_row(row: Any) -> InvoiceRecord:
-    data = dict(row)
-    for key in ("finalized_at", "intent_at", "updated_at", "checked_at"):
-        data[key] = aware(data[key])
-    return InvoiceRecord.model_validate(data)
+    return _from_row(InvoiceRecord, row, ("finalized_at", "intent_at", "updated_at", "checked_at"))

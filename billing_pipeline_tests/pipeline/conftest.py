@@ -58,51 +58,40 @@ def copy_sample_data(target: Path) -> Path:
     return target
 
 
+def world_on(emulator: RunningEmulator, tmp_path: Path) -> PipelineWorld:
+    """A copy of the sample data and resources pointing at ``emulator`` (mode "custom", like Qonto)."""
+    data_dir = copy_sample_data(tmp_path / "data")
+    state_dir = tmp_path / "state"
+    invoices_dir = tmp_path / "invoices"
+    return PipelineWorld(
+        emulator=emulator,
+        data_dir=data_dir,
+        state_dir=state_dir,
+        invoices_dir=invoices_dir,
+        qonto=QontoResource(
+            mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
+        ),
+        billing=BillingResource(
+            data_dir=str(data_dir),
+            invoices_dir=str(invoices_dir),
+            state_dir=str(state_dir),
+            timezone="Europe/Paris",
+            in_flight_grace_s=IN_FLIGHT_GRACE_S,
+        ),
+    )
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[PipelineWorld]:
     with running_emulator(render_delay_s=RENDER_DELAY_S, state_path=tmp_path / "emulator.sqlite") as emulator:
-        data_dir = copy_sample_data(tmp_path / "data")
-        state_dir = tmp_path / "state"
-        invoices_dir = tmp_path / "invoices"
-        yield PipelineWorld(
-            emulator=emulator,
-            data_dir=data_dir,
-            state_dir=state_dir,
-            invoices_dir=invoices_dir,
-            qonto=QontoResource(
-                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
-            ),
-            billing=BillingResource(
-                data_dir=str(data_dir),
-                invoices_dir=str(invoices_dir),
-                state_dir=str(state_dir),
-                timezone="Europe/Paris",
-                in_flight_grace_s=IN_FLIGHT_GRACE_S,
-            ),
-        )
+        yield world_on(emulator, tmp_path)
 
 
 @pytest.fixture
 def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
     # 40 ms per request spreads the run over a few seconds, so a kill lands between calls
     with running_emulator(render_delay_s=0.5, latency_ms=40, state_path=tmp_path / "emulator.sqlite") as emulator:
-        state_dir = tmp_path / "state"
-        data_dir = copy_sample_data(tmp_path / "data")
-        yield PipelineWorld(
-            emulator=emulator,
-            data_dir=data_dir,
-            state_dir=state_dir,
-            invoices_dir=tmp_path / "invoices",
-            qonto=QontoResource(
-                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
-            ),
-            billing=BillingResource(
-                data_dir=str(data_dir),
-                invoices_dir=str(tmp_path / "invoices"),
-                state_dir=str(state_dir),
-                in_flight_grace_s=IN_FLIGHT_GRACE_S,
-            ),
-        )
+        yield world_on(emulator, tmp_path)
 
 
 @contextmanager

@@ -14,10 +14,9 @@ import pytest
 
 from billing_pipeline.definitions import defs
 from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
-from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.defs.sensors import facturx_attachment_sensor
 from billing_pipeline.emulator.testing import running_emulator
-from billing_pipeline_tests.pipeline.conftest import PipelineWorld, copy_sample_data
+from billing_pipeline_tests.pipeline.conftest import PipelineWorld, world_on
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -35,19 +34,7 @@ SLOW_RENDER_S = 4.0
 @pytest.fixture
 def slow_render_world(tmp_path: Path) -> Iterator[PipelineWorld]:
     with running_emulator(render_delay_s=SLOW_RENDER_S, state_path=tmp_path / "emulator.sqlite") as emulator:
-        state_dir, data_dir = tmp_path / "state", copy_sample_data(tmp_path / "data")
-        yield PipelineWorld(
-            emulator=emulator,
-            data_dir=data_dir,
-            state_dir=state_dir,
-            invoices_dir=tmp_path / "invoices",
-            qonto=QontoResource(
-                mode="custom", base_url=emulator.base_url, api_key=emulator.api_key, state_dir=str(state_dir)
-            ),
-            billing=BillingResource(
-                data_dir=str(data_dir), invoices_dir=str(tmp_path / "invoices"), state_dir=str(state_dir)
-            ),
-        )
+        yield world_on(emulator, tmp_path)
 
 
 def test_sensor_waits_for_rendering_then_requests_one_run_per_period(
