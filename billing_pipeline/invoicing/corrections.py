@@ -197,14 +197,7 @@ class CorrectionIssuer:
             # in Qonto but not in the ledger (a lost ledger, or a kill after the create): adopt it
             self._record_intent(record, reference, invoice)
         total = f"-{note.credited_amount}" if note.total_amount is not None else None
-        self.ledger.record_correction_issued(
-            reference,
-            qonto_id=note.id,
-            number=note.number,
-            total=total,
-            attachment_id=note.attachment_id,
-            finalized_at=note.finalized_at or note.created_at,
-        )
+        _record_issued(self.ledger, reference, note)
         # credited in full, Qonto canceled the invoice: the customer is re-billed by the replacement
         self.ledger.record_canceled(
             record.invoice_reference,
@@ -232,6 +225,39 @@ class CorrectionIssuer:
             corrects_invoice_id=invoice.id,
             corrects_number=invoice.number,
         )
+
+
+async def resolve_open_credit_notes(qonto: QontoClient, ledger: Ledger, period: str) -> int:
+    """Adopt the credit notes whose create was answered by nothing (a kill, a lost response).
+
+    Runs before any step decides about a canceled invoice: a full credit note cancels its invoice in
+    Qonto, so an invoice canceled while our credit-note intent is open must be recognised as our
+    correction (and replaced), not taken for a person's cancellation. No Qonto call when no intent
+    is open. Returns how many were adopted.
+    """
+    open_intents = ledger.corrections(period, {CorrectionState.CREATING})
+    if not open_intents:
+        return 0
+    since = min((c.intent_at for c in open_intents if c.intent_at is not None), default=None)
+    start = since - timedelta(days=1) if since is not None else None
+    adopted = 0
+    async for note in qonto.iter_credit_notes(updated_at_from=start):
+        for intent in open_intents:
+            if note.invoice_id == intent.corrects_invoice_id and note.reason and intent.reference in note.reason:
+                _record_issued(ledger, intent.reference, note)
+                adopted += 1
+    return adopted
+
+
+def _record_issued(ledger: Ledger, reference: str, note: CreditNote) -> None:
+    ledger.record_correction_issued(
+        reference,
+        qonto_id=note.id,
+        number=note.number,
+        total=f"-{note.credited_amount}" if note.total_amount is not None else None,
+        attachment_id=note.attachment_id,
+        finalized_at=note.finalized_at or note.created_at,
+    )
 
 
 def _ours(notes: list[CreditNote], reference: str) -> CreditNote | None:

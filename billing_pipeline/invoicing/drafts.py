@@ -22,7 +22,7 @@ from datetime import date
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing import content
-from billing_pipeline.invoicing.corrections import credited_invoice_ids
+from billing_pipeline.invoicing.corrections import credited_invoice_ids, resolve_open_credit_notes
 from billing_pipeline.invoicing.draft_outcomes import (
     DraftAction,
     DraftOutcome,
@@ -85,6 +85,8 @@ class DraftSynchronizer:
                 f"period {period.key}: no Qonto client for customers {missing_clients}",
                 action="materialize qonto_clients first",
             )
+        # an invoice canceled by our own credit note whose answer was lost is a correction, not a person's act
+        await resolve_open_credit_notes(self.qonto, self.ledger, period.key)
         index = await index_period(self.qonto, period, self.timezone)
         if await self._wait_for_creates_in_flight(period, index, client_ids):
             index = await index_period(self.qonto, period, self.timezone)

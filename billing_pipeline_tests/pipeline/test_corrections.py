@@ -143,3 +143,31 @@ def test_a_run_killed_mid_correction_issues_each_correction_once(slow_world: Pip
     state = world.emulator.state()
     assert Counter(n["invoice_id"] for n in state["credit_notes"]).most_common(1)[0][1] == 1
     assert _net_per_customer(world) == {**preview, "leaves": Decimal("0")}
+
+
+def test_a_credit_note_whose_answer_was_lost_is_recognised_as_ours_and_replaced(
+    world: PipelineWorld, instance: dg.DagsterInstance, monkeypatch
+) -> None:
+    """Killed after Qonto issued the credit note (and so canceled the invoice) but before the ledger
+    heard of it: the next run must see a correction, not a person's cancellation, and re-bill."""
+    _first_period(world, instance)
+    preview = _usage_changes(world)
+    from billing_pipeline.invoicing.ledger import Ledger
+
+    def killed_after_the_create(self, reference, **kwargs):
+        raise RuntimeError("killed after the credit note was created")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Ledger, "record_correction_issued", killed_after_the_create)
+        broken = materialize(world, instance, EVERYTHING)
+    assert not broken.success
+    assert world.emulator.state()["credit_notes"], "the credit note exists in Qonto"
+    assert {c.state for c in world.billing.ledger().corrections(PERIOD)} == {CorrectionState.CREATING}
+
+    result = _bill_and_collect(world, instance)
+    assert set(failed_checks(result)) <= {"no_late_usage_after_finalization"}  # the warning that led here
+    assert _net_per_customer(world) == {**preview, "leaves": Decimal("0")}
+    billed = {r.customer_id: r.state.value for r in world.billing.ledger().invoices(PERIOD)}
+    assert {c: billed[c] for c in preview} == dict.fromkeys(preview, "stored")
+    state = world.emulator.state()
+    assert Counter(n["invoice_id"] for n in state["credit_notes"]).most_common(1)[0][1] == 1
