@@ -27,6 +27,7 @@ from billing_pipeline.qonto.auth import ApiKeyProvider, AuthProvider, OAuthToken
 from billing_pipeline.qonto.calls import envelope, filters, is_pdf, iterate_pages, parse_model, segment, status_list
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 from billing_pipeline.qonto.credit_notes import CreditNoteCalls
+from billing_pipeline.qonto.delivery_calls import DeliveryCalls
 from billing_pipeline.qonto.downloads import SignedUrlDownloader, new_download_client
 from billing_pipeline.qonto.errors import QontoAuthError, QontoConfigurationError
 from billing_pipeline.qonto.models import (
@@ -59,7 +60,7 @@ M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
 
 
-class QontoClient(CreditNoteCalls):
+class QontoClient(CreditNoteCalls, DeliveryCalls):
     """Async Qonto API client; use as ``async with QontoClient(config) as qonto``.
 
     Credit notes (``create_credit_note``, ``get_credit_note``, ``list_credit_notes``,

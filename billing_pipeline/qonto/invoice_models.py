@@ -111,6 +111,16 @@ def _items_list(value: object) -> object:
     return [] if value is None else value
 
 
+class EInvoicingLifecycleEvent(ResponseModel):
+    """One step of the French e-invoicing lifecycle (200 submitted, 201 issued, 202 received, …,
+    210 refused, 212 paid); ``status_code`` is an integer in Qonto's example."""
+
+    status_code: int
+    reason: str | None = None
+    reason_message: str | None = None
+    timestamp: Timestamp | None = None
+
+
 class ClientInvoice(ResponseModel):
     id: str
     organization_id: str | None = None
@@ -137,10 +147,16 @@ class ClientInvoice(ResponseModel):
         default_factory=list
     )
     invoice_url: str | None = None
+    contact_email: str | None = None
+    amount_paid: Money | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     finalized_at: Timestamp | None = None
     paid_at: Timestamp | None = None
+    einvoicing_status: str | None = None
+    einvoicing_lifecycle_events: Annotated[list[EInvoicingLifecycleEvent], BeforeValidator(_items_list)] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _client_id_from_snapshot(self) -> Self:

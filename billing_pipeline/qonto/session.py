@@ -77,9 +77,14 @@ class ApiSession:
         *,
         params: Mapping[str, str | int] | None = None,
         body: JsonObject | None = None,
+        idempotent: bool | None = None,
     ) -> JsonObject | None:
-        """Perform ``method path`` with retries; the decoded JSON object, or None for an empty body."""
-        idempotent = is_idempotent(method)
+        """Perform ``method path`` with retries; the decoded JSON object, or None for an empty body.
+
+        ``idempotent=True`` marks a write that Qonto documents as safe to repeat (send_by_einvoice):
+        retried like a read. By default only reads are.
+        """
+        idempotent = is_idempotent(method) if idempotent is None else idempotent
         async for attempt in retrying(self._policy, f"{method} {path}", idempotent=idempotent):
             with attempt:
                 return await self._send_once(method, path, params, body, idempotent=idempotent)
