@@ -1,8 +1,15 @@
 """Factur-X verification speed: ``python benchmarks/verify.py --files N``.
 
-Renders N varied Factur-X invoices with the emulator's document code, compiles the Schematrons
-once, then times ``verify_pdf`` on every file. Ends with exactly one line:
-``verify: <X> ms/file over <N> files`` (X = mean wall time per file after the one-off compile).
+Renders N varied Factur-X invoices with the emulator's document code, compiles the XSD and the
+Schematrons once, then times, file by file and interleaved (so that load from other processes hits
+both alike), ``verify_pdf`` on the PDF and the *bare validation* of the same file's
+``factur-x.xml``: lxml parse + the Factur-X XSD + every Schematron ``verify_pdf`` runs for the
+profile (EN 16931: the Factur-X EN 16931 stylesheet and the French BR-FR Flux 2 one), compiled once.
+The XML is extracted from each PDF before timing, so the bare figure is the irreducible work.
+Ends with exactly one line:
+``verify: <X> ms/file over <N> files, <R>x bare validation`` (X = mean wall time of ``verify_pdf``
+per file after the one-off compile; R = total ``verify_pdf`` time / total bare validation time,
+measured in the same process on the same files).
 """
 
 from __future__ import annotations
@@ -15,8 +22,14 @@ from typing import Any
 
 import click
 
+from lxml import etree
+
 from billing_pipeline.emulator.documents import render_facturx_pdf
 from billing_pipeline.facturx import verify_pdf, warm_up
+from billing_pipeline.facturx.container import embedded_files, open_pdf, select_facturx_xml
+from billing_pipeline.facturx.engines import SCHEMATRON, XSD
+from billing_pipeline.facturx.findings import Findings
+from billing_pipeline.facturx.profiles import BR_FR_CII_SCHEMATRON, PROFILES
 
 _ORGANIZATION: dict[str, Any] = {
     "legal_name": "Emulated SaaS SAS (local Qonto emulator)",
@@ -91,6 +104,27 @@ def _invoice(index: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+_EN16931 = next(profile for profile in PROFILES if profile.level == "en16931")
+_BARE_STYLESHEETS = (_EN16931.schematron, BR_FR_CII_SCHEMATRON)
+
+
+def _embedded_xml(pdf: bytes) -> bytes:
+    with open_pdf(pdf) as document:
+        chosen = select_facturx_xml(embedded_files(document), Findings())
+        assert chosen is not None, "generated invoices embed factur-x.xml"
+        return chosen.read()
+
+
+def _bare_validation(xml: bytes) -> bool:
+    """The irreducible work: parse, XSD, the Schematrons (compiled once); True when all pass."""
+    root = etree.fromstring(xml)
+    xsd_errors = XSD.validate(root.getroottree(), _EN16931.xsd)
+    results = SCHEMATRON.run(xml, _BARE_STYLESHEETS)
+    return not xsd_errors and not any(
+        not result.is_warning for stylesheet in results.values() for result in stylesheet
+    )
+
+
 @click.command()
 @click.option("--files", "count", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
@@ -100,32 +134,50 @@ def main(count: int, seed: int) -> None:
     pdfs = [render_facturx_pdf(_invoice(index, rng), _ORGANIZATION) for index in range(1, count + 1)]
     render_s = time.perf_counter() - started
     print(f"rendered {count} Factur-X PDFs in {render_s:.1f} s ({render_s * 1000 / count:.1f} ms/file)")
+    xmls = [_embedded_xml(pdf) for pdf in pdfs]
 
     started = time.perf_counter()
     warm_up()
     verify_pdf(pdfs[0])  # first call also loads the XSD and the PDF stack
+    _bare_validation(xmls[0])
     print(f"one-off compile and first verification: {time.perf_counter() - started:.2f} s")
 
-    timings = []
-    invalid = 0
-    cpu_started = time.process_time()
-    started = time.perf_counter()
-    for pdf in pdfs:
-        begin = time.perf_counter()
-        report = verify_pdf(pdf)
-        timings.append((time.perf_counter() - begin) * 1000)
-        invalid += not report.valid
-    total_ms = (time.perf_counter() - started) * 1000
-    cpu_ms = (time.process_time() - cpu_started) * 1000
+    timings: list[float] = []
+    bare_timings: list[float] = []
+    invalid = bare_invalid = 0
+    cpu_full = cpu_bare = 0.0
+    for index, (pdf, xml) in enumerate(zip(pdfs, xmls, strict=True)):
+        # alternate which goes first, so that neither always runs on a warmer cache
+        order = ("full", "bare") if index % 2 == 0 else ("bare", "full")
+        for which in order:
+            cpu = time.process_time()
+            begin = time.perf_counter()
+            if which == "full":
+                invalid += not verify_pdf(pdf).valid
+                timings.append((time.perf_counter() - begin) * 1000)
+                cpu_full += time.process_time() - cpu
+            else:
+                bare_invalid += not _bare_validation(xml)
+                bare_timings.append((time.perf_counter() - begin) * 1000)
+                cpu_bare += time.process_time() - cpu
+    total_ms = sum(timings)
+    ratio = total_ms / sum(bare_timings)
     quantiles = statistics.quantiles(timings, n=20) if len(timings) > 1 else timings * 19
     print(
         f"median {statistics.median(timings):.1f} ms, p95 {quantiles[18]:.1f} ms, max {max(timings):.1f} ms; "
-        f"{invalid} invalid; CPU {cpu_ms / count:.1f} ms/file (wall time suffers when other processes share the cores)"
+        f"{invalid} invalid; CPU {cpu_full * 1000 / count:.1f} ms/file (wall time suffers when other "
+        "processes share the cores)"
     )
-    if invalid:
+    print(
+        f"bare validation (XSD + {len(_BARE_STYLESHEETS)} Schematrons): {sum(bare_timings) / count:.1f} ms/file, "
+        f"median {statistics.median(bare_timings):.1f} ms; CPU {cpu_bare * 1000 / count:.1f} ms/file; "
+        f"CPU ratio {cpu_full / cpu_bare:.2f}x; median per-file ratio "
+        f"{statistics.median(f / b for f, b in zip(timings, bare_timings, strict=True)):.2f}x"
+    )
+    if invalid or bare_invalid:
         print("error: generated invoices must all be valid", file=sys.stderr)
         sys.exit(1)
-    print(f"verify: {total_ms / count:.1f} ms/file over {count} files")
+    print(f"verify: {total_ms / count:.1f} ms/file over {count} files, {ratio:.2f}x bare validation")
 
 
 if __name__ == "__main__":

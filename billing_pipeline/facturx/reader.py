@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from lxml import etree
 
@@ -40,12 +41,22 @@ _PRECEDING = f"{_SET}/ram:InvoiceReferencedDocument"
 _TRUE = frozenset({"true", "1"})
 
 
+@lru_cache(maxsize=256)
+def _compiled(path: str) -> etree.XPath:
+    # compiled once per path: ``element.xpath(path)`` re-compiles the expression on every call
+    return etree.XPath(path, namespaces=NAMESPACES)
+
+
+def _xpath(context: etree._Element, path: str) -> list:
+    return _compiled(path)(context)
+
+
 class _Reader:
     def __init__(self, findings: Findings) -> None:
         self.findings = findings
 
     def text(self, context: etree._Element, path: str) -> str | None:
-        found = context.xpath(path, namespaces=NAMESPACES)
+        found = _xpath(context, path)
         if not found:
             return None
         first = found[0]
@@ -71,7 +82,7 @@ class _Reader:
         return number
 
     def date(self, context: etree._Element, path: str, term: str) -> date | None:
-        holder = context.xpath(path, namespaces=NAMESPACES)
+        holder = _xpath(context, path)
         if not holder:
             return None
         element = holder[0]
@@ -130,15 +141,15 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
         period_end=reader.date(root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", "BT-74"),
         lines=[
             _line(reader, element)
-            for element in root.xpath(f"{_TX}/ram:IncludedSupplyChainTradeLineItem", namespaces=NAMESPACES)
+            for element in _xpath(root, f"{_TX}/ram:IncludedSupplyChainTradeLineItem")
         ],
         vat_breakdown=[
             _vat_entry(reader, element)
-            for element in root.xpath(f"{_SET}/ram:ApplicableTradeTax", namespaces=NAMESPACES)
+            for element in _xpath(root, f"{_SET}/ram:ApplicableTradeTax")
         ],
         allowances_charges=[
             _allowance_charge(reader, element)
-            for element in root.xpath(f"{_SET}/ram:SpecifiedTradeAllowanceCharge", namespaces=NAMESPACES)
+            for element in _xpath(root, f"{_SET}/ram:SpecifiedTradeAllowanceCharge")
         ],
         line_total=reader.amount(root, f"{_SUM}/ram:LineTotalAmount", "BT-106"),
         allowance_total=reader.amount(root, f"{_SUM}/ram:AllowanceTotalAmount", "BT-107"),
@@ -159,7 +170,7 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
 def _vat_total(reader: _Reader, root: etree._Element, currency: str | None) -> Decimal | None:
     # BT-110 is the TaxTotalAmount in the invoice currency; a second one (BT-111) may be in the
     # accounting currency
-    amounts = root.xpath(f"{_SUM}/ram:TaxTotalAmount", namespaces=NAMESPACES)
+    amounts = _xpath(root, f"{_SUM}/ram:TaxTotalAmount")
     if not amounts:
         return None
     chosen = next((element for element in amounts if element.get("currencyID") == currency), amounts[0])
@@ -171,7 +182,7 @@ def _line(reader: _Reader, element: etree._Element) -> InvoiceLine:
     where = f"line {line_id or '?'}"
     settlement = "ram:SpecifiedLineTradeSettlement"
     allowances = charges = Decimal(0)
-    for adjustment in element.xpath(f"{settlement}/ram:SpecifiedTradeAllowanceCharge", namespaces=NAMESPACES):
+    for adjustment in _xpath(element, f"{settlement}/ram:SpecifiedTradeAllowanceCharge"):
         amount = reader.amount(adjustment, "ram:ActualAmount", f"{where} BT-136/BT-141") or Decimal(0)
         if reader.text(adjustment, "ram:ChargeIndicator/udt:Indicator") in _TRUE:
             charges += amount
