@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 import click
-
 from lxml import etree
 
 from billing_pipeline.emulator.documents import render_facturx_pdf
@@ -120,9 +119,7 @@ def _bare_validation(xml: bytes) -> bool:
     root = etree.fromstring(xml)
     xsd_errors = XSD.validate(root.getroottree(), _EN16931.xsd)
     results = SCHEMATRON.run(xml, _BARE_STYLESHEETS)
-    return not xsd_errors and not any(
-        not result.is_warning for stylesheet in results.values() for result in stylesheet
-    )
+    return not xsd_errors and not any(not result.is_warning for stylesheet in results.values() for result in stylesheet)
 
 
 @click.command()

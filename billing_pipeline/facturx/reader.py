@@ -139,17 +139,10 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
             root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString", "BT-73"
         ),
         period_end=reader.date(root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", "BT-74"),
-        lines=[
-            _line(reader, element)
-            for element in _xpath(root, f"{_TX}/ram:IncludedSupplyChainTradeLineItem")
-        ],
-        vat_breakdown=[
-            _vat_entry(reader, element)
-            for element in _xpath(root, f"{_SET}/ram:ApplicableTradeTax")
-        ],
+        lines=[_line(reader, element) for element in _xpath(root, f"{_TX}/ram:IncludedSupplyChainTradeLineItem")],
+        vat_breakdown=[_vat_entry(reader, element) for element in _xpath(root, f"{_SET}/ram:ApplicableTradeTax")],
         allowances_charges=[
-            _allowance_charge(reader, element)
-            for element in _xpath(root, f"{_SET}/ram:SpecifiedTradeAllowanceCharge")
+            _allowance_charge(reader, element) for element in _xpath(root, f"{_SET}/ram:SpecifiedTradeAllowanceCharge")
         ],
         line_total=reader.amount(root, f"{_SUM}/ram:LineTotalAmount", "BT-106"),
         allowance_total=reader.amount(root, f"{_SUM}/ram:AllowanceTotalAmount", "BT-107"),
