@@ -4,9 +4,15 @@ The table has the columns of the file contract, ``event_id, customer_id, metric,
 timestamp`` (other columns are ignored). Only the rows of the period are fetched: the WHERE clause
 keeps the period widened by a day on both sides (a plain range, so an index on ``timestamp`` serves
 it), and the exact rule, "the period that contains the timestamp in the billing time zone", is then
-applied by the same code as for files. Rows are streamed in chunks (a server-side cursor on
+applied by the same code as for files.
+
+By default the database does the heavy part (``sql_pushdown.py``): it filters the period, finds the
+repeated ``event_id``s and adds the quantities up per customer and metric, so only those aggregates
+and the few rows that need a look (repeats, rows near a period boundary, anything not in a plain
+form, every bad row) cross the wire. Those rows are streamed in chunks (a server-side cursor on
 PostgreSQL), each chunk becoming one Arrow batch for ``UsageReader``: the checks, the messages and
-the duplicate handling are the file reader's own.
+the duplicate handling are the file reader's own. ``pushdown=False`` (or a database that cannot run
+the pushdown: window functions are needed) streams every row of the window that way instead.
 
 Problems name the source ``<url without password or query>#<table>`` and, for a row, its 1-based
 position in the query's order (timestamp, event_id, customer_id, metric, quantity): the value
@@ -31,6 +37,13 @@ from sqlalchemy.pool import NullPool
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ProblemLog
+from billing_pipeline.billing.sql_pushdown import (
+    MAX_BAD_KEYS,
+    PositionedOrigin,
+    Pushdown,
+    PushdownUnavailable,
+    build_pushdown,
+)
 from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin, UsageReader, UsageTotals
 
 logger = logging.getLogger(__name__)
@@ -60,19 +73,22 @@ class _TableOrigin(UsageOrigin):
 class _Query:
     statement: sa.Select
     timestamps_are_instants: bool
+    pushdown: Pushdown | None = None
 
 
 @dataclass(frozen=True)
 class SqlUsageSource:
     """Usage events of a table reached by a SQLAlchemy URL (e.g. ``postgresql+psycopg://…``).
 
-    ``fetch_rows`` is the chunk size: the most rows held as Python objects at once.
+    ``fetch_rows`` is the chunk size: the most rows held as Python objects at once. ``pushdown``:
+    let the database filter, de-duplicate and add up (see the module docstring).
     """
 
     url: str = field(repr=False)
     table: str = DEFAULT_TABLE
     schema: str | None = None
     fetch_rows: int = FETCH_ROWS
+    pushdown: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -156,10 +172,46 @@ class SqlUsageSource:
         with connection:
             try:
                 query = self._query(connection, period, zone, reader.log)
-                if query is not None:
+                if query is not None and not (query.pushdown and self._pushed_down(connection, query, reader)):
                     reader.read_batches(_TableOrigin(self.label), self._batches(connection, query))
             except (sa.exc.SQLAlchemyError, pa.ArrowException) as error:
                 reader.log.add(self.label, f"cannot read the table: {self._message(error)}")
+
+    def _pushed_down(self, connection: sa.Connection, query: _Query, reader: UsageReader) -> bool:
+        """Read through the pushdown; False (nothing read) when the database cannot run it."""
+        assert query.pushdown is not None
+        try:
+            aggregates = query.pushdown.read_aggregates(connection)
+        except PushdownUnavailable as unavailable:
+            logger.info("%s: no pushdown (%s); streaming every row", self.label, self._scrub(str(unavailable)))
+            connection.rollback()
+            return False
+        bad_customers = {customer for customer, _ in aggregates.sums if not reader.customers.accepts(customer)}
+        bad_metrics = {metric for _, metric in aggregates.sums if not reader.metrics.accepts(metric)}
+        if len(bad_customers) + len(bad_metrics) > MAX_BAD_KEYS:
+            logger.info("%s: too many unknown customers or metrics for the pushdown; streaming every row", self.label)
+            return False
+        origin = PositionedOrigin(self.label)
+        moment_type = pa.timestamp("us", tz="UTC") if query.timestamps_are_instants else pa.string()
+        statement = query.pushdown.raw_statement(bad_customers, bad_metrics)
+        reader.read_batches(
+            origin, query.pushdown.raw_batches(connection, statement, origin, self.fetch_rows, moment_type)
+        )
+        summed = 0
+        for (customer, metric), (count, total) in aggregates.sums.items():
+            if customer in bad_customers or metric in bad_metrics:
+                continue  # fetched as rows above, each one reported
+            reader.add_aggregate(customer, metric, total, rows=count)
+            summed += count
+        reader.rows_read += aggregates.rows - origin.rows
+        logger.info(
+            "%s: %d rows of the window added up in the database, %d skipped (other periods), %d fetched",
+            self.label,
+            summed,
+            aggregates.skipped,
+            origin.rows,
+        )
+        return True
 
     # -- the query -----------------------------------------------------------------------------
 
@@ -199,8 +251,14 @@ class SqlUsageSource:
             )
         else:
             kept = _text_window(moment, start, end, dialect)
-        statement = sa.select(*selected).where(kept).order_by(*(table.c[name] for name in _ORDER))
-        return _Query(statement, instants)
+        order = [table.c[name] for name in _ORDER]
+        statement = sa.select(*selected).where(kept).order_by(*order)
+        pushdown = None
+        if self.pushdown:
+            pushdown = build_pushdown(
+                table, selected, kept, order, instants=instants, start=start, end=end, dialect=dialect.name
+            )
+        return _Query(statement, instants, pushdown)
 
     def _batches(self, connection: sa.Connection, query: _Query) -> Iterator[pa.RecordBatch]:
         streamed = connection.execution_options(yield_per=self.fetch_rows).execute(query.statement)

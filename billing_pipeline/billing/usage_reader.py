@@ -84,6 +84,12 @@ class _Codes:
         self.code_of: dict[str, int] = {}
         self.values: list[str] = []
 
+    def accepts(self, value: str | None) -> bool:
+        """Whether rows with this value pass the checks of ``encode`` (present, and known if a list is given)."""
+        if value is None or not str(value).strip():
+            return False
+        return self.known is None or value in self.known
+
     def encode(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(codes, missing mask, unknown mask) for a column of ids."""
         if not pa.types.is_dictionary(column.type):
@@ -127,6 +133,8 @@ class UsageReader:
         self.kept: list[KeptRows] = []
         self.rows_read = 0
         self.rows_in_period = 0
+        # sums of checked rows computed elsewhere (the SQL pushdown), added to the totals at the end
+        self.aggregates: dict[tuple[str, str], Decimal] = {}
 
     # -- problems -----------------------------------------------------------------------------
 
@@ -171,9 +179,20 @@ class UsageReader:
         origin.rows = first
         self.rows_read += first
 
+    def add_aggregate(self, customer: str, metric: str, quantity: Decimal, *, rows: int) -> None:
+        """Add ``quantity``, the sum of ``rows`` in-period events already known to pass every check
+        and to have an ``event_id`` used by no other row (the SQL pushdown's aggregated groups)."""
+        assert self.customers.accepts(customer) and self.metrics.accepts(metric)
+        key = (customer, metric)
+        self.aggregates[key] = self.aggregates.get(key, Decimal(0)) + quantity
+        self.rows_in_period += rows
+
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
         totals, repeats = self.totals()
+        for (customer, metric), quantity in self.aggregates.items():
+            metrics = totals.setdefault(customer, {})
+            metrics[metric] = metrics.get(metric, Decimal(0)) + quantity
         self._report_rows()
         return UsageTotals(
             quantities=totals,

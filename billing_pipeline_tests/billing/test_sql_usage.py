@@ -168,14 +168,104 @@ def test_sample_month_from_a_table_is_priced_like_from_files(sample_table: str, 
 
 
 def test_rows_are_streamed_in_chunks(sample_table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the pushdown (and when a database cannot run it) every row of the window is streamed."""
     sizes = batch_sizes(monkeypatch)
-    whole = plan_period("2026-10", SAMPLE_DIR, usage_source=SqlUsageSource(sample_table))
+    whole = plan_period("2026-10", SAMPLE_DIR, usage_source=SqlUsageSource(sample_table, pushdown=False))
     assert sizes == [whole.usage_stats.rows_read]  # one default-sized chunk holds the sample month
     sizes.clear()
-    chunked = plan_period("2026-10", SAMPLE_DIR, usage_source=SqlUsageSource(sample_table, fetch_rows=64))
+    chunked = plan_period(
+        "2026-10", SAMPLE_DIR, usage_source=SqlUsageSource(sample_table, fetch_rows=64, pushdown=False)
+    )
     assert len(sizes) > 5 and max(sizes) == 64 and sum(sizes) == whole.usage_stats.rows_read
     # duplicates that fall in different chunks still count once
     assert chunked == whole
+
+
+# -- the pushdown: the database filters, de-duplicates and adds up -----------------------------------
+
+
+def test_the_database_adds_up_and_only_aggregates_cross_the_wire(
+    usage_db: Callable[..., SqlUsageSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 plain events: no row is handed to Python, the totals are the streaming reader's."""
+    events = [
+        event(
+            f"e{i}",
+            f"{i % 7}.{i % 1000:03d}" if i % 3 else str(i % 11),
+            f"2026-10-{1 + i % 30:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+            customer_id=f"cus_{1 + i % 2}",
+            metric=("api_calls", "storage_gb")[i % 4 == 0],
+        )
+        for i in range(10_000)
+    ]
+    source = usage_db(events)
+    sizes = batch_sizes(monkeypatch)
+    pushed = read(source)
+    fetched = sum(sizes)
+    sizes.clear()
+    streamed = read(SqlUsageSource(source.url, pushdown=False))
+    assert sum(sizes) == 10_000 and fetched < 100  # only rows within 2 s of a boundary, if any
+    assert pushed == streamed and pushed.problems == []
+    assert (pushed.rows_read, pushed.rows_in_period) == (10_000, 10_000)
+    assert {metric: str(value) for metric, value in pushed.quantities["cus_1"].items()} == {
+        metric: str(value) for metric, value in streamed.quantities["cus_1"].items()
+    }
+
+
+def test_pushdown_dedups_like_the_files_and_fetches_only_the_repeats(
+    usage_db: Callable[..., SqlUsageSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [event(f"u{i}", "2", f"2026-10-{1 + i % 28:02d}T10:00:00Z") for i in range(200)]
+    rows += [event("d1", "5", "2026-10-02T11:00:00Z"), event("d1", "5", "2026-10-02T11:00:00Z")]
+    rows += [event("d2", "1", "2026-10-04T10:00:00Z"), event("d2", "4", "2026-10-04T10:00:00Z")]
+    rows += [event(1, "3", "2026-10-05T10:00:00Z"), event("1", "3", "2026-10-05T10:00:00Z")]  # same id as text
+    source = usage_db(rows, types={**TEXT_COLUMNS, "event_id": "BLOB"})
+    sizes = batch_sizes(monkeypatch)
+    usage = read(source)
+    assert sum(sizes) == 6  # the six copies of d1, d2 and 1; the 200 unique events are summed in SQL
+    assert usage.duplicate_events == 2
+    assert usage.quantities == {"cus_1": {"api_calls": D(400 + 5 + 1 + 3)}}
+    [problem] = problems_of(usage)
+    assert problem[1:4] == (problem[1], "event_id", "d2")
+    assert (
+        problem[4]
+        == f"event_id already used by a different event at {source.label} row {problem[1] - 1} (quantity differ)"
+    )
+    # row numbers are positions in the streaming query's order, as without the pushdown
+    assert usage == read(SqlUsageSource(source.url, pushdown=False))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        event("e1", customer_id="cus_9"),
+        event("e1", customer_id=" "),
+        event("e1", metric="sms"),
+        event("e1", "-5"),
+        event("e1", "five"),
+        event("e1", "NaN"),
+        event("e1", "1e400"),
+        event("e1", "0.0000001"),
+        event("e1", None),
+        event(""),
+        event("e1", timestamp="2026-10-02 10:00:00"),
+        event("e1", timestamp="2026-10-02T10:00:00"),  # naive: no offset
+        event("e1", timestamp="2026-09-31T23:30:00Z"),  # SQLite would roll it over to 1 October
+        event("e1", timestamp=None),
+    ],
+)
+def test_every_check_fires_with_its_message_through_the_pushdown(
+    usage_db: Callable[..., SqlUsageSource], monkeypatch: pytest.MonkeyPatch, bad: Event
+) -> None:
+    """A bad row among many good ones: same problems (row numbers included) as streaming every row."""
+    good = [event(f"g{i}", "1", f"2026-10-{1 + i % 28:02d}T09:00:{i % 60:02d}Z") for i in range(300)]
+    source = usage_db([*good[:150], bad, *good[150:]])
+    sizes = batch_sizes(monkeypatch)
+    pushed = read(source)
+    assert sum(sizes) <= 1  # the bad row only (an unknown customer's group is re-read as rows)
+    streamed = read(SqlUsageSource(source.url, pushdown=False))
+    assert pushed.problems and problems_of(pushed) == problems_of(streamed)
+    assert pushed == streamed
 
 
 # -- periods and time zones -----------------------------------------------------------------------

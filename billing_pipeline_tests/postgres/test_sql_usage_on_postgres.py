@@ -127,7 +127,9 @@ def test_rows_come_through_a_server_side_cursor(sample_db: PostgresDatabase, mon
 
     monkeypatch.setattr(sql_usage, "UsageReader", WatchingReader)
     whole = plan_period("2026-10", SAMPLE_DIR)
-    chunked = plan_period("2026-10", SAMPLE_DIR, usage_source=SqlUsageSource(sample_db.url, fetch_rows=100))
+    chunked = plan_period(
+        "2026-10", SAMPLE_DIR, usage_source=SqlUsageSource(sample_db.url, fetch_rows=100, pushdown=False)
+    )
     assert chunked.invoices == whole.invoices
     assert len(sizes) > 3 and max(sizes) == 100 and sum(sizes) == chunked.usage_stats.rows_read
     assert len(statements) == 1 and statements[0].upper().startswith("FETCH FORWARD 100 FROM")
@@ -246,6 +248,56 @@ def test_schema_missing_table_and_missing_column(usage_table: Callable[..., SqlU
     assert problems_of(read(default_schema)) == [(default_schema.label, None, None, None, "table not found")]
     without_metric = usage_table([], {name: kind for name, kind in TYPED.items() if name != "metric"})
     assert problems_of(read(without_metric)) == [(without_metric.label, None, "metric", None, "missing column")]
+
+
+@pytest.mark.parametrize("timestamp_type", ["timestamp with time zone", "text"])
+def test_pushdown_adds_up_in_postgres_and_keeps_every_message(
+    usage_table: Callable[..., SqlUsageSource], monkeypatch: pytest.MonkeyPatch, timestamp_type: str
+) -> None:
+    """5,000 plain events are summed by PostgreSQL (numeric sums); repeats and bad rows still come
+    through the file reader's checks with the streaming query's row numbers."""
+    good = [
+        event(
+            f"g{i}",
+            f"{i % 9}.{i % 100:02d}" if i % 2 else str(i % 13),
+            f"2026-10-{1 + i % 30:02d}T{i % 24:02d}:{i % 60:02d}:07+02:00",
+            customer_id=f"cus_{1 + i % 2}",
+            metric=("api_calls", "storage_gb")[i % 5 == 0],
+        )
+        for i in range(5_000)
+    ]
+    odd = [
+        event("d1", "5", "2026-10-02T11:00:00Z"),
+        event("d1", "5", "2026-10-02T11:00:00Z"),
+        event("e1", "-2.5", "2026-10-04T10:00:00Z"),
+        event("e2", "NaN", "2026-10-05T10:00:00Z"),
+        event("e3", "1", "2026-10-06T10:00:00Z", customer_id="cus_9"),
+        event("e4", "1", "2026-10-07T10:00:00Z", metric="sms"),
+        event(None, "1", "2026-10-08T10:00:00Z"),
+        event("e5", "1", None),
+    ]
+    rows = [*good[:2_500], *odd, *good[2_500:]]
+    instants = timestamp_type.startswith("timestamp")
+    source = usage_table(as_instants(rows) if instants else rows, {**TYPED, "timestamp": timestamp_type})
+    fetched: list[int] = []
+
+    class CountingReader(UsageReader):
+        def read_batches(self, origin: Any, batches: Iterable[pa.RecordBatch]) -> None:
+            def counted() -> Iterator[pa.RecordBatch]:
+                for batch in batches:
+                    fetched.append(batch.num_rows)
+                    yield batch
+
+            super().read_batches(origin, counted())
+
+    monkeypatch.setattr(sql_usage, "UsageReader", CountingReader)
+    pushed = read(source)
+    pushed_rows = sum(fetched)
+    fetched.clear()
+    streamed = read(SqlUsageSource(source.url, pushdown=False))
+    assert sum(fetched) == len(rows) and pushed_rows == len(odd)
+    assert problems_of(pushed) == problems_of(streamed) and len(pushed.problems) == 6
+    assert pushed == streamed and pushed.duplicate_events == 1
 
 
 def test_the_password_stays_out_of_problems_and_logs(

@@ -1,0 +1,277 @@
+"""The SQL usage source's pushdown: the database filters the period, drops duplicates and adds up.
+
+Only aggregates and the rows that need a look cross the wire. Every row of the period's window (the
+period widened by a day, as the streaming query reads it) is classified *in SQL*, conservatively:
+
+- ``a`` (aggregated): certainly in the period, its ``event_id`` present and used by no other row of
+  the window, customer and metric present, and a quantity in a plain form the database can add
+  exactly (``123`` or ``123.456789``: digits, at most 6 decimals). These rows are summed per
+  (customer, metric) in the database: exact integer sums on SQLite (whole part and micro-units
+  apart), ``numeric`` sums on PostgreSQL;
+- ``s`` (skipped): a readable timestamp certainly outside the period — the file reader does not
+  check those rows either;
+- ``r`` (raw): everything else (a timestamp near a period boundary or not in the strict form,
+  a repeated ``event_id``, an odd or bad quantity, a missing value…). These rows are fetched
+  with their position in the streaming query's order and go through ``UsageReader``, the very
+  checks and messages of the file reader — so an error is reported exactly as before, with the
+  same row number.
+
+The aggregated groups are then checked in Python like single rows (customer in customers.csv,
+metric in the price list, not blank); the rows of a group that fails are fetched raw as well, so
+that each gets its message. A row is never both summed and fetched: the classification only
+decides *who* checks a row, never *whether* it counts, so the totals equal the streaming reader's.
+
+Duplicates: every copy of a repeated ``event_id`` is a raw row, so the file reader's rule (the first
+copy counts, an identical later copy is a repeat, a different one is reported) applies unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin
+
+# a text timestamp this close to a period boundary is checked in Python (rounding of fractions)
+BOUNDARY_MARGIN = timedelta(seconds=2)
+# more distinct bad customers or metrics than this: read every row of the window instead
+MAX_BAD_KEYS = 500
+_MICRO = Decimal("0.000001")
+
+# SQLite GLOB patterns of the strict ISO 8601 forms pushed down (anything else is checked in Python)
+_DATE = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+_TIME = "T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
+_FRACTIONS = ("", ".[0-9][0-9][0-9]", ".[0-9][0-9][0-9][0-9][0-9][0-9]")
+_ZONES = ("Z", "[+-][0-1][0-9]:[0-5][0-9]")
+_SQLITE_PATTERNS = tuple(f"{_DATE}{_TIME}{fraction}{zone}" for fraction in _FRACTIONS for zone in _ZONES)
+# PostgreSQL: the same strict forms, field ranges included (the day of the month is checked apart)
+_PG_TIMESTAMP = (
+    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])$"
+)
+_PG_QUANTITY = r"^[0-9]{1,30}(\.[0-9]{1,6})?$"
+
+
+class PushdownUnavailable(Exception):
+    """The database cannot run the pushdown (too old, overflow…): the caller streams every row."""
+
+
+class PositionedOrigin(UsageOrigin):
+    """Raw rows fetched out of a longer query: a problem names the row's position in that query."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.positions: list[int] = []
+
+    @property
+    def noun(self) -> str:
+        return "row"
+
+    def row_number(self, record: int, log: object) -> int:
+        return self.positions[record]
+
+
+@dataclass
+class Aggregates:
+    """What the database added up, and how many rows of the window it classified each way."""
+
+    sums: dict[tuple[str | None, str | None], tuple[int, Decimal]] = field(default_factory=dict)
+    skipped: int = 0
+    raw: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.skipped + self.raw + sum(count for count, _ in self.sums.values())
+
+
+@dataclass(frozen=True)
+class Pushdown:
+    """The two statements of a pushdown read, built over the streaming query's window."""
+
+    classified: sa.Subquery
+    dialect: str
+
+    def aggregate_statement(self) -> sa.Select:
+        w = self.classified.c
+        customer = sa.case((w.kind == "a", w.customer_id))
+        metric = sa.case((w.kind == "a", w.metric))
+        return sa.select(
+            w.kind,
+            customer.label("customer_id"),
+            metric.label("metric"),
+            sa.func.count().label("rows"),
+            sa.func.sum(w.whole).label("whole"),
+            sa.func.sum(w.micros).label("micros"),
+        ).group_by(w.kind, customer, metric)
+
+    def raw_statement(self, bad_customers: Collection[str | None], bad_metrics: Collection[str | None]) -> sa.Select:
+        w = self.classified.c
+        wanted: list[sa.ColumnElement] = [w.kind == "r"]
+        for column, bad in ((w.customer_id, bad_customers), (w.metric, bad_metrics)):
+            values = [value for value in bad if value is not None]
+            if values:
+                wanted.append(sa.and_(w.kind == "a", column.in_(values)))
+        return sa.select(w.position, *(w[name] for name in COLUMNS)).where(sa.or_(*wanted)).order_by(w.position)
+
+    def read_aggregates(self, connection: sa.Connection) -> Aggregates:
+        aggregates = Aggregates()
+        try:
+            rows = connection.execute(self.aggregate_statement()).all()
+        except sa.exc.SQLAlchemyError as error:  # no window functions, integer overflow…
+            raise PushdownUnavailable(str(error)) from error
+        for kind, customer, metric, count, whole, micros in rows:
+            if kind == "s":
+                aggregates.skipped += count
+            elif kind == "r":
+                aggregates.raw += count
+            else:
+                # scale 6, like the streaming reader's sums of quantities read as text
+                total = (Decimal(whole or 0) + Decimal(micros or 0) * _MICRO).quantize(_MICRO)
+                aggregates.sums[(customer, metric)] = (count, total)
+        return aggregates
+
+    def raw_batches(
+        self,
+        connection: sa.Connection,
+        statement: sa.Select,
+        origin: PositionedOrigin,
+        fetch_rows: int,
+        moment_type: pa.DataType,
+    ) -> Iterator[pa.RecordBatch]:
+        streamed = connection.execution_options(yield_per=fetch_rows).execute(statement)
+        for rows in streamed.partitions():
+            columns = list(zip(*rows, strict=True))
+            origin.positions.extend(int(position) for position in columns[0])
+            arrays = [pa.array(values, pa.string()) for values in columns[1:5]]
+            arrays.append(pa.array(columns[5], moment_type))
+            yield pa.record_batch(arrays, names=list(COLUMNS))
+
+
+def build_pushdown(
+    table: sa.TableClause,
+    selected: Sequence[sa.ColumnElement],
+    window: sa.ColumnElement,
+    order: Sequence[sa.ColumnElement],
+    *,
+    instants: bool,
+    start: datetime,
+    end: datetime,
+    dialect: str,
+) -> Pushdown | None:
+    """The classified window, or None when this database/column layout is not pushed down."""
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    by_name = dict(zip(COLUMNS, selected, strict=True))
+    inner = sa.select(
+        sa.func.row_number().over(order_by=list(order)).label("position"),
+        *(expression.label(name) for name, expression in by_name.items()),
+        sa.func.count().over(partition_by=_unlabeled(by_name["event_id"])).label("copies"),
+    ).where(window)
+    w = inner.subquery("window_rows")
+    quantity = w.c.quantity
+    if dialect == "sqlite":
+        whole, micros, quantity_ok = _sqlite_quantity(quantity)
+        sure_in, sure_out = _sqlite_moments(w.c.timestamp, start, end)
+    else:
+        whole, micros, quantity_ok = _postgres_quantity(quantity)
+        if instants:
+            moment = w.c.timestamp
+            in_period = sa.and_(moment >= start, moment < end)
+            sure_in, sure_out = in_period, sa.and_(moment.is_not(None), sa.not_(in_period))
+        else:
+            sure_in, sure_out = _postgres_text_moments(w.c.timestamp, start, end)
+    summable = sa.and_(
+        sure_in,
+        w.c.copies == 1,
+        w.c.event_id.is_not(None),
+        w.c.event_id != "",
+        w.c.customer_id.is_not(None),
+        w.c.metric.is_not(None),
+        quantity_ok,
+    )
+    kind = sa.case((summable, "a"), (sure_out, "s"), else_="r")
+    classified = sa.select(
+        w.c.position,
+        *(w.c[name] for name in COLUMNS),
+        kind.label("kind"),
+        sa.case((kind == "a", whole)).label("whole"),
+        sa.case((kind == "a", micros)).label("micros"),
+    ).subquery("classified")
+    return Pushdown(classified, dialect)
+
+
+def _unlabeled(expression: sa.ColumnElement) -> sa.ColumnElement:
+    return expression.element if isinstance(expression, sa.sql.elements.Label) else expression
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _sqlite_quantity(quantity: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.ColumnElement, sa.ColumnElement]:
+    dot = sa.func.instr(quantity, ".")
+    integral = sa.and_(
+        quantity != "", sa.not_(quantity.op("GLOB", is_comparison=True)("*[^0-9]*")), sa.func.length(quantity) <= 15
+    )
+    fraction = sa.func.substr(quantity, dot + 1)
+    decimal = sa.and_(
+        dot.between(2, 16),
+        sa.not_(sa.func.substr(quantity, 1, dot - 1).op("GLOB", is_comparison=True)("*[^0-9]*")),
+        sa.not_(fraction.op("GLOB", is_comparison=True)("*[^0-9]*")),
+        sa.func.length(fraction).between(1, 6),
+    )
+    whole = sa.case(
+        (integral, sa.cast(quantity, sa.Integer)),
+        (decimal, sa.cast(sa.func.substr(quantity, 1, dot - 1), sa.Integer)),
+    )
+    micros = sa.case((decimal, sa.cast(sa.func.substr(fraction.concat("000000"), 1, 6), sa.Integer)), else_=0)
+    return whole, micros, sa.and_(quantity.is_not(None), sa.or_(integral, decimal))
+
+
+def _sqlite_moments(moment: sa.ColumnElement, start: datetime, end: datetime) -> tuple[sa.ColumnElement, ...]:
+    shaped = sa.or_(*(moment.op("GLOB", is_comparison=True)(pattern) for pattern in _SQLITE_PATTERNS))
+    day = sa.func.substr(moment, 1, 10)
+    readable = sa.and_(
+        moment.is_not(None),
+        shaped,
+        # julianday() accepts 2026-02-30 (the 2nd of March): a real date round-trips unchanged
+        sa.func.date(sa.func.julianday(day)) == day,
+        sa.func.substr(moment, 12, 2) <= "23",
+    )
+    instant = sa.func.julianday(moment)
+
+    def bound(value: datetime) -> sa.ColumnElement:
+        return sa.func.julianday(_utc_text(value))
+
+    sure_in = sa.and_(readable, instant >= bound(start + BOUNDARY_MARGIN), instant < bound(end - BOUNDARY_MARGIN))
+    sure_out = sa.and_(
+        readable,
+        sa.or_(instant < bound(start - BOUNDARY_MARGIN), instant >= bound(end + BOUNDARY_MARGIN)),
+    )
+    return sure_in, sure_out
+
+
+def _postgres_quantity(quantity: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.ColumnElement, sa.ColumnElement]:
+    plain = quantity.op("~", is_comparison=True)(_PG_QUANTITY)
+    whole = sa.case((plain, sa.cast(quantity, sa.Numeric)))
+    return whole, sa.literal(0), sa.and_(quantity.is_not(None), plain)
+
+
+def _postgres_text_moments(moment: sa.ColumnElement, start: datetime, end: datetime) -> tuple[sa.ColumnElement, ...]:
+    shaped = sa.and_(moment.is_not(None), moment.op("~", is_comparison=True)(_PG_TIMESTAMP))
+    year = sa.cast(sa.func.substr(moment, 1, 4), sa.Integer)
+    month = sa.cast(sa.func.substr(moment, 6, 2), sa.Integer)
+    day = sa.cast(sa.func.substr(moment, 9, 2), sa.Integer)
+    last_day = sa.extract(
+        "day", sa.func.make_date(year, month, 1) + sa.text("interval '1 month'") - sa.text("interval '1 day'")
+    )
+    # CASE evaluates in order: make_date and the cast only ever see text of the strict form
+    instant = sa.case((shaped, sa.case((day <= last_day, sa.cast(moment, sa.DateTime(timezone=True))))))
+    sure_in = sa.and_(instant >= start + BOUNDARY_MARGIN, instant < end - BOUNDARY_MARGIN)
+    sure_out = sa.or_(instant < start - BOUNDARY_MARGIN, instant >= end + BOUNDARY_MARGIN)
+    return sa.func.coalesce(sure_in, False), sa.func.coalesce(sure_out, False)
