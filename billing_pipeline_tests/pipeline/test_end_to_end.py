@@ -12,6 +12,7 @@ import yaml
 
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
+from billing_pipeline.defs.metadata import table_records
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline_tests.pipeline.conftest import RENDER_DELAY_S, PipelineWorld
@@ -60,6 +61,17 @@ def test_one_period_end_to_end_stores_one_verified_file_per_customer(
     qonto_totals = {i["id"]: Decimal(i["total_amount"]["value"]) for i in world.live_invoices()}
     assert sorted(qonto_totals[r.invoice_id] for r in records) == sorted(planned_totals.values())
     assert sum(qonto_totals.values()) == plan.total
+    # bounded metadata: a typed table of the top rows, amounts with their currency, and the full file
+    usage = instance.get_latest_materialization_event(dg.AssetKey("billable_usage"))
+    assert usage is not None and usage.asset_materialization is not None
+    metadata = usage.asset_materialization.metadata
+    assert isinstance(metadata["invoices"], dg.TableMetadataValue)
+    assert {c.name: c.type for c in metadata["invoices"].schema.columns}["total"] == "money"
+    top = table_records(metadata["invoices"])
+    assert len(top) == min(50, len(plan.invoices)) and top[0]["total"] == f"{max(planned_totals.values())} EUR"
+    assert metadata["invoices_rows"].value == len(plan.invoices)
+    full = Path(metadata["invoices_file"].value).read_text(encoding="utf-8").splitlines()
+    assert full[0] == "customer,name,lines,net,vat,total,currency" and len(full) == len(plan.invoices) + 1
 
 
 def test_rematerializing_and_backfilling_twice_creates_nothing_new(
@@ -125,7 +137,7 @@ def test_usage_change_after_finalization_fails_the_late_usage_check(
     )
     late = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_late_usage_after_finalization"]
     assert len(late) == 1 and not late[0].passed
-    assert customer in late[0].metadata["differences"].value
+    assert customer in [row["customer_id"] for row in table_records(late[0].metadata["differences"])]
     # nothing was edited or created in Qonto
     assert world.live_invoices() == invoices_before
 
@@ -144,8 +156,11 @@ def test_invalid_usage_fails_before_any_qonto_call(world: PipelineWorld, instanc
     description = failure.step_failure_data.user_failure_data.description
     assert "2 problem(s)" in description
     assert "broken.csv" in description and "no-such-customer" in description
-    problems = failure.step_failure_data.user_failure_data.metadata["problems"].value
-    assert "cus_fr_001" in problems or "-3" in problems
+    problems = table_records(failure.step_failure_data.user_failure_data.metadata["problems"])
+    assert {(row["value"], row["reason"]) for row in problems} >= {
+        ("no-such-customer", "unknown customer_id not in customers.csv"),
+        ("-3", "negative quantity"),
+    }
     assert world.emulator.stats()["api_requests"] == requests_before
     assert world.emulator.state()["client_invoices"] == []
 

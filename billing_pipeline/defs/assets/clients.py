@@ -5,7 +5,7 @@ from collections import Counter
 import dagster as dg
 
 from billing_pipeline.billing.models import PeriodPlan
-from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
+from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, full_table_file, per_customer_table
 from billing_pipeline.defs.partitions import billing_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.clients import ClientOutcome, ensure_clients
@@ -43,6 +43,14 @@ def qonto_clients(
             "qonto": connection.describe(),
             "clients": len(outcomes),
             **{f"clients_{action}": actions.get(action, 0) for action in ("created", "found", "updated", "unchanged")},
-            "client_table": table((o.model_dump() for o in outcomes), ["customer_id", "client_id", "action"]),
+            **per_customer_table(
+                "client_table",
+                (o.model_dump() for o in outcomes),
+                ["customer_id", "client_id", "action"],
+                file=full_table_file(
+                    billing.settings().state_dir, billable_usage.period.key, "qonto_clients", "clients"
+                ),
+                rank=lambda row: row["action"] != "unchanged",  # what changed in Qonto first
+            ),
         },
     )

@@ -102,10 +102,12 @@ def invoice_corrections(context: dg.AssetExecutionContext, qonto: QontoResource,
                     for n in report.needs
                 ),
                 ["customer", "invoice", "billed", "plan", "difference"],
+                currency=plan.currency,
             ),
             "issued": table(
                 (i.model_dump() for i in report.issued),
                 ["customer_id", "kind", "number", "corrects", "total", "reference"],
+                currency=plan.currency,
             ),
         },
         check_results=[
@@ -126,6 +128,7 @@ def invoice_corrections(context: dg.AssetExecutionContext, qonto: QontoResource,
                             for n in (wrong or report.net)
                         ),
                         ["customer", "invoiced", "credited", "net", "plan"],
+                        currency=plan.currency,
                     )
                 },
             )

@@ -10,7 +10,7 @@ import dagster as dg
 
 from billing_pipeline.billing.models import PeriodPlan
 from billing_pipeline.defs.errors import reported_as_failure
-from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
+from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, amount_rank, full_table_file, per_customer_table, table
 from billing_pipeline.defs.partitions import billing_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.drafts import DraftReport, DraftSynchronizer
@@ -118,8 +118,16 @@ def draft_invoices(
             "finalized_untouched": actions.get("locked", 0),
             "qonto_invoices_listed": report.invoices_listed,
             "total": str(billable_usage.total),
-            "invoice_table": table(
-                rows, ["customer", "reference", "invoice_id", "status", "action", "plan_total", "qonto_total", "note"]
+            **per_customer_table(
+                "invoice_table",
+                rows,
+                ["customer", "reference", "invoice_id", "status", "action", "plan_total", "qonto_total", "note"],
+                file=full_table_file(
+                    billing.settings().state_dir, billable_usage.period.key, "draft_invoices", "invoices"
+                ),
+                currency=billable_usage.currency,
+                # rows with a note (not billed, refused…) first, then the largest amounts
+                rank=lambda row: (row["note"] is not None, amount_rank("plan_total")(row)),
             ),
             "foreign_invoices": dg.MetadataValue.json(report.foreign_invoices),
         },
@@ -143,6 +151,7 @@ def draft_invoices(
                     "mismatches": table(
                         (o.model_dump() for o in mismatched),
                         ["customer_id", "invoice_id", "plan_total", "qonto_total", "plan_vat", "qonto_vat"],
+                        currency=billable_usage.currency,
                     )
                 },
             ),

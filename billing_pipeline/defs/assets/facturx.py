@@ -7,7 +7,15 @@ from dagster import AssetKey
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.defs.assets.finalize import finalized_invoices
-from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
+from billing_pipeline.defs.metadata import (
+    COMMON_ASSET_ARGS,
+    QONTO_CURRENCY,
+    amount_rank,
+    bounded_list,
+    full_table_file,
+    per_customer_table,
+    table,
+)
 from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.facturx_files import FacturxCollector, FacturxReport
@@ -72,9 +80,14 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
             "pending": len(pending),
             "rejected": len(rejected),
             "failed": len(failed),
-            "files": table(
+            **per_customer_table(
+                "files",
                 (o.model_dump() for o in report.outcomes),
                 ["customer_id", "number", "status", "file", "sha256", "xml_total"],
+                file=full_table_file(billing.settings().state_dir, report.period, "facturx_files", "files"),
+                currency=QONTO_CURRENCY,
+                # not stored (pending, rejected, failed) first, then the largest amounts
+                rank=lambda row: (row["status"] != "stored", amount_rank("xml_total")(row)),
             ),
         },
         check_results=[
@@ -88,7 +101,9 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
                 ),
                 metadata={
                     "corrections": table(
-                        report.corrections, ["customer_id", "number", "corrects", "status", "file", "sha256"]
+                        report.corrections,
+                        ["customer_id", "number", "corrects", "status", "file", "sha256"],
+                        rank=lambda row: row["status"] != "stored",
                     ),
                     "problems": dg.MetadataValue.json(
                         {str(c["number"]): c["problems"] for c in report.corrections if c["problems"]}
@@ -101,8 +116,8 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
                 # still rendering is expected for a few seconds after finalization: a warning
                 severity=dg.AssetCheckSeverity.ERROR if rejected or failed else dg.AssetCheckSeverity.WARN,
                 metadata={
-                    "pending": dg.MetadataValue.json([o.number or o.invoice_id for o in pending]),
-                    "rejected": dg.MetadataValue.json([o.number or o.invoice_id for o in rejected]),
+                    "pending": bounded_list(o.number or o.invoice_id for o in pending),
+                    "rejected": bounded_list(o.number or o.invoice_id for o in rejected),
                     "failed": dg.MetadataValue.json({o.customer_id: o.problems for o in failed}),
                 },
             ),

@@ -11,7 +11,13 @@ from billing_pipeline.billing.models import PeriodPlan
 from billing_pipeline.defs.assets.drafts import draft_invoices, draft_synchronizer
 from billing_pipeline.defs.assets.usage import current_plan
 from billing_pipeline.defs.errors import reported_as_failure
-from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
+from billing_pipeline.defs.metadata import (
+    COMMON_ASSET_ARGS,
+    amount_rank,
+    bounded_list,
+    full_table_file,
+    per_customer_table,
+)
 from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.finalization import FinalizeReport, finalize_period
@@ -56,10 +62,15 @@ def finalized_invoices(
             "finalized_now": sum(1 for i in report.invoices if i.finalized_now),
             "synced_before_finalizing": dg.MetadataValue.json(report.synced_first),
             "canceled_not_billed": dg.MetadataValue.json(report.not_billed),
-            "numbers": dg.MetadataValue.json([i.number for i in report.invoices]),
-            "invoice_table": table(
+            "numbers": bounded_list(i.number for i in report.invoices),
+            **per_customer_table(
+                "invoice_table",
                 (i.model_dump() for i in report.invoices),
                 ["customer_id", "invoice_id", "number", "status", "total", "finalized_now", "invoice_url"],
+                file=full_table_file(billing.settings().state_dir, period.key, "finalized_invoices", "invoices"),
+                currency=plan.currency,
+                amounts=["total"],
+                rank=amount_rank("total"),
             ),
         },
     )

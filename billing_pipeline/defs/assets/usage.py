@@ -7,7 +7,7 @@ import dagster as dg
 from billing_pipeline.billing.models import InvalidBillingInput, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
+from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, amount_rank, full_table_file, per_customer_table, table
 from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.invoicing.reconciliation import late_changes, plan_arithmetic_problems
@@ -32,7 +32,8 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
         "vat_total": str(plan.vat_total),
         "total": str(plan.total),
         "currency": plan.currency,
-        "invoices": table(
+        **per_customer_table(
+            "invoices",
             (
                 {
                     "customer": i.customer.customer_id,
@@ -45,6 +46,9 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
                 for i in plan.invoices
             ),
             ["customer", "name", "lines", "net", "vat", "total"],
+            file=full_table_file(billing.settings().state_dir, plan.period.key, "billable_usage", "invoices"),
+            currency=plan.currency,
+            rank=amount_rank("total"),
         ),
     }
 
@@ -125,6 +129,7 @@ def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
                     "differences": table(
                         (c.model_dump() for c in changes),
                         ["customer_id", "invoice_number", "finalized_total", "current_total", "change"],
+                        currency=plan.currency,
                     ),
                 },
             ),
