@@ -1,9 +1,10 @@
 """Pricing benchmark: ``plan_period`` on N Parquet events of one period, against DuckDB.
 
-    python benchmarks/pricing.py [--events 10000000] [--customers 10000] [--seed 42]
+    python benchmarks/pricing.py [--events 10000000[,100000000]] [--customers 10000] [--seed 42] [--out DIR]
 
 The data set (``billing-pipeline demo-data``, about 0.1 % repeated events) is generated once and
-cached under ``benchmarks/out/``. Each measurement runs in its own subprocess so that its peak
+cached under ``--out`` (default ``benchmarks/out/``; 100 M events take ~1 GB: use a scratch folder
+and ``--delete-data``). Each measurement runs in its own subprocess so that its peak
 resident memory (``ru_maxrss``, which does count Arrow's allocations) is its own:
 
 - ``plan_period``: the whole dry run (read and check customers, price list and every usage
@@ -15,14 +16,17 @@ resident memory (``ru_maxrss``, which does count Arrow's allocations) is its own
 
 Runs are interleaved for ``--rounds`` rounds and the best time of each is kept. The last line
 is ``pricing: <N> events, <T> s, <M> MB peak, <R>x duckdb`` where T is ``plan_period``'s best
-time, M its highest peak over the rounds, and R = T / DuckDB's best time.
+time, M its highest peak over the rounds, and R = T / DuckDB's best time — one such line per size
+when ``--events`` lists several (comma-separated), followed by how time and memory grew.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -92,10 +96,10 @@ def _measure(kind: str, data: Path, period: str) -> dict[str, float | int]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _data_set(events: int, customers: int, seed: int, period: str) -> Path:
+def _data_set(events: int, customers: int, seed: int, period: str, out: Path = OUT) -> Path:
     from billing_pipeline.billing.demo import write_demo_data
 
-    folder = OUT / f"pricing-{period}-{events}e-{customers}c-seed{seed}"
+    folder = out / f"pricing-{period}-{events}e-{customers}c-seed{seed}"
     marker = folder / ".complete"
     if not marker.exists():
         print(f"generating {events:,} events for {customers:,} customers in {folder} …", flush=True)
@@ -104,20 +108,15 @@ def _data_set(events: int, customers: int, seed: int, period: str) -> Path:
     return folder
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--period", default="2026-10")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best time of each is kept")
-    parser.add_argument("--child", choices=["plan_period", "read_usage", "duckdb"], help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(_child(args.child, args.data, args.period)))
-        return
-    data = _data_set(args.events, args.customers, args.seed, args.period)
+def _sizes(text: str) -> list[int]:
+    sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("--events: one or more positive counts, comma-separated")
+    return sizes
+
+
+def _bench_size(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
+    data = _data_set(events, args.customers, args.seed, args.period, args.out)
     # Interleaved rounds, best time of each: the machine may be shared, and a slow round
     # says more about the neighbours than about the code.
     runs: dict[str, list[dict[str, float | int]]] = {"duckdb": [], "read_usage": [], "plan_period": []}
@@ -136,7 +135,40 @@ def main() -> None:
         f"{ours['peak_mb']:.0f} MB peak"
     )
     ratio = ours["seconds"] / duck["seconds"]
-    print(f"pricing: {args.events} events, {ours['seconds']:.2f} s, {ours['peak_mb']:.0f} MB peak, {ratio:.2f}x duckdb")
+    print(f"pricing: {events} events, {ours['seconds']:.2f} s, {ours['peak_mb']:.0f} MB peak, {ratio:.2f}x duckdb")
+    if args.delete_data:
+        shutil.rmtree(data)
+    return float(ours["seconds"]), float(ours["peak_mb"]), ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=_sizes, default=[10_000_000], help="e.g. 10000000,100000000")
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--period", default="2026-10")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best time of each is kept")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the data sets are generated (cached)")
+    parser.add_argument("--delete-data", action="store_true", help="delete each data set once measured")
+    parser.add_argument("--child", choices=["plan_period", "read_usage", "duckdb"], help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.data, args.period)))
+        return
+    results = [(events, *_bench_size(args, events)) for events in args.events]
+    lines = []
+    for (small, small_s, small_mb, _), (large, large_s, large_mb, _) in itertools.pairwise(results):
+        lines.append(
+            f"scaling {small:,} -> {large:,} events ({large / small:.0f}x): time {large_s / small_s:.1f}x, "
+            f"peak memory {large_mb / small_mb:.1f}x"
+        )
+    for line in lines:
+        print(line)
+    # the contract's last line(s): one per size, in the order measured
+    if len(results) > 1:
+        for events, seconds, peak, ratio in results:
+            print(f"pricing: {events} events, {seconds:.2f} s, {peak:.0f} MB peak, {ratio:.2f}x duckdb")
 
 
 if __name__ == "__main__":
