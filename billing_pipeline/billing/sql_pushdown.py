@@ -88,26 +88,69 @@ class Aggregates:
     def rows(self) -> int:
         return self.skipped + self.raw + sum(count for count, _ in self.sums.values())
 
+    def add(
+        self, kind: str, customer: str | None, metric: str | None, count: int, whole: object, micros: object
+    ) -> None:
+        if kind == "s":
+            self.skipped += count
+        elif kind == "r":
+            self.raw += count
+        else:
+            # scale 6, like the streaming reader's sums of quantities read as text
+            total = (Decimal(whole or 0) + Decimal(micros or 0) * _MICRO).quantize(_MICRO)
+            self.sums[(customer, metric)] = (count, total)
+
+
+_RAW_COLUMNS = ("position", *COLUMNS)
+
 
 @dataclass(frozen=True)
 class Pushdown:
-    """The two statements of a pushdown read, built over the streaming query's window."""
+    """The statements of a pushdown read, built over the streaming query's window.
+
+    ``combined_statement`` is ONE statement — the aggregates first, then the rows to fetch in the
+    streaming query's order — so that both come from one snapshot of the table even while events
+    keep arriving (two statements could see an event unique in the first and repeated in the
+    second, and count it twice). Only when a group must be re-read row by row (an unknown customer
+    or metric: the period fails anyway) is a second statement run (``raw_statement``).
+    """
 
     classified: sa.Subquery
     dialect: str
 
-    def aggregate_statement(self) -> sa.Select:
+    def combined_statement(self) -> sa.CompoundSelect:
         w = self.classified.c
         customer = sa.case((w.kind == "a", w.customer_id))
         metric = sa.case((w.kind == "a", w.metric))
-        return sa.select(
-            w.kind,
+        nothing = sa.null()
+        aggregates = sa.select(
+            sa.literal(0).label("part"),
+            nothing.label("position"),
+            w.kind.label("kind"),
             customer.label("customer_id"),
             metric.label("metric"),
             sa.func.count().label("rows"),
             sa.func.sum(w.whole).label("whole"),
             sa.func.sum(w.micros).label("micros"),
+            nothing.label("event_id"),
+            nothing.label("quantity"),
+            nothing.label("timestamp"),
         ).group_by(w.kind, customer, metric)
+        raw = sa.select(
+            sa.literal(1).label("part"),
+            w.position,
+            w.kind,
+            w.customer_id,
+            w.metric,
+            nothing.label("rows"),
+            nothing.label("whole"),
+            nothing.label("micros"),
+            w.event_id,
+            w.quantity,
+            w.timestamp,
+        ).where(w.kind == "r")
+        union = sa.union_all(aggregates, raw).subquery("pushdown")
+        return sa.select(*(union.c[name] for name in _UNION_COLUMNS)).order_by(union.c.part, union.c.position)
 
     def raw_statement(self, bad_customers: Collection[str | None], bad_metrics: Collection[str | None]) -> sa.Select:
         w = self.classified.c
@@ -116,40 +159,53 @@ class Pushdown:
             values = [value for value in bad if value is not None]
             if values:
                 wanted.append(sa.and_(w.kind == "a", column.in_(values)))
-        return sa.select(w.position, *(w[name] for name in COLUMNS)).where(sa.or_(*wanted)).order_by(w.position)
+        return sa.select(*(w[name] for name in _RAW_COLUMNS)).where(sa.or_(*wanted)).order_by(w.position)
 
-    def read_aggregates(self, connection: sa.Connection) -> Aggregates:
+    def read(self, connection: sa.Connection, fetch_rows: int) -> tuple[Aggregates, sa.CursorResult, Iterator[list]]:
+        """The aggregates, and the still open result whose remaining chunks are the rows to fetch
+        (each row: position, event_id, customer_id, metric, quantity, timestamp)."""
         aggregates = Aggregates()
         try:
-            rows = connection.execute(self.aggregate_statement()).all()
+            result = connection.execution_options(yield_per=fetch_rows).execute(self.combined_statement())
+            chunks = result.partitions()
+            leftover: list = []
+            for chunk in chunks:
+                split = next((index for index, row in enumerate(chunk) if row[0] == 1), len(chunk))
+                for row in chunk[:split]:
+                    aggregates.add(row[2], row[3], row[4], row[5], row[6], row[7])
+                if split < len(chunk):
+                    leftover = chunk[split:]
+                    break
         except sa.exc.SQLAlchemyError as error:  # no window functions, integer overflow…
             raise PushdownUnavailable(str(error)) from error
-        for kind, customer, metric, count, whole, micros in rows:
-            if kind == "s":
-                aggregates.skipped += count
-            elif kind == "r":
-                aggregates.raw += count
-            else:
-                # scale 6, like the streaming reader's sums of quantities read as text
-                total = (Decimal(whole or 0) + Decimal(micros or 0) * _MICRO).quantize(_MICRO)
-                aggregates.sums[(customer, metric)] = (count, total)
-        return aggregates
 
-    def raw_batches(
-        self,
-        connection: sa.Connection,
-        statement: sa.Select,
-        origin: PositionedOrigin,
-        fetch_rows: int,
-        moment_type: pa.DataType,
-    ) -> Iterator[pa.RecordBatch]:
-        streamed = connection.execution_options(yield_per=fetch_rows).execute(statement)
-        for rows in streamed.partitions():
-            columns = list(zip(*rows, strict=True))
-            origin.positions.extend(int(position) for position in columns[0])
-            arrays = [pa.array(values, pa.string()) for values in columns[1:5]]
-            arrays.append(pa.array(columns[5], moment_type))
-            yield pa.record_batch(arrays, names=list(COLUMNS))
+        def raw_chunks() -> Iterator[list]:
+            if leftover:
+                yield [tuple(row[index] for index in _RAW_INDEXES) for row in leftover]
+            for chunk in chunks:
+                yield [tuple(row[index] for index in _RAW_INDEXES) for row in chunk]
+
+        return aggregates, result, raw_chunks()
+
+
+_UNION_COLUMNS = (
+    "part", "position", "kind", "customer_id", "metric", "rows", "whole", "micros", "event_id", "quantity", "timestamp"
+)  # fmt: skip
+_RAW_INDEXES = tuple(_UNION_COLUMNS.index(name) for name in _RAW_COLUMNS)
+
+
+def raw_rows_batches(
+    chunks: Iterator[list], origin: PositionedOrigin, moment_type: pa.DataType
+) -> Iterator[pa.RecordBatch]:
+    """Arrow batches of fetched rows (position first), recording each row's position on ``origin``."""
+    for rows in chunks:
+        if not rows:
+            continue
+        columns = list(zip(*rows, strict=True))
+        origin.positions.extend(int(position) for position in columns[0])
+        arrays = [pa.array(values, pa.string()) for values in columns[1:5]]
+        arrays.append(pa.array(columns[5], moment_type))
+        yield pa.record_batch(arrays, names=list(COLUMNS))
 
 
 def build_pushdown(

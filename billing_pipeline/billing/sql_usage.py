@@ -43,6 +43,7 @@ from billing_pipeline.billing.sql_pushdown import (
     Pushdown,
     PushdownUnavailable,
     build_pushdown,
+    raw_rows_batches,
 )
 from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin, UsageReader, UsageTotals
 
@@ -181,7 +182,7 @@ class SqlUsageSource:
         """Read through the pushdown; False (nothing read) when the database cannot run it."""
         assert query.pushdown is not None
         try:
-            aggregates = query.pushdown.read_aggregates(connection)
+            aggregates, result, raw_chunks = query.pushdown.read(connection, self.fetch_rows)
         except PushdownUnavailable as unavailable:
             logger.info("%s: no pushdown (%s); streaming every row", self.label, self._scrub(str(unavailable)))
             connection.rollback()
@@ -190,13 +191,17 @@ class SqlUsageSource:
         bad_metrics = {metric for _, metric in aggregates.sums if not reader.metrics.accepts(metric)}
         if len(bad_customers) + len(bad_metrics) > MAX_BAD_KEYS:
             logger.info("%s: too many unknown customers or metrics for the pushdown; streaming every row", self.label)
+            result.close()
             return False
+        if bad_customers or bad_metrics:
+            # the rows of those groups are wanted one by one, in order with the others: a second
+            # statement (the period fails anyway, so its snapshot no longer matters for any total)
+            result.close()
+            statement = query.pushdown.raw_statement(bad_customers, bad_metrics)
+            raw_chunks = connection.execution_options(yield_per=self.fetch_rows).execute(statement).partitions()
         origin = PositionedOrigin(self.label)
         moment_type = pa.timestamp("us", tz="UTC") if query.timestamps_are_instants else pa.string()
-        statement = query.pushdown.raw_statement(bad_customers, bad_metrics)
-        reader.read_batches(
-            origin, query.pushdown.raw_batches(connection, statement, origin, self.fetch_rows, moment_type)
-        )
+        reader.read_batches(origin, raw_rows_batches(raw_chunks, origin, moment_type))
         summed = 0
         for (customer, metric), (count, total) in aggregates.sums.items():
             if customer in bad_customers or metric in bad_metrics:

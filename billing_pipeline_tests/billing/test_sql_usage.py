@@ -200,8 +200,19 @@ def test_the_database_adds_up_and_only_aggregates_cross_the_wire(
     ]
     source = usage_db(events)
     sizes = batch_sizes(monkeypatch)
-    pushed = read(source)
+    statements: list[str] = []
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", watch)
+    try:
+        pushed = read(source)
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", watch)
     fetched = sum(sizes)
+    # aggregates and fetched rows come from ONE statement: one snapshot even while events arrive
+    assert len([s for s in statements if "FROM usage_events" in s]) == 1
     sizes.clear()
     streamed = read(SqlUsageSource(source.url, pushdown=False))
     assert sum(sizes) == 10_000 and fetched < 100  # only rows within 2 s of a boundary, if any
