@@ -13,10 +13,10 @@ from starlette.routing import Route
 
 from . import attachments
 from .clients import client_json
-from .delivery import sent_emails_state
-from .einvoicing import submissions_state
 from .clock import format_utc
 from .credit_notes import CreditNoteBook
+from .delivery import sent_emails_state
+from .einvoicing import submissions_state
 from .errors import api_error, from_validation_error
 from .faults import FaultRequest, pending_faults, queue_fault
 from .invoices import InvoiceBook
