@@ -99,6 +99,8 @@ class BillingSettings(BaseModel):
     timezone: Annotated[str, Env("BILLING_TIMEZONE", BILLING)] = "Europe/Paris"
     first_period: Annotated[str, Env("BILLING_FIRST_PERIOD")] = "2026-08"
     emulator_render_delay_s: Annotated[float, Env("QONTO_EMULATOR_RENDER_DELAY", QONTO)] = 10.0
+    # seconds between the embedded emulator's e-invoicing lifecycle steps (submitted → issued → received)
+    emulator_einvoicing_delay_s: Annotated[float, Field(ge=0), Env("QONTO_EMULATOR_EINVOICING_DELAY", QONTO)] = 5.0
     schedule_day_of_month: Annotated[int, Field(ge=1, le=28), Env("BILLING_SCHEDULE_DAY")] = 3
     schedule_hour: Annotated[int, Field(ge=0, le=23), Env("BILLING_SCHEDULE_HOUR")] = 6
     auto_finalize: Annotated[bool, Env("BILLING_AUTO_FINALIZE")] = True
