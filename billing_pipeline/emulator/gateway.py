@@ -106,6 +106,12 @@ class Gateway:
             await run_in_threadpool(record_response, self.runtime, route, "lost")
             if fault.mode == "timeout":
                 await asyncio.sleep(fault.hang_s)
+            # the headers alone must not complete the answer, as they would for a 204 (send, e-invoice):
+            # promise a body that never comes, so the client sees a dropped connection, not a success
+            if start["status"] in (204, 304):
+                start = {**start, "status": 200}
+            headers = MutableHeaders(scope=start)
+            headers["content-length"] = str(max(1, int(headers.get("content-length") or 0)))
             await send(start)
             raise LostResponse(fault.mode)
         await run_in_threadpool(record_response, self.runtime, route, str(start["status"]))
