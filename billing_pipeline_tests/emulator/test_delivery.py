@@ -162,7 +162,7 @@ def test_empty_body_is_invalid_body_eof(api: httpx.Client) -> None:
 
     response = api.post(f"/v2/client_invoices/{invoice['id']}/send", content=b"")
 
-    assert_error(response, 422, "invalid_body", detail="EOF")
+    assert assert_error(response, 422, "invalid_body")["errors"][0]["detail"] == "EOF"
 
 
 def test_unknown_invoice_is_404(api: httpx.Client) -> None:
