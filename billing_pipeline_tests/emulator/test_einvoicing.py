@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -139,7 +140,7 @@ def test_lifecycle_advances_with_the_delay(api: httpx.Client, network: RunningEm
     assert [e["status_code"] for e in events] == [200, 201, 202]
     assert all(e["reason"] is None and e["reason_message"] is None for e in events)
     stamps = [datetime.fromisoformat(e["timestamp"]) for e in events]
-    assert [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)] == [DELAY_S, DELAY_S]
+    assert [(b - a).total_seconds() for a, b in pairwise(stamps)] == [DELAY_S, DELAY_S]
     (listed,) = api.get("/v2/client_invoices").json()["client_invoices"]
     assert listed["einvoicing_status"] == "approved"
     (submission,) = network.state()["einvoice_submissions"]
