@@ -160,3 +160,26 @@ async def _client_with_siren(qonto: QontoClient, siren: str | None) -> str:
     )
     assert created.e_invoicing_reachable is (siren is not None)
     return created.id
+
+
+async def test_the_embedded_emulator_takes_the_einvoicing_delay_and_mails_into_the_state_dir(
+    tmp_path: Path,
+) -> None:
+    from billing_pipeline.invoicing.connection import QontoConnection
+    from billing_pipeline.settings import BillingSettings, QontoMode
+
+    settings = BillingSettings.from_env({"QONTO_EMULATOR_EINVOICING_DELAY": "0", "QONTO_EMULATOR_RENDER_DELAY": "0"})
+    connection = QontoConnection(
+        mode=QontoMode.EMULATOR,
+        state_dir=tmp_path,
+        emulator_render_delay_s=settings.emulator_render_delay_s,
+        emulator_einvoicing_delay_s=settings.emulator_einvoicing_delay_s,
+    )
+    async with connection.open() as qonto:
+        invoice_id, number = await finalized_invoice(qonto, "BP-embedded")
+        await qonto.send_client_invoice(invoice_id, MAIL)
+        await qonto.send_client_invoice_by_einvoice(invoice_id)
+        invoice = await qonto.get_client_invoice(invoice_id)
+
+    assert [e.status_code for e in invoice.einvoicing_lifecycle_events] == [200, 201, 202]  # delay 0
+    assert [p.name for p in list_files(tmp_path / "emulator-outbox")] == [f"{number}-1.eml"]
