@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -202,3 +203,25 @@ def test_default_outbox_is_beside_the_state_file(tmp_path: Path) -> None:
             invoice = finalize(api, create_invoice(api)["id"])
             assert _send(api, invoice["id"]).status_code == 204
         assert [p.name for p in (tmp_path / "state" / "emulator-outbox").iterdir()] == [f"{invoice['number']}-1.eml"]
+
+
+def test_two_servers_on_one_state_file_never_share_a_file_name(tmp_path: Path) -> None:
+    state, outbox = tmp_path / "shared.sqlite", tmp_path / "outbox"
+    with (
+        running_emulator(render_delay_s=0, state_path=state, outbox_dir=outbox) as first,
+        running_emulator(render_delay_s=0, state_path=state, outbox_dir=outbox) as second,
+    ):
+        with httpx.Client(base_url=first.base_url, headers={"Authorization": first.api_key}, timeout=60) as api:
+            invoice = finalize(api, create_invoice(api)["id"])
+
+        def send(server: RunningEmulator) -> int:
+            with httpx.Client(base_url=server.base_url, headers={"Authorization": server.api_key}, timeout=60) as api:
+                return sum(_send(api, invoice["id"]).status_code == 204 for _ in range(4))
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            accepted = sum(pool.map(send, (first, second)))
+        sent = first.state()["sent_emails"]
+
+    assert accepted == 8
+    assert sorted(p.name for p in outbox.iterdir()) == sorted(f"{invoice['number']}-{n}.eml" for n in range(1, 9))
+    assert sorted(s["n"] for s in sent) == list(range(1, 9))
