@@ -79,7 +79,9 @@ def test_each_invoice_is_delivered_once_by_the_right_channel_with_the_verified_p
     for sent in state["sent_emails"]:
         record = invoices[sent["invoice_id"]]
         assert sent["to"] == [clients[record.client_id]["email"]]
-        message = email.message_from_bytes((_outbox(world) / sent["file_name"]).read_bytes(), policy=email.policy.default)
+        message = email.message_from_bytes(
+            (_outbox(world) / sent["file_name"]).read_bytes(), policy=email.policy.default
+        )
         assert message["To"] == clients[record.client_id]["email"] and record.number in message["Subject"]
         pdfs = [part for part in message.iter_attachments() if part.get_content_type() == "application/pdf"]
         assert len(pdfs) == 1 and pdfs[0].get_content() == Path(record.file_path).read_bytes()
