@@ -10,7 +10,14 @@ from __future__ import annotations
 import dagster as dg
 
 from billing_pipeline.defs.assets import BILLING_ASSETS
-from billing_pipeline.defs.jobs import bill_period, facturx_collection, monthly_invoicing, monthly_invoicing_schedule
+from billing_pipeline.defs.delivery_sensor import delivery_lifecycle_sensor
+from billing_pipeline.defs.jobs import (
+    bill_period,
+    facturx_collection,
+    invoice_delivery,
+    monthly_invoicing,
+    monthly_invoicing_schedule,
+)
 from billing_pipeline.defs.partitions import SETTINGS
 from billing_pipeline.defs.resources import BillingResource, QontoResource, resource_config
 from billing_pipeline.defs.sensors import facturx_attachment_sensor
@@ -39,9 +46,9 @@ def build_definitions(settings: BillingSettings = SETTINGS, mode: QontoMode | No
         assets = dg.map_asset_specs(_announce_emulation, BILLING_ASSETS)
     return dg.Definitions(
         assets=assets,
-        jobs=[monthly_invoicing, bill_period, facturx_collection],
+        jobs=[monthly_invoicing, bill_period, facturx_collection, invoice_delivery],
         schedules=[monthly_invoicing_schedule],
-        sensors=[facturx_attachment_sensor],
+        sensors=[facturx_attachment_sensor, delivery_lifecycle_sensor],
         resources={"qonto": build_qonto_resource(settings, mode), "billing": build_billing_resource(settings)},
     )
 
