@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from billing_pipeline.defs.assets import BILLING_ASSETS, delivered_invoices, facturx_files
+from billing_pipeline.defs.metadata import table_records
 from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline.invoicing.ledger_delivery import DeliveryChannel, DeliveryState
 from billing_pipeline_tests.pipeline.conftest import EINVOICING_DELAY_S, RENDER_DELAY_S, PipelineWorld, world_on
@@ -130,7 +131,7 @@ def test_a_refused_e_invoice_fails_the_check_naming_the_customer_code_and_reason
         followed = _follow(world, instance)
         failed = failed_checks(followed)
         assert set(failed) == {"no_delivery_failed_refused_or_unknown"}
-        problems = failed["no_delivery_failed_refused_or_unknown"].metadata["problems"].value
+        problems = str(table_records(failed["no_delivery_failed_refused_or_unknown"].metadata["problems"]))
         assert "cus_fr_001" in problems and "210" in problems and "refused" in problems
         record = world.billing.ledger().invoice("cus_fr_001", PERIOD)
         assert record is not None
@@ -168,7 +169,7 @@ def test_an_email_whose_answer_was_lost_is_unknown_never_resent_until_a_person_r
     delivered = _bill_collect_deliver(world, instance)
     failed = failed_checks(delivered)
     assert set(failed) == {"no_delivery_failed_refused_or_unknown"}
-    problems = failed["no_delivery_failed_refused_or_unknown"].metadata["problems"].value
+    problems = str(table_records(failed["no_delivery_failed_refused_or_unknown"].metadata["problems"]))
     unknown = world.billing.ledger().deliveries(PERIOD, {DeliveryState.UNKNOWN})
     assert len(unknown) == 1 and unknown[0].number in problems and "delivery resolve" in problems
     emails = _emails(world)
