@@ -35,13 +35,13 @@ from decimal import Decimal
 import pyarrow as pa
 import sqlalchemy as sa
 
+from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
 from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin
 
 # a text timestamp this close to a period boundary is checked in Python (rounding of fractions)
 BOUNDARY_MARGIN = timedelta(seconds=2)
 # more distinct bad customers or metrics than this: read every row of the window instead
 MAX_BAD_KEYS = 500
-_MICRO = Decimal("0.000001")
 
 # SQLite GLOB patterns of the strict ISO 8601 forms pushed down (anything else is checked in Python)
 _DATE = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
@@ -96,8 +96,9 @@ class Aggregates:
         elif kind == "r":
             self.raw += count
         else:
-            # scale 6, like the streaming reader's sums of quantities read as text
-            total = (Decimal(whole or 0) + Decimal(micros or 0) * _MICRO).quantize(_MICRO)
+            # exponent -6, like the streaming reader's sums of quantities read as text: adding
+            # micro-units (0E-6 at least) gives the sum that exponent (no rounding: at most 6 decimals)
+            total = Decimal(whole or 0) + Decimal(micros or 0).scaleb(-QUANTITY_SCALE)
             self.sums[(customer, metric)] = (count, total)
 
 
