@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
@@ -116,8 +116,10 @@ class Pushdown:
     or metric: the period fails anyway) is a second statement run (``raw_statement``).
     """
 
-    classified: sa.Subquery
+    classified: sa.CTE
     dialect: str
+    whole: sa.ColumnElement  # over classified.quantity: the whole part of a plain quantity
+    micros: sa.ColumnElement  # and its millionths (0 on PostgreSQL, where the whole part is exact)
 
     def combined_statement(self) -> sa.CompoundSelect:
         w = self.classified.c
@@ -131,8 +133,8 @@ class Pushdown:
             customer.label("customer_id"),
             metric.label("metric"),
             sa.func.count().label("rows"),
-            sa.func.sum(w.whole).label("whole"),
-            sa.func.sum(w.micros).label("micros"),
+            sa.func.sum(sa.case((w.kind == "a", self.whole))).label("whole"),
+            sa.func.sum(sa.case((w.kind == "a", self.micros))).label("micros"),
             nothing.label("event_id"),
             nothing.label("quantity"),
             nothing.label("timestamp"),
@@ -224,18 +226,30 @@ def build_pushdown(
     if dialect not in ("sqlite", "postgresql"):
         return None
     by_name = dict(zip(COLUMNS, selected, strict=True))
-    inner = sa.select(
-        sa.func.row_number().over(order_by=list(order)).label("position"),
-        *(expression.label(name) for name, expression in by_name.items()),
-        sa.func.count().over(partition_by=_unlabeled(by_name["event_id"])).label("copies"),
-    ).where(window)
+    event_id = _unlabeled(by_name["event_id"])
+    # ids used by more than one row of the window: one GROUP BY (cheaper than a window function
+    # partitioned by id), joined to the rows (a hash join; an IN (subquery) can become a subplan
+    # re-scanned for every row on PostgreSQL)
+    repeated_ids = (
+        sa.select(event_id.label("repeated_id")).where(window).group_by(event_id).having(sa.func.count() > 1)
+    ).subquery("repeated_ids")
+    extra = [_sqlite_julian_day(_unlabeled(by_name["timestamp"])).label("julian_day")] if dialect == "sqlite" else []
+    inner = (
+        sa.select(
+            sa.func.row_number().over(order_by=list(order)).label("position"),
+            *(expression.label(name) for name, expression in by_name.items()),
+            repeated_ids.c.repeated_id.is_not(None).label("repeated"),
+            *extra,
+        )
+        .select_from(table.outerjoin(repeated_ids, repeated_ids.c.repeated_id == event_id))
+        .where(window)
+    )
     w = inner.subquery("window_rows")
-    quantity = w.c.quantity
     if dialect == "sqlite":
-        whole, micros, quantity_ok = _sqlite_quantity(quantity)
-        sure_in, sure_out = _sqlite_moments(w.c.timestamp, start, end)
+        quantity_ok = _sqlite_quantity(w.c.quantity)[2]
+        sure_in, sure_out = _sqlite_moments(w.c.julian_day, start, end)
     else:
-        whole, micros, quantity_ok = _postgres_quantity(quantity)
+        quantity_ok = _postgres_quantity(w.c.quantity)[2]
         if instants:
             moment = w.c.timestamp
             in_period = sa.and_(moment >= start, moment < end)
@@ -244,7 +258,7 @@ def build_pushdown(
             sure_in, sure_out = _postgres_text_moments(w.c.timestamp, start, end)
     summable = sa.and_(
         sure_in,
-        w.c.copies == 1,
+        sa.func.coalesce(w.c.repeated, True) == sa.false(),
         w.c.event_id.is_not(None),
         w.c.event_id != "",
         w.c.customer_id.is_not(None),
@@ -252,22 +266,21 @@ def build_pushdown(
         quantity_ok,
     )
     kind = sa.case((summable, "a"), (sure_out, "s"), else_="r")
-    classified = sa.select(
-        w.c.position,
-        *(w.c[name] for name in COLUMNS),
-        kind.label("kind"),
-        sa.case((kind == "a", whole)).label("whole"),
-        sa.case((kind == "a", micros)).label("micros"),
-    ).subquery("classified")
-    return Pushdown(classified, dialect)
+    # every expression evaluated once per row, then materialized once for both parts of the read
+    classified = (
+        sa.select(w.c.position, *(w.c[name] for name in COLUMNS), kind.label("kind"))
+        .cte("classified")
+        .prefix_with("MATERIALIZED")
+    )
+    if dialect == "sqlite":
+        whole, micros, _ = _sqlite_quantity(classified.c.quantity)
+    else:
+        whole, micros, _ = _postgres_quantity(classified.c.quantity)
+    return Pushdown(classified, dialect, whole, micros)
 
 
 def _unlabeled(expression: sa.ColumnElement) -> sa.ColumnElement:
     return expression.element if isinstance(expression, sa.sql.elements.Label) else expression
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _sqlite_quantity(quantity: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.ColumnElement, sa.ColumnElement]:
@@ -290,7 +303,8 @@ def _sqlite_quantity(quantity: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.C
     return whole, micros, sa.and_(quantity.is_not(None), sa.or_(integral, decimal))
 
 
-def _sqlite_moments(moment: sa.ColumnElement, start: datetime, end: datetime) -> tuple[sa.ColumnElement, ...]:
+def _sqlite_julian_day(moment: sa.ColumnElement) -> sa.ColumnElement:
+    """The instant as a Julian day number when the text is in a strict ISO 8601 form, else NULL."""
     shaped = sa.or_(*(moment.op("GLOB", is_comparison=True)(pattern) for pattern in _SQLITE_PATTERNS))
     day = sa.func.substr(moment, 1, 10)
     readable = sa.and_(
@@ -300,17 +314,22 @@ def _sqlite_moments(moment: sa.ColumnElement, start: datetime, end: datetime) ->
         sa.func.date(sa.func.julianday(day)) == day,
         sa.func.substr(moment, 12, 2) <= "23",
     )
-    instant = sa.func.julianday(moment)
+    return sa.case((readable, sa.func.julianday(moment)))
 
-    def bound(value: datetime) -> sa.ColumnElement:
-        return sa.func.julianday(_utc_text(value))
 
-    sure_in = sa.and_(readable, instant >= bound(start + BOUNDARY_MARGIN), instant < bound(end - BOUNDARY_MARGIN))
-    sure_out = sa.and_(
-        readable,
-        sa.or_(instant < bound(start - BOUNDARY_MARGIN), instant >= bound(end + BOUNDARY_MARGIN)),
+def _julian_day(moment: datetime) -> float:
+    return moment.timestamp() / 86_400 + 2_440_587.5
+
+
+def _sqlite_moments(julian_day: sa.ColumnElement, start: datetime, end: datetime) -> tuple[sa.ColumnElement, ...]:
+    # NULL (unreadable) is neither: such a row is fetched and checked in Python
+    sure_in = sa.and_(
+        julian_day >= _julian_day(start + BOUNDARY_MARGIN), julian_day < _julian_day(end - BOUNDARY_MARGIN)
     )
-    return sure_in, sure_out
+    sure_out = sa.or_(
+        julian_day < _julian_day(start - BOUNDARY_MARGIN), julian_day >= _julian_day(end + BOUNDARY_MARGIN)
+    )
+    return sa.func.coalesce(sure_in, False), sa.func.coalesce(sure_out, False)
 
 
 def _postgres_quantity(quantity: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.ColumnElement, sa.ColumnElement]:
