@@ -88,7 +88,7 @@ def clone_finalized_invoices(
         connection.execute(
             "INSERT INTO number_sequences (year, last) VALUES (?, ?)"
             " ON CONFLICT (year) DO UPDATE SET last = max(last, excluded.last)",
-            (year, first_number + len(seeded)),
+            (year, first_number + len(seeded) - 1),  # the last number used
         )
         connection.execute("COMMIT")
     except BaseException:
