@@ -73,7 +73,9 @@ class EmulatorRuntime:
             for table in BUSINESS_TABLES:
                 connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             connection.execute("DELETE FROM meta WHERE key != 'schema_version'")
-            connection.execute("DELETE FROM sqlite_sequence WHERE name IN ('clients', 'invoices', 'credit_notes')")
+            connection.execute(
+                "DELETE FROM sqlite_sequence WHERE name IN ('clients', 'invoices', 'credit_notes', 'transactions')"
+            )
             seed(connection, business_now_ms(connection))
 
     def close(self) -> None:

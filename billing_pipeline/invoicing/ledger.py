@@ -30,6 +30,7 @@ from filelock import FileLock
 from billing_pipeline.invoicing.ledger_clients import ClientLinks
 from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
 from billing_pipeline.invoicing.ledger_corrections import CorrectionLedger
+from billing_pipeline.invoicing.ledger_payments import PaymentLedger
 from billing_pipeline.invoicing.ledger_schema import (
     FINAL_STATES,
     INVOICE_TRANSITIONS,
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 
-class Ledger(ClientLinks, CorrectionLedger):
+class Ledger(ClientLinks, CorrectionLedger, PaymentLedger):
     def __init__(self, url: str, *, lock_dir: Path | None = None) -> None:
         self.url = url
         self._is_sqlite = url.startswith("sqlite")

@@ -1,0 +1,122 @@
+"""Payments end to end through Dagster against the emulator (issue 14): transfers on the main account
+are matched to finalized invoices, fully paid ones marked paid with the settlement date."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import dagster as dg
+
+from billing_pipeline_tests.pipeline.conftest import PipelineWorld
+from billing_pipeline_tests.pipeline.payments_world import (
+    bill,
+    invoices_by_id,
+    paris_day,
+    run_payments,
+    settled_days_ago,
+    total,
+)
+
+
+def _report(result: dg.ExecuteInProcessResult) -> dict:
+    return result.output_for_node("payments").contract_json()
+
+
+def test_by_reference_by_reformatted_label_a_debit_and_an_unknown_number(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    invoices = bill(world, instance, {"alpha": 100, "beta": 200, "gamma": 300})
+    alpha, beta, gamma = invoices["alpha"], invoices["beta"], invoices["gamma"]
+    when = settled_days_ago(world, 1)
+    by_reference = world.emulator.transfer(
+        str(total(alpha)), reference=alpha["number"], counterparty="ALPHA CONSEIL", settled_at=when
+    )
+    # the payer retyped the number in lower case with spaces, in the label only
+    by_label = world.emulator.transfer(
+        str(total(beta)), label=f"VIR SEPA BETA LOGISTIQUE {beta['number'].replace('-', ' ').lower()}",
+        settled_at=when,
+    )  # fmt: skip
+    debit = world.emulator.transfer(str(total(gamma)), side="debit", reference=gamma["number"], settled_at=when)
+    unknown = world.emulator.transfer("10.00", reference="F-2026-99999", counterparty="Someone")
+
+    report = _report(run_payments(world, instance))
+
+    qonto = invoices_by_id(world)
+    assert qonto[alpha["id"]]["status"] == "paid"
+    assert qonto[alpha["id"]]["paid_at"] == paris_day(when).isoformat()
+    assert qonto[alpha["id"]]["amount_paid"]["value"] == alpha["total_amount"]["value"]
+    assert qonto[beta["id"]]["status"] == "paid"
+    assert qonto[beta["id"]]["paid_at"] == paris_day(when).isoformat()
+    assert qonto[gamma["id"]]["status"] == "unpaid"  # a debit quoting its number pays nothing
+    assert sorted(m["transaction_id"] for m in report["matched"]) == sorted([by_reference["id"], by_label["id"]])
+    assert {m["transaction_id"]: m["invoice_numbers"] for m in report["matched"]}[by_label["id"]] == [beta["number"]]
+    assert report["unmatched"] == [
+        {"transaction_id": unknown["id"], "amount": "10.00", "label": "Someone", "reference": "F-2026-99999"}
+    ]
+    assert debit["id"] not in str(report)
+    assert report["partial"] == [] and report["overpaid"] == []
+
+    # a re-run counts nothing twice and marks nothing again
+    updated = {i: qonto[i]["updated_at"] for i in (alpha["id"], beta["id"])}
+    again = _report(run_payments(world, instance))
+    assert again == {"matched": [], "partial": [], "overpaid": [], "unmatched": []}
+    qonto = invoices_by_id(world)
+    assert {i: qonto[i]["updated_at"] for i in updated} == updated
+
+
+def test_instalments_under_and_overpayment_and_one_transfer_for_two_invoices(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    invoices = bill(world, instance, {"alpha": 100, "beta": 200, "gamma": 300})
+    alpha, beta, gamma = invoices["alpha"], invoices["beta"], invoices["gamma"]
+    first_day, second_day = settled_days_ago(world, 2), settled_days_ago(world, 1)
+    half = (total(alpha) / 2).quantize(Decimal("0.01"))
+    world.emulator.transfer(str(half), reference=f"{alpha['number']} acompte", settled_at=first_day)
+    world.emulator.transfer(str(total(beta) - Decimal("10.00")), reference=beta["number"], settled_at=first_day)
+    world.emulator.transfer(str(total(gamma) + Decimal("5.00")), reference=gamma["number"], settled_at=first_day)
+
+    first = _report(run_payments(world, instance))
+
+    qonto = invoices_by_id(world)
+    assert qonto[alpha["id"]]["status"] == "unpaid"
+    assert qonto[beta["id"]]["status"] == "unpaid"
+    assert qonto[gamma["id"]]["status"] == "paid" and qonto[gamma["id"]]["paid_at"] == paris_day(first_day).isoformat()
+    assert {p["invoice_number"]: (p["paid"], p["remaining"]) for p in first["partial"]} == {
+        alpha["number"]: (str(half), str(total(alpha) - half)),
+        beta["number"]: (str(total(beta) - Decimal("10.00")), "10.00"),
+    }
+    assert first["overpaid"] == [{"invoice_number": gamma["number"], "excess": "5.00"}]
+
+    # the second instalment completes alpha, marked paid on that transfer's settlement date
+    rest = total(alpha) - half
+    world.emulator.transfer(str(rest), label=f"solde {alpha['number']}", settled_at=second_day)
+    second = _report(run_payments(world, instance))
+    qonto = invoices_by_id(world)
+    assert qonto[alpha["id"]]["status"] == "paid"
+    assert qonto[alpha["id"]]["paid_at"] == paris_day(second_day).isoformat()  # the completing transfer's date
+    assert [m["invoice_numbers"] for m in second["matched"]] == [[alpha["number"]]]
+    assert second["partial"] == []
+
+
+def test_one_transfer_for_two_invoices_and_an_ambiguous_split(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    invoices = bill(world, instance, {"alpha": 100, "beta": 200, "gamma": 300})
+    alpha, beta, gamma = invoices["alpha"], invoices["beta"], invoices["gamma"]
+    when = settled_days_ago(world, 1)
+    both = world.emulator.transfer(
+        str(total(alpha) + total(beta)), reference=f"Factures {alpha['number']} et {beta['number']}", settled_at=when
+    )
+    # two numbers but an amount that pays neither exactly: reported, never split by a guess
+    ambiguous = world.emulator.transfer("1.00", reference=f"{gamma['number']} {alpha['number']}", settled_at=when)
+
+    report = _report(run_payments(world, instance))
+
+    qonto = invoices_by_id(world)
+    assert qonto[alpha["id"]]["status"] == qonto[beta["id"]]["status"] == "paid"
+    assert qonto[gamma["id"]]["status"] == "unpaid"
+    assert report["matched"] == [
+        {"transaction_id": both["id"], "invoice_numbers": [alpha["number"], beta["number"]],
+         "amount": str(total(alpha) + total(beta))}
+    ]  # fmt: skip
+    assert [u["transaction_id"] for u in report["unmatched"]] == [ambiguous["id"]]
