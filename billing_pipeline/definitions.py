@@ -11,9 +11,11 @@ import dagster as dg
 
 from billing_pipeline.defs.assets import BILLING_ASSETS
 from billing_pipeline.defs.assets.payments import PAYMENT_ASSETS
+from billing_pipeline.defs.delivery_sensor import delivery_lifecycle_sensor
 from billing_pipeline.defs.jobs import (
     bill_period,
     facturx_collection,
+    invoice_delivery,
     monthly_invoicing,
     monthly_invoicing_schedule,
     payment_matching,
@@ -48,9 +50,9 @@ def build_definitions(settings: BillingSettings = SETTINGS, mode: QontoMode | No
         assets = dg.map_asset_specs(_announce_emulation, assets)
     return dg.Definitions(
         assets=assets,
-        jobs=[monthly_invoicing, bill_period, facturx_collection, payment_matching],
+        jobs=[monthly_invoicing, bill_period, facturx_collection, invoice_delivery, payment_matching],
         schedules=[monthly_invoicing_schedule, payment_matching_schedule],
-        sensors=[facturx_attachment_sensor, payments_sensor],
+        sensors=[facturx_attachment_sensor, delivery_lifecycle_sensor, payments_sensor],
         resources={"qonto": build_qonto_resource(settings, mode), "billing": build_billing_resource(settings)},
     )
 

@@ -19,6 +19,13 @@ import click
 from billing_pipeline.billing.models import InvalidBillingInput
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import errors_json, plan_period
+from billing_pipeline.headless_delivery import (
+    deliveries_done,
+    delivery_json,
+    delivery_moved,
+    delivery_pending,
+    name_deliveries_not_done,
+)
 from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline.settings import BillingSettings, qonto_mode, usage_source
 
@@ -78,7 +85,7 @@ def _failed_error_checks(result: Any) -> list[str]:
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Seconds to keep polling until every Factur-X file is stored and verified.",
+    help="Seconds to keep polling until every Factur-X file is stored and verified and every delivery is done.",
 )
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def bill(period: str, wait_s: float, output_format: str) -> None:
@@ -118,16 +125,31 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
     # resolved like in a run: EnvVar-backed secrets become values only inside this context
     with dg.build_resources({"qonto": defs.resources["qonto"], "billing": defs.resources["billing"]}) as resources:
         ledger = resources.billing.ledger()
-        while ok and _pending(ledger, billing_period.key) and time.monotonic() < deadline:
+        delivering = settings.delivery != "off"
+        while ok and time.monotonic() < deadline:
+            files_pending = _pending(ledger, billing_period.key)
+            if not files_pending and not (delivering and delivery_pending(ledger, billing_period.key)):
+                break
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
-            if not _period_ready(resources.qonto, ledger, billing_period.key):
+            if files_pending:
+                if not _period_ready(resources.qonto, ledger, billing_period.key):
+                    continue
+                again = _execute("facturx_collection", billing_period.key, instance)  # collects, then delivers
+            elif delivery_moved(resources.qonto, ledger, billing_period.key):
+                again = _execute("invoice_delivery", billing_period.key, instance)
+            else:
                 continue
-            again = _execute("facturx_collection", billing_period.key, instance)
             ok = again.success and not _failed_error_checks(again)
         records, corrections = _invoices_and_corrections(ledger, billing_period.key)
-    _print_result(billing_period.key, records, output_format, corrections)
+        deliveries = {d.invoice_id: d for d in ledger.deliveries(billing_period.key)} if delivering else None
+    _print_result(billing_period.key, records, output_format, corrections, deliveries)
     _name_customers_not_billed(records)
-    sys.exit(_exit_status(ok, records, corrections))
+    if deliveries is not None:
+        name_deliveries_not_done(records, deliveries)
+    status = _exit_status(ok, records, corrections)
+    if deliveries is not None and not deliveries_done(records, deliveries):
+        status = 1
+    sys.exit(status)
 
 
 def _invoices_and_corrections(ledger: Any, period: str) -> tuple[list[Any], list[Any]]:
@@ -187,7 +209,13 @@ def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
     return run_async(probe())
 
 
-def _print_result(period: str, records: list[Any], output_format: str, corrections: Sequence[Any] = ()) -> None:
+def _print_result(
+    period: str,
+    records: list[Any],
+    output_format: str,
+    corrections: Sequence[Any] = (),
+    deliveries: dict[str, Any] | None = None,
+) -> None:
     mode = qonto_mode().value
     rows = [
         {
@@ -199,6 +227,7 @@ def _print_result(period: str, records: list[Any], output_format: str, correctio
             "total": r.total,
             "file": r.file_path,
             "sha256": r.sha256,
+            "delivery": delivery_json(deliveries.get(r.invoice_id or "")) if deliveries is not None else None,
         }
         for r in records
     ]
@@ -221,9 +250,11 @@ def _print_result(period: str, records: list[Any], output_format: str, correctio
     stored = sum(1 for r in records if r.state == InvoiceState.STORED)
     click.echo(f"period {period} ({mode}): {len(records)} invoice(s), {stored} Factur-X file(s) stored")
     for row in rows:
+        delivery = row["delivery"]
+        sent = f"  → {delivery['channel']} {delivery['status']}" if delivery else ""
         click.echo(
             f"  {row['customer_id']:<20} {row['number'] or '-':<16} {row['status']:<10} "
-            f"{row['total'] or '-':>12}  {row['file'] or ''}"
+            f"{row['total'] or '-':>12}  {row['file'] or ''}{sent}"
         )
     for row in correction_rows:
         click.echo(

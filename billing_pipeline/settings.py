@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 
+from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.sql_usage import SqlUsageSource
 from billing_pipeline.billing.usage import UsageSource
 
@@ -38,6 +39,26 @@ from billing_pipeline.billing.usage import UsageSource
 BILLING = "billing"
 QONTO = "qonto"
 QONTO_SERVER = "qonto_server"
+
+
+# the reform's mandatory mentions (Qonto invoice `settings`, qonto-api.md §8.3): defaults documented in
+# the README. Art. L441-10 C. com.: late-payment penalties (at least three times the legal interest
+# rate) and the fixed €40 recovery indemnity (art. D441-5) for business customers; art. 242 nonies A
+# annexe II CGI: the discount conditions for early payment.
+TRANSACTION_TYPES = ("services", "goods", "goods_and_services")
+# Qonto's enum [3rd]: on_receipts = VAT due on receipts (the rule for services, "TVA sur les
+# encaissements"); compensated_for_sales = the seller opted for debits ("option pour les débits")
+VAT_PAYMENT_CONDITIONS = ("on_receipts", "compensated_for_sales", "exempt")
+MAX_MENTION_LENGTH = 525
+DEFAULT_LATE_PENALTIES = (
+    "En cas de retard de paiement, pénalités exigibles au taux de trois fois le taux d'intérêt légal "
+    "(art. L441-10 du Code de commerce)."
+)
+DEFAULT_RECOVERY_INDEMNITY = (
+    "Indemnité forfaitaire pour frais de recouvrement due en cas de retard de paiement : 40 € "
+    "(art. D441-5 du Code de commerce)."
+)
+DEFAULT_DISCOUNT_CONDITIONS = "Pas d'escompte pour paiement anticipé."
 
 
 class QontoMode(StrEnum):
@@ -78,6 +99,8 @@ class BillingSettings(BaseModel):
     timezone: Annotated[str, Env("BILLING_TIMEZONE", BILLING)] = "Europe/Paris"
     first_period: Annotated[str, Env("BILLING_FIRST_PERIOD")] = "2026-08"
     emulator_render_delay_s: Annotated[float, Env("QONTO_EMULATOR_RENDER_DELAY", QONTO)] = 10.0
+    # seconds between the embedded emulator's e-invoicing lifecycle steps (submitted → issued → received)
+    emulator_einvoicing_delay_s: Annotated[float, Field(ge=0), Env("QONTO_EMULATOR_EINVOICING_DELAY", QONTO)] = 5.0
     schedule_day_of_month: Annotated[int, Field(ge=1, le=28), Env("BILLING_SCHEDULE_DAY")] = 3
     schedule_hour: Annotated[int, Field(ge=0, le=23), Env("BILLING_SCHEDULE_HOUR")] = 6
     auto_finalize: Annotated[bool, Env("BILLING_AUTO_FINALIZE")] = True
@@ -96,6 +119,15 @@ class BillingSettings(BaseModel):
     corrections: Annotated[str, Env("BILLING_CORRECTIONS", BILLING)] = "auto"
     # payment reminders: days after the due date, comma-separated ("off": none); each stage emailed once
     reminder_days: Annotated[str, Env("BILLING_REMINDER_DAYS", BILLING)] = "7,30"
+    # delivery of verified invoices: "auto" = the e-invoicing network when the client is reachable,
+    # email otherwise; "email" = always email; "off" = nothing is sent (delivered by other means)
+    delivery: Annotated[str, Env("BILLING_DELIVERY", BILLING)] = "auto"
+    # the reform's mandatory mentions, printed on every invoice (Qonto `settings`; see README "Delivery")
+    transaction_type: Annotated[str, Env("BILLING_TRANSACTION_TYPE", BILLING)] = "services"
+    vat_payment_condition: Annotated[str, Env("BILLING_VAT_PAYMENT_CONDITION", BILLING)] = "on_receipts"
+    late_payment_penalties: Annotated[str, Env("BILLING_LATE_PAYMENT_PENALTIES", BILLING)] = DEFAULT_LATE_PENALTIES
+    recovery_indemnity: Annotated[str, Env("BILLING_RECOVERY_INDEMNITY", BILLING)] = DEFAULT_RECOVERY_INDEMNITY
+    discount_conditions: Annotated[str, Env("BILLING_DISCOUNT_CONDITIONS", BILLING)] = DEFAULT_DISCOUNT_CONDITIONS
     # Qonto: a server other than Qonto's (an emulator started with `emulator serve`), and credentials
     base_url: Annotated[str | None, Env("QONTO_BASE_URL", QONTO_SERVER)] = None
     api_key: Annotated[SecretStr | None, SecretEnv("QONTO_API_KEY", QONTO_SERVER)] = None
@@ -119,11 +151,50 @@ class BillingSettings(BaseModel):
             raise ValueError(f"BILLING_REMINDER_DAYS must be whole days >= 1, comma-separated, or off; got {value!r}")
         return value
 
+    @field_validator("delivery")
+    @classmethod
+    def _delivery_channels(cls, value: str) -> str:
+        if value not in ("auto", "email", "off"):
+            raise ValueError(f"BILLING_DELIVERY must be auto, email or off, got {value!r}")
+        return value
+
+    @field_validator("transaction_type")
+    @classmethod
+    def _transaction_type(cls, value: str) -> str:
+        if value not in TRANSACTION_TYPES:
+            raise ValueError(f"BILLING_TRANSACTION_TYPE must be one of {', '.join(TRANSACTION_TYPES)}, got {value!r}")
+        return value
+
+    @field_validator("vat_payment_condition")
+    @classmethod
+    def _vat_payment_condition(cls, value: str) -> str:
+        if value not in VAT_PAYMENT_CONDITIONS:
+            raise ValueError(
+                f"BILLING_VAT_PAYMENT_CONDITION must be one of {', '.join(VAT_PAYMENT_CONDITIONS)}, got {value!r}"
+            )
+        return value
+
+    @field_validator("late_payment_penalties", "recovery_indemnity", "discount_conditions")
+    @classmethod
+    def _mention_length(cls, value: str) -> str:
+        if not value or len(value) > MAX_MENTION_LENGTH:
+            raise ValueError(f"a legal mention must have 1 to {MAX_MENTION_LENGTH} characters (Qonto's limit)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         ZoneInfo(value)  # raises a clear ZoneInfoNotFoundError for a typo
         return value
+
+    def legal_mentions(self) -> LegalMentions:
+        return LegalMentions(
+            transaction_type=self.transaction_type,
+            vat_payment_condition=self.vat_payment_condition,
+            late_payment_penalties=self.late_payment_penalties,
+            recovery_indemnity=self.recovery_indemnity,
+            discount_conditions=self.discount_conditions,
+        )
 
     @classmethod
     def declarations(cls) -> Iterator[tuple[str, EnvSetting]]:

@@ -30,6 +30,11 @@ COLUMNS = (
     "payment_terms_days",
     "purchase_order",
 )
+# optional columns: a file without them is valid
+OPTIONAL_COLUMNS = (
+    "invoice_emails",  # more addresses the invoice is emailed to, separated by ";" (Qonto's extra_emails)
+)
+MAX_INVOICE_EMAILS = 100  # Qonto's limit on a client's extra_emails [unconfirmed reading]
 # Qonto's invoice languages.
 LOCALES = frozenset({"fr", "en", "de", "es", "it"})
 # Art. L441-10 Code de commerce: at most 60 days after the invoice date.
@@ -145,6 +150,7 @@ def _customer(row: _Row, plans: Collection[str] | None) -> Customer | None:
     if plan is not None and plans is not None and plan not in plans:
         row.problem("plan", f"no such plan in the price list ({', '.join(sorted(plans))})")
     terms = row.checked("payment_terms_days", _payment_terms, required=True)
+    invoice_emails = _invoice_emails(row, email)
     if not row.ok:
         return None
     return Customer.model_validate(
@@ -166,8 +172,28 @@ def _customer(row: _Row, plans: Collection[str] | None) -> Customer | None:
             "plan": plan,
             "payment_terms_days": int(terms or 0),
             "purchase_order": row.text("purchase_order", required=False),
+            "invoice_emails": invoice_emails,
         }
     )
+
+
+def _invoice_emails(row: _Row, email: str | None) -> tuple[str, ...]:
+    """The extra recipients of the invoice: each a valid address, each once, not the main email again."""
+    cell = row.cells.get("invoice_emails") or ""
+    found: list[str] = []
+    for part in (p.strip() for p in cell.replace(",", ";").split(";")):
+        if not part:
+            continue
+        try:
+            address = identifiers.email_address(part)
+        except ValueError:
+            row.problem("invoice_emails", f"{part!r} is not a valid e-mail address (separate addresses with ';')")
+            continue
+        if address != email and address not in found:
+            found.append(address)
+    if len(found) > MAX_INVOICE_EMAILS:
+        row.problem("invoice_emails", f"at most {MAX_INVOICE_EMAILS} addresses")
+    return tuple(found)
 
 
 def _kind(value: str) -> str:
@@ -197,7 +223,7 @@ def parse_customers(
                 if column not in header:
                     log.add(label, "missing column", row=1, field=column)
             for column in header:
-                if column not in COLUMNS:
+                if column not in COLUMNS and column not in OPTIONAL_COLUMNS:
                     log.add(label, "unexpected column (check its spelling)", row=1, field=column or None)
             if log:
                 return CustomerTable({}, None, log.problems)

@@ -38,6 +38,7 @@ class Customer(BaseModel):
     plan: str
     payment_terms_days: int = Field(ge=0)
     purchase_order: str | None = None
+    invoice_emails: tuple[str, ...] = ()  # more recipients of the invoice email (column invoice_emails)
 
     @property
     def display_name(self) -> str:

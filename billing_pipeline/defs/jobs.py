@@ -28,18 +28,33 @@ monthly_invoicing = dg.define_asset_job(
     tags={"billing/step": "invoicing"},
 )
 
+_DELIVERY = dg.AssetSelection.assets("delivered_invoices")
+
 bill_period = dg.define_asset_job(
     "bill_period",
-    selection=_BILL | dg.AssetSelection.assets("facturx_files"),
+    selection=_BILL | dg.AssetSelection.assets("facturx_files") | _DELIVERY,
     description="Every step for one period, corrections included (used by `billing-pipeline bill`).",
     tags={"billing/step": "end-to-end"},
 )
 
 facturx_collection = dg.define_asset_job(
     "facturx_collection",
-    selection=dg.AssetSelection.assets("facturx_files"),
-    description="Download, verify and store the period's ready Factur-X files (launched by the sensor).",
+    selection=dg.AssetSelection.assets("facturx_files") | _DELIVERY,
+    description=(
+        "Download, verify and store the period's ready Factur-X files, then deliver the verified invoices "
+        "(launched by the attachment sensor)."
+    ),
     tags={"billing/step": "facturx"},
+)
+
+invoice_delivery = dg.define_asset_job(
+    "invoice_delivery",
+    selection=_DELIVERY,
+    description=(
+        "Deliver the period's verified invoices not delivered yet and follow the e-invoices on the network "
+        "(launched by the delivery lifecycle sensor)."
+    ),
+    tags={"billing/step": "delivery"},
 )
 
 monthly_invoicing_schedule = dg.build_schedule_from_partitioned_job(

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import dagster as dg
 from pydantic import Field, PrivateAttr, SecretStr, create_model
 
+from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.usage import UsageSource
 from billing_pipeline.invoicing.connection import QontoConnection
 from billing_pipeline.invoicing.ledger import Ledger
@@ -123,6 +124,9 @@ class BillingResource(_BillingSettings):  # type: ignore[misc,valid-type]
 
     def usage_source(self) -> UsageSource | None:
         return usage_source(self.settings())
+
+    def legal_mentions(self) -> LegalMentions:
+        return self.settings().legal_mentions()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._ledger is not None:

@@ -15,6 +15,8 @@ from . import attachments
 from .clients import client_json
 from .clock import format_utc
 from .credit_notes import CreditNoteBook
+from .delivery import sent_emails_state
+from .einvoicing import submissions_state
 from .errors import api_error, from_validation_error
 from .faults import FaultRequest, pending_faults, queue_fault
 from .invoices import InvoiceBook
@@ -90,7 +92,7 @@ def _state(runtime: EmulatorRuntime) -> dict[str, Any]:
         return {
             "now": format_utc(now_ms),
             "organization": organization,
-            "clients": [client_json(row) for row in client_rows],
+            "clients": [client_json(row, runtime.config.einvoicing_unreachable) for row in client_rows],
             "client_invoices": book.all_invoices(),
             "credit_notes": CreditNoteBook(book).all_credit_notes(),
             "transactions": all_transactions(connection),
@@ -106,6 +108,9 @@ def _state(runtime: EmulatorRuntime) -> dict[str, Any]:
                 }
                 for row in version_rows
             ],
+            # deliveries, so that tests can count them: one entry per accepted send / submission
+            "sent_emails": sent_emails_state(connection),
+            "einvoice_submissions": submissions_state(connection),
         }
 
 

@@ -186,7 +186,14 @@ def attachment_json(version: Version, *, first_created_at: int, pdf_size: int, u
         "file_size": str(pdf_size),
         "file_content_type": "application/pdf",
         "url": url,
-        "probative_attachment": {"status": "unavailable"},
+        # the PAdES-sealed copy is not emulated: Qonto's "unavailable" with the documented keys empty
+        "probative_attachment": {
+            "status": "unavailable",
+            "file_name": None,
+            "file_content_type": None,
+            "file_size": None,
+            "url": None,
+        },
     }
 
 

@@ -58,6 +58,24 @@ def emulator() -> None:
 @click.option("--refuse-api-key-finalize", is_flag=True, help="Answer 403 to finalize under API-key auth.")
 @click.option("--url-ttl", "url_ttl_s", type=int, help="Lifetime of signed download URLs in seconds (default 1800).")
 @click.option("--files-base-url", help="Base of signed download URLs (default: http://localhost:PORT).")
+@click.option(
+    "--outbox",
+    "outbox_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the emailed invoices, one .eml per send (default: emulator-outbox/ beside the state file).",
+)
+@click.option(
+    "--einvoicing-delay",
+    type=float,
+    envvar="QONTO_EMULATOR_EINVOICING_DELAY",
+    help="Seconds between e-invoicing lifecycle steps submitted → issued → received (default 5).",
+)
+@click.option(
+    "--einvoicing-unreachable",
+    metavar="SIREN[,SIREN…]",
+    help="French companies not reachable on the e-invoicing network (others with a valid SIREN are).",
+)
+@click.option("--einvoicing-refuse", metavar="SIREN[,SIREN…]", help="Buyers that refuse e-invoices (code 210).")
 @click.option("--seed", type=int, help="Seed of the random faults.")
 @click.option("--allow-non-loopback", is_flag=True, help="Allow binding an address reachable from other machines.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
@@ -75,6 +93,10 @@ def serve(
     refuse_api_key_finalize: bool,
     url_ttl_s: int | None,
     files_base_url: str | None,
+    outbox_dir: Path | None,
+    einvoicing_delay: float | None,
+    einvoicing_unreachable: str | None,
+    einvoicing_refuse: str | None,
     seed: int | None,
     allow_non_loopback: bool,
     log_level: str,
@@ -104,6 +126,10 @@ def serve(
             "refuse_api_key_finalize": refuse_api_key_finalize,
             "url_ttl_s": url_ttl_s,
             "files_base_url": files_base_url or default_files_base_url(host, bound_port),
+            "outbox_dir": outbox_dir,
+            "einvoicing_delay_s": einvoicing_delay,
+            "einvoicing_unreachable": einvoicing_unreachable,
+            "einvoicing_refuse": einvoicing_refuse,
             "seed": seed,
         }
     )

@@ -13,6 +13,9 @@ from .clock import format_utc
 from .errors import api_error, field_pointer, not_found
 from .listing import check_parameters, choice_parameter, instant_parameter, page_meta, page_request
 from .schemas import AddressIn, ClientIn
+from .siren import e_invoicing_reachable
+
+NOBODY: frozenset[str] = frozenset()
 
 ADDRESS_FIELDS = ("street_address", "city", "zip_code", "province_code", "country_code")
 # deprecated root-level fields and their billing_address twins
@@ -143,7 +146,9 @@ def _write_columns(data: Mapping[str, Any]) -> tuple[str, str | None, str | None
     )
 
 
-def create_client(connection: sqlite3.Connection, body: ClientIn, now_ms: int) -> dict[str, Any]:
+def create_client(
+    connection: sqlite3.Connection, body: ClientIn, now_ms: int, unreachable: frozenset[str] = NOBODY
+) -> dict[str, Any]:
     data = _apply({"billing_address": None, "delivery_address": None, "phone": None}, body)
     for name in _PLAIN_FIELDS:
         data.setdefault(name, None)
@@ -154,10 +159,16 @@ def create_client(connection: sqlite3.Connection, body: ClientIn, now_ms: int) -
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (client_id, now_ms, now_ms, *_write_columns(data)),
     )
-    return get_client(connection, client_id)
+    return get_client(connection, client_id, unreachable)
 
 
-def update_client(connection: sqlite3.Connection, client_id: str, body: ClientIn, now_ms: int) -> dict[str, Any]:
+def update_client(
+    connection: sqlite3.Connection,
+    client_id: str,
+    body: ClientIn,
+    now_ms: int,
+    unreachable: frozenset[str] = NOBODY,
+) -> dict[str, Any]:
     row = _row(connection, client_id)
     data = _apply(json.loads(row["data"]), body)
     _check_identity(data)
@@ -166,7 +177,7 @@ def update_client(connection: sqlite3.Connection, client_id: str, body: ClientIn
         " WHERE id = ?",
         (max(now_ms, row["updated_at"] + 1), *_write_columns(data), client_id),
     )
-    return get_client(connection, client_id)
+    return get_client(connection, client_id, unreachable)
 
 
 def _row(connection: sqlite3.Connection, client_id: str) -> sqlite3.Row:
@@ -176,16 +187,20 @@ def _row(connection: sqlite3.Connection, client_id: str) -> sqlite3.Row:
     return row
 
 
-def find_client(connection: sqlite3.Connection, client_id: str) -> dict[str, Any] | None:
+def find_client(
+    connection: sqlite3.Connection, client_id: str, unreachable: frozenset[str] = NOBODY
+) -> dict[str, Any] | None:
     row = connection.execute("SELECT * FROM clients WHERE id = ?", (client_id,)).fetchone()
-    return None if row is None else client_json(row)
+    return None if row is None else client_json(row, unreachable)
 
 
-def get_client(connection: sqlite3.Connection, client_id: str) -> dict[str, Any]:
-    return client_json(_row(connection, client_id))
+def get_client(connection: sqlite3.Connection, client_id: str, unreachable: frozenset[str] = NOBODY) -> dict[str, Any]:
+    return client_json(_row(connection, client_id), unreachable)
 
 
-def client_json(row: sqlite3.Row) -> dict[str, Any]:
+def client_json(row: sqlite3.Row, unreachable: frozenset[str] = NOBODY) -> dict[str, Any]:
+    """The client as Qonto shows it; ``unreachable`` is the server's ``--einvoicing-unreachable``
+    (reachability is the directory's answer now, so it is computed at read time)."""
     data = json.loads(row["data"])
     billing = data.get("billing_address")
     legacy = {legacy: (billing or {}).get(field) for legacy, field in LEGACY_ADDRESS_FIELDS.items()}
@@ -203,7 +218,7 @@ def client_json(row: sqlite3.Row) -> dict[str, Any]:
         "extra_emails": data.get("extra_emails") or [],
         "currency": data.get("currency"),
         "e_invoicing_address": data.get("e_invoicing_address"),
-        "e_invoicing_reachable": False,
+        "e_invoicing_reachable": e_invoicing_reachable(data, unreachable),
         "vat_number": data.get("vat_number"),
         "tax_identification_number": data.get("tax_identification_number"),
         **legacy,
@@ -229,7 +244,9 @@ def missing_invoicing_data(client: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def list_clients(connection: sqlite3.Connection, query: Mapping[str, str]) -> dict[str, Any]:
+def list_clients(
+    connection: sqlite3.Connection, query: Mapping[str, str], unreachable: frozenset[str] = NOBODY
+) -> dict[str, Any]:
     check_parameters(query, LIST_PARAMETERS)
     request = page_request(query)
     order = CLIENT_SORTS[choice_parameter(query, "sort_by", CLIENT_SORTS, default="name:asc")]
@@ -261,4 +278,4 @@ def list_clients(connection: sqlite3.Connection, query: Mapping[str, str]) -> di
         f"SELECT * FROM clients{where} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608 - fixed fragments
         (*values, request.per_page, request.offset),
     ).fetchall()
-    return {"clients": [client_json(row) for row in rows], "meta": page_meta(request, total)}
+    return {"clients": [client_json(row, unreachable) for row in rows], "meta": page_meta(request, total)}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .siren import is_valid_siren
+
 EMULATOR_LOGIN = "emulator-org"
 EMULATOR_SECRET_KEY = "emulator-local-secret"  # noqa: S105 - public local credential, documented
 EMULATOR_API_KEY = f"{EMULATOR_LOGIN}:{EMULATOR_SECRET_KEY}"
@@ -24,6 +26,7 @@ IN_PROCESS_API_BASE_URL = "http://qonto-emulator.invalid"
 IN_PROCESS_FILES_BASE_URL = "http://files.qonto-emulator.invalid"
 
 STATE_FILE_NAME = "qonto-emulator.sqlite"
+OUTBOX_DIR_NAME = "emulator-outbox"
 
 
 def default_state_path() -> Path:
@@ -57,6 +60,28 @@ class EmulatorConfig(BaseModel):
     # base of signed download URLs; None = the in-process host (the servers set their own)
     files_base_url: str | None = None
     url_ttl_s: int = Field(default=1800, ge=0)
+    # where POST …/send writes its RFC 5322 messages; None = emulator-outbox/ beside the state file
+    outbox_dir: Path | None = None
+    # seconds between e-invoicing lifecycle steps: submitted (200) → issued (201) → received (202)
+    einvoicing_delay_s: float = Field(default=5.0, ge=0)
+    # French companies with a valid SIREN are reachable on the network unless listed here
+    einvoicing_unreachable: frozenset[str] = frozenset()
+    # buyers whose platform refuses the invoice (lifecycle 210) instead of receiving it (202)
+    einvoicing_refuse: frozenset[str] = frozenset()
+
+    @field_validator("einvoicing_unreachable", "einvoicing_refuse", mode="before")
+    @classmethod
+    def _siren_list(cls, value: object) -> object:
+        # the CLI passes "SIREN,SIREN"; Python callers may pass any iterable of strings
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple | set | frozenset):
+            sirens = frozenset(str(part).replace(" ", "").strip() for part in value)
+            bad = sorted(siren for siren in sirens if not is_valid_siren(siren))
+            if bad:
+                raise ValueError(f"not a valid SIREN (9 digits, Luhn key): {', '.join(bad)}")
+            return sirens
+        return value
 
     @field_validator("files_base_url")
     @classmethod
@@ -70,3 +95,7 @@ class EmulatorConfig(BaseModel):
     @property
     def effective_files_base_url(self) -> str:
         return self.files_base_url or IN_PROCESS_FILES_BASE_URL
+
+    @property
+    def effective_outbox_dir(self) -> Path:
+        return self.outbox_dir if self.outbox_dir is not None else self.state_path.parent / OUTBOX_DIR_NAME

@@ -30,5 +30,7 @@ def embedded_transport(config: EmulatorConfig) -> EmulatorTransport:
     return EmulatorTransport(create_app(config))
 
 
-def start_embedded(state_path: Path, *, render_delay_s: float) -> EmbeddedEmulator:
-    return EmbeddedEmulator(embedded_transport(EmulatorConfig(state_path=state_path, render_delay_s=render_delay_s)))
+def start_embedded(state_path: Path, *, render_delay_s: float, einvoicing_delay_s: float = 5.0) -> EmbeddedEmulator:
+    """The embedded emulator on ``state_path``; emailed invoices land in ``emulator-outbox/`` beside it."""
+    config = EmulatorConfig(state_path=state_path, render_delay_s=render_delay_s, einvoicing_delay_s=einvoicing_delay_s)
+    return EmbeddedEmulator(embedded_transport(config))

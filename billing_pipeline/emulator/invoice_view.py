@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from . import attachments
+from . import attachments, einvoicing
 from .clients import find_client
 from .clock import format_paris
 from .config import EmulatorConfig
@@ -24,6 +24,8 @@ from .money import format_amount, format_number, invoice_amounts, money, money_f
 from .seed import ORGANIZATION_ID, organization_ibans
 
 STATUSES = ("draft", "unpaid", "paid", "canceled")
+# the issuer's contact address (invoice contact_email, the From: of emailed invoices)
+CONTACT_EMAIL = "facturation@qonto-emulator.invalid"
 INVOICE_SORTS = {"created_at:desc": "created_at DESC, seq DESC", "created_at:asc": "created_at ASC, seq ASC"}
 LIST_PARAMETERS = (
     "filter[status]",
@@ -136,7 +138,7 @@ class InvoiceView:
         client = (
             json.loads(row["client_snapshot"])
             if row["client_snapshot"]
-            else find_client(self.connection, row["client_id"])
+            else find_client(self.connection, row["client_id"], self.config.einvoicing_unreachable)
         )
         currency = data["currency"]
         items = data["items"]
@@ -146,6 +148,7 @@ class InvoiceView:
         settings = data.get("settings") or {}
         status = row["status"]
         paid = amounts.total if status == "paid" else Decimal("0")
+        einvoicing_status, events = einvoicing.lifecycle(self.connection, row["id"], self.now_ms)
         invoice: dict[str, Any] = {
             "id": row["id"],
             "organization_id": ORGANIZATION_ID,
@@ -154,7 +157,7 @@ class InvoiceView:
             "purchase_order": data.get("purchase_order"),
             "status": status,
             "invoice_url": f"https://pay.qonto-emulator.invalid/invoices/{row['id']}",
-            "contact_email": "facturation@qonto-emulator.invalid",
+            "contact_email": CONTACT_EMAIL,
             "terms_and_conditions": data.get("terms_and_conditions"),
             "header": data.get("header"),
             "footer": data.get("footer"),
@@ -182,10 +185,17 @@ class InvoiceView:
             "organization": self._issuer(settings),
             "invoice_type": "standard",
             "discount": None,
-            "einvoicing_status": None,
+            "einvoicing_status": einvoicing_status,
+            # Italian/Spanish blocks and deposits: documented fields the emulator never fills
+            "welfare_fund": None,
+            "withholding_tax": None,
+            "payment_reporting": None,
+            "deposit_amount": None,
         }
         if detailed:
-            invoice["einvoicing_lifecycle_events"] = []
+            # the list omits the lifecycle ("regulatory blocks, e-invoicing lifecycle events":
+            # Qonto's MCP docs), retrieve and every write response carry it
+            invoice["einvoicing_lifecycle_events"] = events
         return invoice
 
     def _payment_method(self, iban: str) -> dict[str, Any]:

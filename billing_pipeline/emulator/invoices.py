@@ -280,7 +280,7 @@ class InvoiceBook(InvoiceView):
             )
 
     def _invoiceable_client(self, client_id: str) -> dict[str, Any]:
-        client = find_client(self.connection, client_id)
+        client = find_client(self.connection, client_id, self.config.einvoicing_unreachable)
         if client is None:
             raise api_error(422, "not_found", f"client {client_id} not found", pointer=field_pointer("client_id"))
         missing = missing_invoicing_data(client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import random
 import threading
+from pathlib import Path
 from typing import Any, Protocol
 
 from .config import EmulatorConfig
@@ -65,18 +66,24 @@ class EmulatorRuntime:
     def reset(self, *, traffic_only: bool = False) -> None:
         """Wipe the state back to the freshly seeded organization (or only the traffic records)."""
         self.ensure_ready()
+        written: list[str] = []
         with self.store.write() as connection:
             for table in TRAFFIC_TABLES:
                 connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             if traffic_only:
                 return
+            # the outbox goes with the records: only the files the emulator itself wrote
+            written = [row["path"] for row in connection.execute("SELECT path FROM sent_emails")]
             for table in BUSINESS_TABLES:
                 connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             connection.execute("DELETE FROM meta WHERE key != 'schema_version'")
             connection.execute(
-                "DELETE FROM sqlite_sequence WHERE name IN ('clients', 'invoices', 'credit_notes', 'transactions')"
+                "DELETE FROM sqlite_sequence"
+                " WHERE name IN ('clients', 'invoices', 'credit_notes', 'sent_emails', 'transactions')"
             )
             seed(connection, business_now_ms(connection))
+        for path in written:
+            Path(path).unlink(missing_ok=True)
 
     def close(self) -> None:
         self.store.close()

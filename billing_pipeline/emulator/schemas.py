@@ -263,7 +263,9 @@ class InvoiceCreate(_InvoiceFields):
     client_id: str = Field(min_length=1)
     issue_date: IsoDate
     due_date: IsoDate
-    currency: Literal["EUR"]
+    # optional: Qonto's guide sends none, the invoice inherits the client's (an error on
+    # /data/attributes/currency only when the client has none)
+    currency: Literal["EUR"] | None = None
     payment_methods: PaymentMethodsIn
     items: list[ItemIn] = Field(min_length=1)
     status: Literal["draft", "unpaid"] = "draft"
@@ -301,6 +303,19 @@ class CreditNoteCreate(_Strict):
     welfare_fund: Unsupported = None
     withholding_tax: Unsupported = None
     stamp_duty_amount: Unsupported = None
+
+
+class SendIn(_Strict):
+    """Body of POST /v2/client_invoices/{id}/send (``SendRequestPayload``, qonto-api.md §8.3 [3rd]).
+
+    Length limits are the emulator's own [unconfirmed]; ``copy_to_self`` defaults to true as in
+    the transcribed schema.
+    """
+
+    send_to: list[Email] = Field(min_length=1, max_length=100)
+    email_title: str = Field(min_length=1, max_length=255)
+    email_body: str | None = Field(default=None, max_length=10000)
+    copy_to_self: bool = True
 
 
 class MarkAsPaidIn(_Strict):

@@ -91,6 +91,29 @@ CREATE TABLE IF NOT EXISTS transactions (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transactions_account ON transactions (bank_account_id, settled_at, seq);
+-- one row per POST …/send: the .eml written into the outbox (n counts per invoice, from 1)
+CREATE TABLE IF NOT EXISTS sent_emails (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    invoice_id TEXT NOT NULL,
+    number TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    recipients TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    copy_to_self INTEGER NOT NULL,
+    sent_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sent_emails_invoice ON sent_emails (invoice_id, n);
+-- one row per invoice ever submitted with send_by_einvoice, the lifecycle is derived from it
+CREATE TABLE IF NOT EXISTS einvoice_submissions (
+    invoice_id TEXT PRIMARY KEY,
+    number TEXT NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    step_ms INTEGER NOT NULL,
+    buyer_siren TEXT NOT NULL,
+    refused INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS oauth_refresh_tokens (
     token TEXT PRIMARY KEY,
     issued_at INTEGER NOT NULL,
@@ -126,6 +149,8 @@ BUSINESS_TABLES = (
     "credit_notes",
     "credit_note_sequences",
     "transactions",
+    "sent_emails",
+    "einvoice_submissions",
     "oauth_refresh_tokens",
     "oauth_access_tokens",
 )

@@ -48,7 +48,46 @@ def compare_with_expected(invoice: FacturXInvoice, expected: ExpectedInvoice) ->
             f"preceding invoice (BT-25): expected {expected.preceding_invoice_number!r}, "
             f"the XML has {invoice.preceding_invoice_number!r}",
         )
+    if expected.mentions is not None:
+        _compare_mentions(invoice, expected.mentions, findings)
     return findings.errors
+
+
+# the reform's mentions (billing/mentions.py) and where BR-FR / EN 16931 put them in the XML
+_NOTE_OF_SETTING = {
+    "late_payment_penalties": ("PMD", "late-payment penalties"),
+    "legal_fixed_compensation": ("PMT", "fixed recovery indemnity"),
+    "discount_conditions": ("AAB", "discount conditions"),
+}
+BUSINESS_PROCESS_OF_TRANSACTION_TYPE = {"goods": "B1", "services": "S1", "goods_and_services": "M1"}  # BT-23
+# BT-8, UNTDID 2475 [unconfirmed mapping, facturx.md §5]: VAT due on payment (72) or on the invoice date (5)
+VAT_POINT_CODE_OF_CONDITION = {"on_receipts": "72", "compensated_for_sales": "5"}
+
+
+def _compare_mentions(invoice: FacturXInvoice, mentions: dict[str, str], findings: Findings) -> None:
+    for setting, (code, label) in _NOTE_OF_SETTING.items():
+        want = mentions.get(setting)
+        if want is None:
+            continue
+        have = invoice.notes.get(code, [])
+        if [text for text in have if " ".join(text.split()) == " ".join(want.split())] == []:
+            findings.add("BP-CMP-12", f"{label}: expected a note {code} {want!r}, the XML has {have or 'none'}")
+    process = BUSINESS_PROCESS_OF_TRANSACTION_TYPE.get(mentions.get("transaction_type", ""))
+    if process is not None and invoice.business_process != process:
+        findings.add(
+            "BP-CMP-13",
+            f"nature of the operations (BT-23): expected {process} for {mentions['transaction_type']}, "
+            f"the XML has {invoice.business_process}",
+        )
+    point = VAT_POINT_CODE_OF_CONDITION.get(mentions.get("vat_payment_condition", ""))
+    if point is not None:
+        codes = {entry.due_date_code for entry in invoice.vat_breakdown}
+        if codes != {point}:
+            findings.add(
+                "BP-CMP-14",
+                f"VAT payment condition (BT-8): expected {point} for {mentions['vat_payment_condition']}, "
+                f"the XML has {sorted(c or 'none' for c in codes)}",
+            )
 
 
 def _compare_lines(lines: list[InvoiceLine], expected: list[ExpectedLine], findings: Findings) -> None:

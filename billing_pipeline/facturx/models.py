@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from billing_pipeline.facturx.rules import UNREADABLE_RULES
 
@@ -56,6 +56,7 @@ class VatBreakdownEntry(BaseModel):
     amount: Decimal | None  # BT-117
     exemption_reason: str | None = None  # BT-120
     exemption_reason_code: str | None = None  # BT-121
+    due_date_code: str | None = None  # BT-8 (VAT point date code: 5 invoice date, 29 delivery, 72 payment)
 
 
 class DocumentAllowanceCharge(BaseModel):
@@ -116,6 +117,8 @@ class FacturXInvoice(BaseModel):
     # BG-3, the first preceding invoice reference: what a credit note (BT-3 381) corrects
     preceding_invoice_number: str | None = None  # BT-25
     preceding_invoice_date: date | None = None  # BT-26
+    # BG-1 notes by subject code (BT-21 → BT-22): PMD, PMT, AAB are the French mandatory mentions
+    notes: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
     def is_credit_note(self) -> bool:
@@ -195,3 +198,5 @@ class ExpectedInvoice(BaseModel):
     type_code: str | None = None
     # the invoice a credit note corrects (BT-25); None skips the check
     preceding_invoice_number: str | None = None
+    # the mandatory mentions asked of Qonto (its invoice ``settings``); None skips the check
+    mentions: dict[str, str] | None = None

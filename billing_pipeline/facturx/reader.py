@@ -153,7 +153,18 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
         preceding_invoice_date=reader.date(
             root, f"{_PRECEDING}/ram:FormattedIssueDateTime/qdt:DateTimeString", "BT-26"
         ),
+        notes=_notes(root),
     )
+
+
+def _notes(root: etree._Element) -> dict[str, list[str]]:
+    """BG-1: the document notes by subject code (BT-21); a note without a code is filed under ""."""
+    notes: dict[str, list[str]] = {}
+    for note in root.xpath("rsm:ExchangedDocument/ram:IncludedNote", namespaces=NAMESPACES):
+        code = "".join(note.xpath("ram:SubjectCode/text()", namespaces=NAMESPACES)).strip()
+        content = "".join(note.xpath("ram:Content/text()", namespaces=NAMESPACES)).strip()
+        notes.setdefault(code, []).append(content)
+    return notes
 
 
 def _vat_total(reader: _Reader, root: etree._Element, currency: str | None) -> Decimal | None:
@@ -207,6 +218,7 @@ def _vat_entry(reader: _Reader, element: etree._Element) -> VatBreakdownEntry:
         amount=reader.amount(element, "ram:CalculatedAmount", "BT-117"),
         exemption_reason=reader.text(element, "ram:ExemptionReason"),
         exemption_reason_code=reader.text(element, "ram:ExemptionReasonCode"),
+        due_date_code=reader.text(element, "ram:DueDateTypeCode"),
     )
 
 

@@ -115,6 +115,9 @@ RULES: dict[str, Rule] = {
         Rule("BP-CMP-09", _E, "The buyer SIREN (BT-47) differs."),
         Rule("BP-CMP-10", _E, "The document type (BT-3: 380 invoice, 381 credit note) differs."),
         Rule("BP-CMP-11", _E, "The preceding invoice number (BT-25) differs."),
+        Rule("BP-CMP-12", _E, "A mandatory mention (note PMD, PMT or AAB) differs from the one asked of Qonto."),
+        Rule("BP-CMP-13", _E, "The nature of the operations (BT-23: B1 goods, S1 services, M1 both) differs."),
+        Rule("BP-CMP-14", _E, "The VAT payment condition (BT-8: 72 on receipts, 5 on debits) differs."),
     )
 }
 

@@ -41,6 +41,7 @@ class QontoConnection(BaseModel):
     oauth_refresh_token: SecretStr | None = None
     staging_token: SecretStr | None = None
     emulator_render_delay_s: float = 10.0
+    emulator_einvoicing_delay_s: float = 5.0
     max_concurrency: int = 8
 
     def describe(self) -> str:
@@ -92,7 +93,11 @@ class QontoConnection(BaseModel):
         # imported here only: the pipeline starts the emulator, it never depends on it otherwise
         from billing_pipeline.emulator.embedded import start_embedded
 
-        emulator = start_embedded(self.state_dir / "qonto-emulator.sqlite", render_delay_s=self.emulator_render_delay_s)
+        emulator = start_embedded(
+            self.state_dir / "qonto-emulator.sqlite",
+            render_delay_s=self.emulator_render_delay_s,
+            einvoicing_delay_s=self.emulator_einvoicing_delay_s,
+        )
         config = QontoConfig(
             base_url=emulator.base_url,
             auth=ApiKeyAuth.parse(emulator.api_key),

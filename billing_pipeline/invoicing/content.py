@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.models import InvoicePlan
 from billing_pipeline.invoicing.ledger_schema import ExpectedLine, InvoiceRecord, PlannedContent
 from billing_pipeline.invoicing.references import InvoiceReference
@@ -28,7 +29,7 @@ class InvoiceContent(BaseModel):
     total: Decimal | None
 
 
-def planned_content(plan: InvoicePlan) -> PlannedContent:
+def planned_content(plan: InvoicePlan, mentions: LegalMentions | None = None) -> PlannedContent:
     return PlannedContent(
         digest=plan.content_digest(),
         net_total=plan.net_total,
@@ -48,6 +49,7 @@ def planned_content(plan: InvoicePlan) -> PlannedContent:
             for line in plan.lines
         ),
         buyer_siren=plan.customer.siren,
+        mentions=mentions.settings_for(plan.customer) if mentions is not None else None,
     )
 
 
@@ -127,3 +129,13 @@ def _shown(value: object) -> str:
     if isinstance(value, Decimal):
         return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}"
     return "none" if value is None else str(value)
+
+
+def mentions_differ(planned: dict[str, str] | None, invoice: ClientInvoice) -> bool:
+    """Whether a draft lacks the mandatory mentions we would send now (e.g. drafted before they existed)."""
+    if planned is None:
+        return False
+    return any(
+        planned.get(field) != getattr(invoice, field)
+        for field in ("discount_conditions", "late_payment_penalties", "legal_fixed_compensation")
+    )

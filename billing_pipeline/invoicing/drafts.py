@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Collection
 from datetime import date
 
+from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing import content
@@ -56,6 +57,7 @@ class DraftSynchronizer:
         timezone: str,
         in_flight_grace_s: float = IN_FLIGHT_GRACE_S,
         reissue_canceled: bool = False,
+        mentions: LegalMentions | None = None,
     ) -> None:
         self.qonto = qonto
         self.ledger = ledger
@@ -64,6 +66,7 @@ class DraftSynchronizer:
         self.timezone = timezone
         self.in_flight_grace_s = in_flight_grace_s
         self.reissue_canceled = reissue_canceled
+        self.mentions = mentions
 
     async def sync(self, plan: PeriodPlan, client_ids: dict[str, str]) -> DraftReport:
         period = plan.period
@@ -206,7 +209,7 @@ class DraftSynchronizer:
     async def _follow_existing(
         self, plan: InvoicePlan, reference: InvoiceReference, invoice: ClientInvoice
     ) -> DraftOutcome:
-        planned = content.planned_content(plan)
+        planned = content.planned_content(plan, self.mentions)
         record = self.ledger.invoice(reference.customer_id, reference.period.key)
         if invoice.status != "draft":
             known_digest = record.content_digest if record else None
@@ -228,9 +231,13 @@ class DraftSynchronizer:
             record is None
             or record.content_digest != planned.digest
             or content.differences(want, content.from_qonto(invoice), want_label="plan", have_label="Qonto")
+            or content.mentions_differ(planned.mentions, invoice)
         ):
             invoice = await self.qonto.update_client_invoice(
-                invoice.id, invoice_update(plan, iban=self.iban, issue_date=self.issue_date, reference=reference)
+                invoice.id,
+                invoice_update(
+                    plan, iban=self.iban, issue_date=self.issue_date, reference=reference, mentions=self.mentions
+                ),
             )
             action = "updated"
         self.ledger.record_draft(reference, invoice_id=invoice.id, client_id=invoice.client_id, content=planned)
@@ -241,7 +248,12 @@ class DraftSynchronizer:
     ) -> DraftOutcome:
         self.ledger.record_invoice_intent(reference, client_id, reissue=reissue)
         payload = invoice_create(
-            plan, client_id=client_id, iban=self.iban, issue_date=self.issue_date, reference=reference
+            plan,
+            client_id=client_id,
+            iban=self.iban,
+            issue_date=self.issue_date,
+            reference=reference,
+            mentions=self.mentions,
         )
         try:
             invoice = await self.qonto.create_client_invoice(payload)
@@ -255,7 +267,7 @@ class DraftSynchronizer:
                     action="the ledger keeps the intent: re-run the step and it will look for it again",
                 ) from None
             invoice = live[0]
-        planned = content.planned_content(plan)
+        planned = content.planned_content(plan, self.mentions)
         if invoice.status == "draft":
             self.ledger.record_draft(reference, invoice_id=invoice.id, client_id=client_id, content=planned)
         else:

@@ -164,6 +164,7 @@ def _expected(record: InvoiceRecord, number: str | None) -> ExpectedInvoice:
         period_start=period.first_day,
         period_end=period.last_day,
         buyer_siren=record.buyer_siren,
+        mentions=record.mentions(),
     )
 
 

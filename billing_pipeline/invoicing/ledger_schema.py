@@ -65,6 +65,7 @@ invoice_records = sa.Table(
     sa.Column("buyer_siren", sa.String(9), nullable=True),
     sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),  # last re-read from Qonto while pending
     sa.Column("canceled_invoice_ids", sa.Text, nullable=True),  # JSON list: invoices a person canceled
+    sa.Column("expected_mentions", sa.Text, nullable=True),  # JSON: the mandatory mentions asked of Qonto
     # the database, not our code, guarantees one invoice per customer and period
     sa.PrimaryKeyConstraint("customer_id", "period", name="pk_invoice_per_customer_period"),
 )
@@ -212,6 +213,7 @@ class PlannedContent(BaseModel):
     total: Decimal
     lines: tuple[ExpectedLine, ...] = ()
     buyer_siren: str | None = None
+    mentions: dict[str, str] | None = None  # the invoice `settings` we sent (billing/mentions.py)
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -221,6 +223,7 @@ class PlannedContent(BaseModel):
             "total": str(self.total),
             "expected_lines": json.dumps([line.model_dump(mode="json") for line in self.lines]),
             "buyer_siren": self.buyer_siren,
+            "expected_mentions": json.dumps(self.mentions) if self.mentions is not None else None,
         }
 
 
@@ -248,6 +251,7 @@ class InvoiceRecord(BaseModel):
     buyer_siren: str | None = None
     checked_at: datetime | None = None
     canceled_invoice_ids: str | None = None
+    expected_mentions: str | None = None
 
     @property
     def billing_period(self) -> BillingPeriod:
@@ -264,6 +268,9 @@ class InvoiceRecord(BaseModel):
 
     def canceled_ids(self) -> list[str]:
         return json.loads(self.canceled_invoice_ids) if self.canceled_invoice_ids else []
+
+    def mentions(self) -> dict[str, str] | None:
+        return json.loads(self.expected_mentions) if self.expected_mentions else None
 
 
 def aware(value: datetime | None) -> datetime | None:

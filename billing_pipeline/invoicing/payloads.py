@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import date, timedelta
 
+from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.models import Customer, InvoicePlan
 from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.models import (
@@ -41,6 +42,8 @@ def _client_fields(customer: Customer) -> dict[str, object]:
         fields["vat_number"] = customer.vat_number
     if customer.tax_identification_number:
         fields["tax_identification_number"] = customer.tax_identification_number
+    if customer.invoice_emails:  # only when given: the digest of every other customer stays the same
+        fields["extra_emails"] = list(customer.invoice_emails)
     return fields
 
 
@@ -51,6 +54,7 @@ def client_create(customer: Customer) -> ClientCreate:
 def client_update(customer: Customer) -> ClientUpdate:
     fields = _client_fields(customer)
     fields.pop("kind")  # switching kind has side effects in Qonto (clears VAT numbers): never done implicitly
+    fields.setdefault("extra_emails", [])  # addresses removed from customers.csv are removed in Qonto too
     return ClientUpdate.model_validate(fields)
 
 
@@ -80,7 +84,13 @@ def _items(plan: InvoicePlan) -> list[InvoiceItemInput]:
 
 
 def invoice_create(
-    plan: InvoicePlan, *, client_id: str, iban: str, issue_date: date, reference: InvoiceReference
+    plan: InvoicePlan,
+    *,
+    client_id: str,
+    iban: str,
+    issue_date: date,
+    reference: InvoiceReference,
+    mentions: LegalMentions | None = None,
 ) -> ClientInvoiceCreate:
     period = reference.period
     return ClientInvoiceCreate(
@@ -94,12 +104,18 @@ def invoice_create(
         payment_methods={"iban": iban},
         purchase_order=plan.customer.purchase_order or None,
         header=reference.header(),
+        settings=mentions.settings_for(plan.customer) if mentions is not None else None,
         items=_items(plan),
     )
 
 
 def invoice_update(
-    plan: InvoicePlan, *, iban: str, issue_date: date, reference: InvoiceReference
+    plan: InvoicePlan,
+    *,
+    iban: str,
+    issue_date: date,
+    reference: InvoiceReference,
+    mentions: LegalMentions | None = None,
 ) -> ClientInvoiceUpdate:
     return ClientInvoiceUpdate(
         issue_date=issue_date,
@@ -108,4 +124,5 @@ def invoice_update(
         purchase_order=plan.customer.purchase_order or None,
         header=reference.header(),
         items=_items(plan),
+        **({"settings": mentions.settings_for(plan.customer)} if mentions is not None else {}),
     )

@@ -149,6 +149,10 @@ class ClientInvoice(ResponseModel):
     invoice_url: str | None = None
     contact_email: str | None = None
     amount_paid: Money | None = None
+    # mandatory mentions Qonto prints, from the invoice's `settings`
+    discount_conditions: str | None = None
+    late_payment_penalties: str | None = None
+    legal_fixed_compensation: str | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     finalized_at: Timestamp | None = None

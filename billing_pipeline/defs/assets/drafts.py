@@ -33,6 +33,7 @@ async def draft_synchronizer(qonto: QontoResource, billing: BillingResource) -> 
             timezone=billing.timezone,
             in_flight_grace_s=billing.in_flight_grace_s,
             reissue_canceled=billing.reissue_canceled,
+            mentions=billing.legal_mentions(),
         )
 
 

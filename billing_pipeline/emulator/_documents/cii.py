@@ -28,8 +28,6 @@ UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 _NSMAP = {"rsm": RSM, "qdt": QDT, "ram": RAM, "udt": UDT}
 
 EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
-# French "cadre de facturation" (BT-23): S1 = services only, invoice to be paid
-SERVICES_BUSINESS_PROCESS = "S1"
 SEPA_CREDIT_TRANSFER = "58"
 
 
@@ -42,7 +40,7 @@ def build_cii_xml(document: InvoiceDocument) -> bytes:
         _sub(context, RAM, "BusinessProcessSpecifiedDocumentContextParameter"),
         RAM,
         "ID",
-        SERVICES_BUSINESS_PROCESS,
+        document.business_process,  # BT-23 (BR-FR-08): B1 goods, S1 services, M1 both
     )
     _sub(_sub(context, RAM, "GuidelineSpecifiedDocumentContextParameter"), RAM, "ID", EN16931_GUIDELINE)
     _exchanged_document(_sub(root, RSM, "ExchangedDocument"), document)
@@ -69,6 +67,9 @@ def _exchanged_document(parent: etree._Element, document: InvoiceDocument) -> No
         notes.append((document.header, None))
     if document.footer:
         notes.append((document.footer, None))
+    if document.notes.vat_payment:
+        # printed mention of the VAT payment condition (its coded form is BT-8 in the VAT breakdown)
+        notes.append((document.notes.vat_payment, None))
     notes += [
         (document.notes.recovery_indemnity, "PMT"),
         (document.notes.late_penalties, "PMD"),
@@ -148,7 +149,7 @@ def _settlement(parent: etree._Element, document: InvoiceDocument) -> None:
             institution = _sub(means, RAM, "PayeeSpecifiedCreditorFinancialInstitution")
             _sub(institution, RAM, "BICID", document.payment.bic)
     for group in document.vat_breakdown:
-        _vat_breakdown(_sub(parent, RAM, "ApplicableTradeTax"), group)
+        _vat_breakdown(_sub(parent, RAM, "ApplicableTradeTax"), group, document.vat_due_date_code)
     if document.period_start and document.period_end:
         period = _sub(parent, RAM, "BillingSpecifiedPeriod")
         _date_element(period, "StartDateTime", document.period_start)
@@ -170,7 +171,7 @@ def _settlement(parent: etree._Element, document: InvoiceDocument) -> None:
         _sub(formatted, QDT, "DateTimeString", f"{document.preceding_invoice.issue_date:%Y%m%d}").set("format", "102")
 
 
-def _vat_breakdown(parent: etree._Element, group: VatBreakdown) -> None:
+def _vat_breakdown(parent: etree._Element, group: VatBreakdown, due_date_code: str | None) -> None:
     _sub(parent, RAM, "CalculatedAmount", _amount(group.amount))
     _sub(parent, RAM, "TypeCode", "VAT")
     if group.vat.exemption_text:
@@ -179,6 +180,8 @@ def _vat_breakdown(parent: etree._Element, group: VatBreakdown) -> None:
     _sub(parent, RAM, "CategoryCode", group.vat.category)
     if group.vat.exemption_code:
         _sub(parent, RAM, "ExemptionReasonCode", group.vat.exemption_code)
+    if due_date_code:
+        _sub(parent, RAM, "DueDateTypeCode", due_date_code)  # BT-8, never with BT-7 (BR-CO-03)
     _sub(parent, RAM, "RateApplicablePercent", _percent(group.vat))
 
 

@@ -85,6 +85,10 @@ class LegalNotes:
     recovery_indemnity: str  # PMT
     late_penalties: str  # PMD
     early_payment_discount: str  # AAB
+    # "Nature des opérations" (décret 2022-1299), printed; its XML form is BT-23
+    nature_of_operations: str | None = None
+    # the VAT payment condition as printed (e.g. the "option … d'après les débits" mention)
+    vat_payment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class InvoiceDocument:
     payment_terms: str
     notes: LegalNotes
     type_code: str = COMMERCIAL_INVOICE  # BT-3
+    business_process: str = "S1"  # BT-23, the French "cadre de facturation"
+    vat_due_date_code: str | None = None  # BT-8 (UNTDID 2475: 5 invoice date, 29 delivery, 72 payment)
     preceding_invoice: PrecedingInvoice | None = None
     reason: str | None = None  # why a credit note was issued
 

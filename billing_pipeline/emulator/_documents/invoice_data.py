@@ -103,6 +103,24 @@ LATE_PENALTIES_NOTE = (
 )
 NO_EARLY_DISCOUNT_NOTE = "Pas d'escompte pour paiement anticipé"
 
+# Qonto's settings.transaction_type -> (BT-23 cadre de facturation, printed nature of operations):
+# B1 goods, S1 services, M1 both — each "invoice to be paid" (the deposit/paid variants are not used)
+_TRANSACTION_TYPES: dict[str, tuple[str, str]] = {
+    "goods": ("B1", "Nature des opérations : livraisons de biens"),
+    "services": ("S1", "Nature des opérations : prestations de services"),
+    "goods_and_services": ("M1", "Nature des opérations : livraisons de biens et prestations de services"),
+}
+DEFAULT_TRANSACTION_TYPE = "services"  # a SaaS bills services
+# Qonto's settings.vat_payment_condition -> (BT-8 code or None, printed mention). The mapping is
+# the emulator's reading [unconfirmed]: "on_receipts" = VAT due on payment (72, the rule for
+# services), "compensated_for_sales" = the supplier opted for VAT on debits (5, invoice date),
+# which French law requires to be printed as "option pour le paiement de la taxe d'après les débits".
+_VAT_PAYMENT_CONDITIONS: dict[str, tuple[str | None, str]] = {
+    "on_receipts": ("72", "TVA exigible sur les encaissements"),
+    "compensated_for_sales": ("5", "Option pour le paiement de la taxe d'après les débits"),
+    "exempt": (None, "Condition de paiement de la TVA : exonération"),
+}
+
 
 def build_invoice_document(invoice: Mapping[str, Any], organization: Mapping[str, Any]) -> InvoiceDocument:
     """Read the Qonto invoice and organization dicts; raise ``InvoiceDataError`` on bad data."""
@@ -117,6 +135,17 @@ def build_invoice_document(invoice: Mapping[str, Any], organization: Mapping[str
     vat_total = sum((group.amount for group in breakdown), Decimal("0.00"))
     issue_date = read_date(invoice.get("issue_date"), "issue_date")
     due_date = read_date(invoice.get("due_date"), "due_date")
+    # the settings' transaction type and VAT condition show in the invoice's organization snapshot
+    issuer = invoice.get("organization")
+    issuer = issuer if isinstance(issuer, Mapping) else {}
+    transaction_type = read_text(issuer.get("transaction_type")) or DEFAULT_TRANSACTION_TYPE
+    if transaction_type not in _TRANSACTION_TYPES:
+        raise InvoiceDataError(f"organization.transaction_type {transaction_type!r} is not goods, services or both")
+    business_process, nature = _TRANSACTION_TYPES[transaction_type]
+    condition = read_text(issuer.get("vat_payment_condition"))
+    if condition is not None and condition not in _VAT_PAYMENT_CONDITIONS:
+        raise InvoiceDataError(f"organization.vat_payment_condition {condition!r} is not a Qonto value")
+    vat_due_code, vat_mention = _VAT_PAYMENT_CONDITIONS[condition] if condition else (None, None)
     return InvoiceDocument(
         number=read_text(invoice.get("number")),
         status=read_text(invoice.get("status")) or "draft",
@@ -141,7 +170,11 @@ def build_invoice_document(invoice: Mapping[str, Any], organization: Mapping[str
             recovery_indemnity=read_text(invoice.get("legal_fixed_compensation")) or RECOVERY_INDEMNITY_NOTE,
             late_penalties=read_text(invoice.get("late_payment_penalties")) or LATE_PENALTIES_NOTE,
             early_payment_discount=read_text(invoice.get("discount_conditions")) or NO_EARLY_DISCOUNT_NOTE,
+            nature_of_operations=nature,
+            vat_payment=vat_mention,
         ),
+        business_process=business_process,
+        vat_due_date_code=vat_due_code,
     )
 
 
@@ -256,14 +289,19 @@ def _buyer(client: Mapping[str, Any]) -> Party:
     if not name:
         raise InvoiceDataError("client has neither a name nor first/last names")
     tax_id = read_digits(client.get("tax_identification_number"))
-    siren = siret = None
-    if tax_id and _SIRET.match(tax_id):
-        siret, siren = tax_id, tax_id[:9]
-    elif tax_id and _SIREN.match(tax_id):
-        siren = tax_id
     billing = client.get("billing_address")
     billing = billing if isinstance(billing, Mapping) else {}
     country = read_text(billing.get("country_code")) or read_text(client.get("country_code")) or "FR"
+    siren = siret = None
+    # BT-47 with scheme 0002 is a French SIREN: read only for French buyers
+    if country.upper() == "FR":
+        if tax_id and _SIRET.match(tax_id):
+            siret, siren = tax_id, tax_id[:9]
+        elif tax_id and _SIREN.match(tax_id):
+            siren = tax_id
+        else:
+            registered = read_text(client.get("e_invoicing_address")) or ""
+            siren = registered[:9] if _SIREN_ADDRESS.match(registered) else None
     address = PostalAddress(
         street=read_text(billing.get("street_address")) or read_text(client.get("address")),
         street_more=None,

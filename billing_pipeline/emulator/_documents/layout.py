@@ -337,11 +337,17 @@ def _payment(pdf: FPDF, document: InvoiceDocument) -> None:
 def _legal_notes(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.set_font(FONT_FAMILY, "", 7)
     pdf.set_text_color(*_GREY)
-    notes = (
-        document.notes.late_penalties,
-        document.notes.recovery_indemnity,
-        document.notes.early_payment_discount,
-    )
+    notes = [
+        note
+        for note in (
+            document.notes.nature_of_operations,
+            document.notes.vat_payment,
+            document.notes.late_penalties,
+            document.notes.recovery_indemnity,
+            document.notes.early_payment_discount,
+        )
+        if note
+    ]
     pdf.multi_cell(0, 3.5, printable("\n".join(notes)), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(0, 0, 0)
     pdf.ln(2)

@@ -1,0 +1,68 @@
+"""``billing-pipeline delivery``: see deliveries, and resolve those only a person can decide."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+
+import click
+
+from billing_pipeline.invoicing.ledger import Ledger
+from billing_pipeline.invoicing.ledger_delivery import DeliveryState
+from billing_pipeline.settings import BillingSettings
+
+
+def _ledger() -> Ledger:
+    settings = BillingSettings.from_env()
+    return Ledger(settings.resolved_ledger_url, lock_dir=settings.state_dir / "locks")
+
+
+@click.group("delivery")
+def delivery() -> None:
+    """Deliveries of invoices to customers (e-invoicing network or email)."""
+
+
+@delivery.command("status")
+@click.option("--period", default=None, help="Only this billing period (YYYY-MM).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(period: str | None, output_format: str) -> None:
+    """Every delivery recorded in the ledger, with its channel, status and last lifecycle event."""
+    records = _ledger().deliveries(period)
+    if output_format == "json":
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records]))
+        return
+    for r in records:
+        last = r.events[-1] if r.events else None
+        event = f"{last['status_code']} {last.get('label') or ''} {last.get('timestamp') or ''}" if last else ""
+        click.echo(
+            f"{r.period}  {r.customer_id:<20} {r.number or '-':<16} {r.channel.value:<8} {r.state.value:<10} "
+            f"{event}  {r.last_error or ''}"
+        )
+
+
+@delivery.command("resolve")
+@click.option("--invoice", "number", required=True, help="The invoice number (e.g. F-2026-00012).")
+@click.option("--sent", "left", flag_value=True, default=None, help="It reached the customer: record it as sent.")
+@click.option("--resend", "left", flag_value=False, help="It did not: the next delivery run sends it again.")
+def resolve(number: str, left: bool | None) -> None:
+    """Settle a delivery whose outcome is unknown (or that failed): only a person can tell."""
+    if left is None:
+        raise click.UsageError("say --sent or --resend")
+    ledger = _ledger()
+    found = [d for d in ledger.deliveries() if d.number == number]
+    if not found:
+        click.echo(f"no delivery of invoice {number} in the ledger", err=True)
+        sys.exit(2)
+    record = found[0]
+    allowed = {DeliveryState.UNKNOWN} if left else {DeliveryState.UNKNOWN, DeliveryState.FAILED}
+    if record.state not in allowed:
+        click.echo(
+            f"the delivery of {number} is {record.state.value}: only "
+            f"{' or '.join(sorted(s.value for s in allowed))} deliveries can be resolved this way",
+            err=True,
+        )
+        sys.exit(2)
+    with ledger.period_lock(record.period):
+        ledger.record_delivery_resolved(record.invoice_id, left=left, by=getpass.getuser())
+    click.echo(f"invoice {number}: " + ("recorded as sent" if left else "will be sent again by the next delivery run"))
