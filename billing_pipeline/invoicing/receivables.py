@@ -20,12 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.ledger_payments import ReminderState
-from billing_pipeline.invoicing.payment_matching import ZERO, OpenInvoice
+from billing_pipeline.invoicing.payment_matching import ZERO, OpenInvoice, apply_allocations
+from billing_pipeline.invoicing.payments import LOCK, open_invoices
+from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.delivery_calls import InvoiceEmail
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoError
 
@@ -126,12 +129,19 @@ class ReminderOutcome(BaseModel):
 
 
 def reminders_due(
-    items: Sequence[OpenItem], invoices: Sequence[OpenInvoice], stages: Sequence[int], done: set[tuple[str, int]]
+    items: Sequence[OpenItem],
+    invoices: Sequence[OpenInvoice],
+    stages: Sequence[int],
+    done: set[tuple[str, int]],
+    ours: set[str] | None = None,
 ) -> list[ReminderDue]:
-    """The latest stage each open invoice has reached and that the ledger has no trace of."""
+    """The latest stage each open invoice has reached and that the ledger has no trace of; only the
+    invoices in ``ours`` (issued by the pipeline) when given — a person's invoice is a person's to chase."""
     by_id = {i.invoice_id: i for i in invoices}
     due = []
     for item in items:
+        if ours is not None and item.invoice_id not in ours:
+            continue
         reached = sorted(s for s in stages if item.days_overdue >= s)
         if not reached or (item.invoice_id, reached[-1]) in done:
             continue
@@ -220,6 +230,28 @@ def _outcome(
 ) -> ReminderOutcome:
     value = state.value if isinstance(state, ReminderState) else state
     return ReminderOutcome(invoice_number=number, days_after_due=stage, state=value, recipients=recipients, error=error)
+
+
+class ReceivablesReport(Receivables):
+    reminders: list[ReminderOutcome] = Field(default_factory=list)
+
+
+async def receivables_pass(
+    qonto: QontoClient, ledger: Ledger, *, timezone: str, stages: Sequence[int], as_of: date | None = None
+) -> ReceivablesReport:
+    """Age every open invoice of the organization and send the reminders due on the pipeline's own
+    invoices. ``as_of`` defaults to today by the ledger database's clock, in the billing time zone."""
+    with ledger.period_lock(LOCK):
+        invoices = await open_invoices(qonto)
+        apply_allocations(invoices, ledger.allocations())
+        customers = {r.invoice_id: r.customer_id for r in ledger.invoices() if r.invoice_id}
+        today = as_of or ledger.now().astimezone(ZoneInfo(timezone)).date()
+        aged = receivables(invoices, today, customers)
+        sender = ReminderSender(qonto, ledger)
+        outcomes = sender.settle_interrupted()
+        due = reminders_due(aged.items, invoices, stages, sender.done(), ours=set(customers))
+        outcomes += await sender.send(due)
+    return ReceivablesReport(**aged.model_dump(), reminders=outcomes)
 
 
 def parse_stages(text: str) -> tuple[int, ...]:

@@ -6,27 +6,13 @@ transactions) and a daily schedule (invoices become overdue without any new tran
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dagster as dg
-from pydantic import Field
 
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.payment_matching import apply_allocations
-from billing_pipeline.invoicing.payments import LOCK, PaymentReport, open_invoices, payment_pass
-from billing_pipeline.invoicing.receivables import (
-    BUCKETS,
-    Receivables,
-    ReminderOutcome,
-    ReminderSender,
-    parse_stages,
-    reminders_due,
-)
-from billing_pipeline.invoicing.receivables import (
-    receivables as age_receivables,
-)
+from billing_pipeline.invoicing.payments import PaymentReport, payment_pass
+from billing_pipeline.invoicing.receivables import BUCKETS, ReceivablesReport, parse_stages, receivables_pass
 
 MAX_ROWS = 200  # metadata tables stay readable and small; the asset's value holds everything
 
@@ -90,24 +76,11 @@ def payments(context: dg.AssetExecutionContext, qonto: QontoResource, billing: B
     )
 
 
-class ReceivablesReport(Receivables):
-    reminders: list[ReminderOutcome] = Field(default_factory=list)
-
-
 async def _receivables(qonto: QontoResource, billing: BillingResource) -> ReceivablesReport:
-    ledger: Ledger = billing.ledger()
-    stages = parse_stages(billing.reminder_days)
     async with qonto.connection().open() as client:
-        with ledger.period_lock(LOCK):
-            invoices = await open_invoices(client)
-            apply_allocations(invoices, ledger.allocations())
-            customers = {r.invoice_id: r.customer_id for r in ledger.invoices() if r.invoice_id}
-            as_of = ledger.now().astimezone(ZoneInfo(billing.timezone)).date()
-            aged = age_receivables(invoices, as_of, customers)
-            sender = ReminderSender(client, ledger)
-            outcomes = sender.settle_interrupted()
-            outcomes += await sender.send(reminders_due(aged.items, invoices, stages, sender.done()))
-    return ReceivablesReport(**aged.model_dump(), reminders=outcomes)
+        return await receivables_pass(
+            client, billing.ledger(), timezone=billing.timezone, stages=parse_stages(billing.reminder_days)
+        )
 
 
 @dg.asset(
