@@ -3,10 +3,13 @@ are matched to finalized invoices, fully paid ones marked paid with the settleme
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 
+from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.payments_world import (
     bill,
@@ -120,3 +123,27 @@ def test_one_transfer_for_two_invoices_and_an_ambiguous_split(
          "amount": str(total(alpha) + total(beta))}
     ]  # fmt: skip
     assert [u["transaction_id"] for u in report["unmatched"]] == [ambiguous["id"]]
+
+
+def test_a_lost_ledger_is_rebuilt_without_marking_again_or_reporting_overpayments(
+    world: PipelineWorld, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    invoices = bill(world, instance, {"alpha": 100, "beta": 200})
+    alpha, beta = invoices["alpha"], invoices["beta"]
+    when = settled_days_ago(world, 1)
+    world.emulator.transfer(str(total(alpha)), reference=alpha["number"], settled_at=when)
+    world.emulator.transfer("4.00", reference=beta["number"], settled_at=when)
+    run_payments(world, instance)
+    paid = invoices_by_id(world)[alpha["id"]]
+
+    # the ledger is gone (a new state folder): every transfer is examined again
+    billing = BillingResource(data_dir=str(world.data_dir), invoices_dir=str(world.invoices_dir),
+                              state_dir=str(tmp_path / "new-state"), timezone="Europe/Paris")  # fmt: skip
+    lost = dataclasses.replace(world, billing=billing)
+    rebuilt = _report(run_payments(lost, instance))
+
+    assert {m["invoice_numbers"][0] for m in rebuilt["matched"]} == {alpha["number"], beta["number"]}
+    assert rebuilt["overpaid"] == []  # alpha's transfer is the one that paid it, not a second payment
+    assert rebuilt["partial"] == [{"invoice_number": beta["number"], "paid": "4.00", "remaining": str(total(beta) - 4)}]
+    again = invoices_by_id(world)[alpha["id"]]
+    assert (again["paid_at"], again["updated_at"]) == (paid["paid_at"], paid["updated_at"])  # not marked again
