@@ -7,6 +7,7 @@ helpers of ``testing``, so what the UI's runs start is exactly what is documente
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,23 @@ def embedded_transport(config: EmulatorConfig) -> EmulatorTransport:
     return EmulatorTransport(create_app(config))
 
 
-def start_embedded(state_path: Path, *, render_delay_s: float, einvoicing_delay_s: float = 5.0) -> EmbeddedEmulator:
-    """The embedded emulator on ``state_path``; emailed invoices land in ``emulator-outbox/`` beside it."""
-    config = EmulatorConfig(state_path=state_path, render_delay_s=render_delay_s, einvoicing_delay_s=einvoicing_delay_s)
+def start_embedded(
+    state_path: Path,
+    *,
+    render_delay_s: float,
+    einvoicing_delay_s: float = 5.0,
+    outbox_dir: Path | None = None,
+    einvoicing_unreachable: Iterable[str] = (),
+    einvoicing_refuse: Iterable[str] = (),
+) -> EmbeddedEmulator:
+    """The embedded emulator on ``state_path``; emailed invoices land in ``emulator-outbox/`` beside it
+    unless ``outbox_dir`` says otherwise (the SIREN lists are those of ``emulator serve``)."""
+    config = EmulatorConfig(
+        state_path=state_path,
+        render_delay_s=render_delay_s,
+        einvoicing_delay_s=einvoicing_delay_s,
+        outbox_dir=outbox_dir,
+        einvoicing_unreachable=frozenset(einvoicing_unreachable),
+        einvoicing_refuse=frozenset(einvoicing_refuse),
+    )
     return EmbeddedEmulator(embedded_transport(config))

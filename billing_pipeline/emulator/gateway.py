@@ -106,7 +106,7 @@ class Gateway:
             await run_in_threadpool(record_response, self.runtime, route, "lost")
             if fault.mode == "timeout":
                 await asyncio.sleep(fault.hang_s)
-            await send(start)
+            await send(_incomplete(start))
             raise LostResponse(fault.mode)
         await run_in_threadpool(record_response, self.runtime, route, str(start["status"]))
         for message in messages:
@@ -140,6 +140,19 @@ class Gateway:
             if match == Match.PARTIAL and partial is None:
                 partial = str(getattr(candidate, "path", scope["path"]))
         return partial or "(unmatched)"
+
+
+def _incomplete(start: Message) -> Message:
+    """The status line of a response that will be cut off before its end.
+
+    A bodiless answer (204 of send, send_by_einvoice, DELETE) is complete with its headers, so
+    dropping the connection after them would lose nothing: announce a body that never comes
+    instead, so that the client sees the cut (httpx: ``RemoteProtocolError``) as with any other.
+    """
+    if int(start["status"]) not in (204, 304):
+        return start
+    headers = [(name, value) for name, value in start.get("headers", []) if name.lower() != b"content-length"]
+    return {**start, "status": 200, "headers": [*headers, (b"content-length", b"1")]}
 
 
 async def _read_body(receive: Receive) -> bytes | None:

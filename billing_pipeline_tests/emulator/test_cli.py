@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from billing_pipeline.emulator.cli import emulator
 from billing_pipeline.emulator.testing import running_emulator
 
-from .helpers import create_invoice
+from .helpers import create_client, create_invoice, finalize
 
 SERVE = [sys.executable, "-m", "billing_pipeline.cli", "emulator", "serve"]
 
@@ -101,3 +101,38 @@ def test_reset_command_wipes_a_state_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"emulator state reset: {state}" in result.output
     assert remaining == []
+
+
+def test_serve_delivery_options(tmp_path: Path) -> None:
+    outbox = tmp_path / "mail"
+    options = ["--port", "0", "--render-delay", "0", "--outbox", str(outbox), "--einvoicing-delay", "0"]
+    options += ["--einvoicing-unreachable", "552100554", "--einvoicing-refuse", "732829320,542065479"]
+    with serving(*options, cwd=tmp_path) as (process, lines):
+        base_url = lines[0].removeprefix("QONTO_BASE_URL=").strip()
+        headers = {"Authorization": lines[1].split("=", 1)[1].strip()}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=30) as api:
+            unreachable = create_client(api, tax_identification_number="552100554")
+            invoice = finalize(api, create_invoice(api)["id"])
+            sent = api.post(
+                f"/v2/client_invoices/{invoice['id']}/send", json={"send_to": ["a@acme.test"], "email_title": "F"}
+            )
+            submitted = api.post(f"/v2/client_invoices/{invoice['id']}/send_by_einvoice")
+            events = api.get(f"/v2/client_invoices/{invoice['id']}").json()["client_invoice"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+    assert unreachable["e_invoicing_reachable"] is False
+    assert (sent.status_code, submitted.status_code) == (204, 204)
+    assert [p.name for p in outbox.iterdir()] == [f"{invoice['number']}-1.eml"]
+    # delay 0: every step at once, and 732829320 (the default test client) refuses
+    assert [e["status_code"] for e in events["einvoicing_lifecycle_events"]] == [200, 201, 210]
+    assert events["einvoicing_status"] == "declined"
+
+
+def test_an_invalid_siren_option_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        emulator, ["serve", "--port", "0", "--einvoicing-refuse", "123456789", "--state", str(tmp_path / "x")]
+    )
+
+    assert result.exit_code == 2
+    assert "not a valid SIREN" in result.output and "123456789" in result.output

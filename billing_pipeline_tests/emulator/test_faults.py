@@ -104,3 +104,17 @@ def test_random_faults_at_rate_one(tmp_path: Path) -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             httpx.post(f"{losing.base_url}/v2/clients", json=client_body(), headers={"Authorization": losing.api_key})
         assert len(losing.state()["clients"]) == 1
+
+
+def test_a_lost_204_is_really_lost(emulator: RunningEmulator, api: httpx.Client) -> None:
+    # a 204 is complete with its status line: the cut one announces a body that never comes
+    draft_id = api.post("/v2/client_invoices", json=invoice_body(create_client(api)["id"])).json()["client_invoice"][
+        "id"
+    ]
+    emulator.queue_fault("lost_response", "DELETE", r"^/v2/client_invoices/", count=1)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.delete(f"/v2/client_invoices/{draft_id}")
+
+    assert invoice_count(emulator) == 0  # deleted all the same
+    assert emulator.stats()["responses"]["DELETE /v2/client_invoices/{id}"] == {"lost": 1}

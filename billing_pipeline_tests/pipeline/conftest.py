@@ -21,6 +21,8 @@ from billing_pipeline.run_monitoring import monitored, worker_tags
 
 REPO = Path(__file__).resolve().parents[2]
 RENDER_DELAY_S = 0.5
+# seconds between e-invoicing lifecycle steps (submitted → issued → received): 5 s by default
+EINVOICING_DELAY_S = 0.3
 # a re-run after a kill waits this long for creates that may still land (60 s in production)
 IN_FLIGHT_GRACE_S = 3.0
 
@@ -83,14 +85,18 @@ def world_on(emulator: RunningEmulator, tmp_path: Path) -> PipelineWorld:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[PipelineWorld]:
-    with running_emulator(render_delay_s=RENDER_DELAY_S, state_path=tmp_path / "emulator.sqlite") as emulator:
+    with running_emulator(
+        render_delay_s=RENDER_DELAY_S, einvoicing_delay_s=EINVOICING_DELAY_S, state_path=tmp_path / "emulator.sqlite"
+    ) as emulator:
         yield world_on(emulator, tmp_path)
 
 
 @pytest.fixture
 def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
     # 40 ms per request spreads the run over a few seconds, so a kill lands between calls
-    with running_emulator(render_delay_s=0.5, latency_ms=40, state_path=tmp_path / "emulator.sqlite") as emulator:
+    with running_emulator(
+        render_delay_s=0.5, latency_ms=40, einvoicing_delay_s=EINVOICING_DELAY_S, state_path=tmp_path / "emulator.sqlite"
+    ) as emulator:
         yield world_on(emulator, tmp_path)
 
 

@@ -19,6 +19,7 @@ CONTRACT = {
     "BILLING_TIMEZONE": ("timezone", "America/New_York", "America/New_York"),
     "BILLING_FIRST_PERIOD": ("first_period", "2025-01", "2025-01"),
     "QONTO_EMULATOR_RENDER_DELAY": ("emulator_render_delay_s", "0.5", 0.5),
+    "QONTO_EMULATOR_EINVOICING_DELAY": ("emulator_einvoicing_delay_s", "0.25", 0.25),
     "BILLING_SCHEDULE_DAY": ("schedule_day_of_month", "5", 5),
     "BILLING_SCHEDULE_HOUR": ("schedule_hour", "7", 7),
     "BILLING_AUTO_FINALIZE": ("auto_finalize", "false", False),
