@@ -182,6 +182,34 @@ class PaymentLedger:
             rows = connection.execute(sa.select(payment_allocations)).mappings().all()
         return [Allocation.model_validate({**row, "amount": Decimal(row["amount"])}) for row in rows]
 
+    def settled_allocations(self) -> dict[str, list[tuple[str, str]]]:
+        """Per invoice, its counted transfers as (settlement date, transaction id), in settlement order."""
+        query = sa.select(
+            payment_allocations.c.invoice_id, payment_transactions.c.settled_on, payment_transactions.c.transaction_id
+        ).join(payment_transactions, payment_transactions.c.transaction_id == payment_allocations.c.transaction_id)
+        found: dict[str, list[tuple[str, str]]] = {}
+        with self.engine.connect() as connection:
+            for invoice_id, settled_on, transaction_id in connection.execute(query):
+                found.setdefault(invoice_id, []).append((settled_on or "", transaction_id))
+        return {invoice_id: sorted(rows) for invoice_id, rows in found.items()}
+
+    def record_completion(self, invoice_id: str, number: str, paid_at: date, completed_by: str) -> bool:
+        """A marking intent for an invoice paid in full without a transfer completing it (a credit note
+        lowered what it expected); False when the invoice already has one."""
+        with self.engine.begin() as connection:
+            exists = connection.execute(
+                sa.select(payment_markings.c.invoice_id).where(payment_markings.c.invoice_id == invoice_id)
+            ).first()
+            if exists is not None:
+                return False
+            now = db_now(connection)
+            self._move_marking(
+                connection, invoice_id, MarkingState.MARKING, now,
+                insert={"invoice_number": number, "paid_at": paid_at.isoformat(), "completed_by": completed_by,
+                        "intent_at": now},
+            )  # fmt: skip
+        return True
+
     def unmatched_transactions(self) -> list[dict[str, Any]]:
         query = sa.select(payment_transactions).where(payment_transactions.c.outcome == TransactionOutcome.UNMATCHED)
         with self.engine.connect() as connection:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -183,10 +183,27 @@ async def payment_pass(qonto: QontoClient, ledger: Ledger, *, timezone: str) -> 
             decision = decision.model_copy(update={"completes": completes})
             if ledger.record_transaction(decision):
                 decisions.append(decision)
+        _complete_credited(ledger, invoices)
         marked = await mark_pending(qonto, ledger)
         if high is not None:
             ledger.set_payment_cursor(CURSOR, high)
     return _report(decisions, invoices, marked, seen)
+
+
+def _complete_credited(ledger: Ledger, invoices: list[OpenInvoice]) -> None:
+    """An unpaid invoice whose counted transfers already cover what it expects after a credit note
+    (paid 60 of 100, then credited 40) is marked paid on the date of its last counted transfer."""
+    settled = ledger.settled_allocations()
+    for invoice in invoices:
+        rows = settled.get(invoice.invoice_id)
+        if invoice.status != "unpaid" or invoice.canceled or invoice.remaining > ZERO or not rows:
+            continue
+        last_day, last_transaction = rows[-1]
+        if not last_day:
+            continue
+        paid_at = max(date.fromisoformat(last_day), invoice.issue_date or date.min)
+        if ledger.record_completion(invoice.invoice_id, invoice.number, paid_at, last_transaction):
+            logger.info("%s is paid in full after its credit notes: marking it paid on %s", invoice.number, paid_at)
 
 
 def _status(invoices: list[OpenInvoice], invoice_id: str) -> str | None:

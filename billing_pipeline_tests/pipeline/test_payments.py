@@ -19,6 +19,7 @@ from billing_pipeline_tests.pipeline.payments_world import (
     settled_days_ago,
     total,
 )
+from billing_pipeline_tests.pipeline.small_world import Person
 
 
 def _report(result: dg.ExecuteInProcessResult) -> dict:
@@ -147,3 +148,37 @@ def test_a_lost_ledger_is_rebuilt_without_marking_again_or_reporting_overpayment
     assert rebuilt["partial"] == [{"invoice_number": beta["number"], "paid": "4.00", "remaining": str(total(beta) - 4)}]
     again = invoices_by_id(world)[alpha["id"]]
     assert (again["paid_at"], again["updated_at"]) == (paid["paid_at"], paid["updated_at"])  # not marked again
+
+
+def test_a_credit_note_completes_a_partly_paid_invoice_and_metadata_are_tables(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    invoices = bill(world, instance, {"alpha": 100})
+    alpha = invoices["alpha"]
+    when = settled_days_ago(world, 2)
+    world.emulator.transfer(str(total(alpha) - Decimal("12.00")), reference=alpha["number"], settled_at=when)
+    first = run_payments(world, instance)
+    assert invoices_by_id(world)[alpha["id"]]["status"] == "unpaid"
+    [materialization] = first.asset_materializations_for_node("payments")
+    partial = materialization.metadata["partial"]
+    assert isinstance(partial, dg.TableMetadataValue)
+    assert [c.name for c in partial.schema.columns] == ["invoice_number", "paid", "remaining"]
+    assert partial.records[0].data == {
+        "invoice_number": alpha["number"], "paid": str(total(alpha) - 12), "remaining": "12.00"
+    }  # fmt: skip
+
+    # a person credits 12.00 (10.00 + 20 % VAT): what was paid now covers what is due
+    person = Person(world)
+    line = {"title": "Geste", "quantity": "1", "unit_price": {"value": "10.00", "currency": "EUR"}, "vat_rate": "0.2"}
+    try:
+        person.http.post("/v2/credit_notes", json={
+            "invoice_id": alpha["id"], "issue_date": alpha["issue_date"], "currency": "EUR", "items": [line],
+        }).raise_for_status()  # fmt: skip
+    finally:
+        person.close()
+    second = run_payments(world, instance)
+
+    qonto = invoices_by_id(world)[alpha["id"]]
+    assert qonto["status"] == "paid" and qonto["paid_at"] == paris_day(when).isoformat()
+    [aged] = second.asset_materializations_for_node("receivables")
+    assert aged.metadata["open_invoices"].value == 0
