@@ -5,6 +5,7 @@ transactions) and a daily schedule (invoices become overdue without any new tran
 """
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -49,9 +50,10 @@ async def _payment_pass(qonto: QontoResource, billing: BillingResource) -> Payme
 def payments(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
     context.log.info(qonto.connection().describe())
     report = run_async(_payment_pass(qonto, billing))
-    amount = sum((float(r.amount) for r in report.matched), 0.0)
+    amount = sum((Decimal(r.amount) for r in report.matched), Decimal("0.00"))
+    unmatched_amount = sum((Decimal(r.amount) for r in report.unmatched), Decimal("0.00"))
     context.log.info(
-        f"{report.seen} credit transaction(s) listed; {len(report.matched)} counted ({amount:.2f}), "
+        f"{report.seen} credit transaction(s) listed; {len(report.matched)} counted ({amount}), "
         f"{len(report.unmatched)} unmatched, {len(report.partial)} partial, {len(report.overpaid)} overpaid"
     )
     return dg.MaterializeResult(
@@ -60,6 +62,8 @@ def payments(context: dg.AssetExecutionContext, qonto: QontoResource, billing: B
             "transactions_listed": report.seen,
             "matched_count": len(report.matched),
             "unmatched_count": len(report.unmatched),
+            "matched_total": dg.MetadataValue.text(str(amount)),
+            "unmatched_total": dg.MetadataValue.text(str(unmatched_amount)),
             "matched": table(
                 ({**r.model_dump(), "invoice_numbers": ", ".join(r.invoice_numbers)} for r in report.matched),
                 ["transaction_id", "invoice_numbers", "amount"],
