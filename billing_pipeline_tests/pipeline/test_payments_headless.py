@@ -74,6 +74,12 @@ def test_headless_payments_prints_the_contract_json(
         "unmatched": [],
     }
     assert (workdir / ".dagster_home").is_dir()  # the instance `bill` uses, not a temporary one
+    text = subprocess.run(
+        [*PAYMENTS[:-2], "--format", "text"], env=_environment(world), cwd=workdir, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert text.returncode == 0, text.stderr[-3000:]
+    assert "0 matched, 0 unmatched, 0 partial, 0 overpaid" in text.stdout  # a re-run counts nothing again
 
 
 def _allocated_transactions(world: PipelineWorld) -> set[str]:
