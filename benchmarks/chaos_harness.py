@@ -47,22 +47,41 @@ class ChaosOutcome:
     invalid_files: int = 0
     wrong_amounts: int = 0
     duplicate_clients: int = 0
+    duplicate_deliveries: int = 0  # an invoice emailed or submitted twice
+    unknown_deliveries: int = 0  # emails whose answer was lost: left to a person, never re-sent (expected)
     rate_limited: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not (self.duplicates or self.lost or self.invalid_files or self.wrong_amounts or self.duplicate_clients)
+        return not (
+            self.duplicates
+            or self.lost
+            or self.invalid_files
+            or self.wrong_amounts
+            or self.duplicate_clients
+            or self.duplicate_deliveries
+        )
 
 
 class EmulatorProcess:
     """``billing-pipeline emulator serve`` in its own process, as users run it."""
 
-    def __init__(self, state: Path, *, latency_ms: int, fault_rate: float, lost_rate: float, render_delay: float):
+    def __init__(
+        self,
+        state: Path,
+        *,
+        latency_ms: int,
+        fault_rate: float,
+        lost_rate: float,
+        render_delay: float,
+        einvoicing_delay: float = 0.3,
+    ):
         command = [
             sys.executable, "-m", "billing_pipeline.cli", "emulator", "serve", "--port", "0",
             "--state", str(state), "--render-delay", str(render_delay), "--latency-ms", str(latency_ms),
             "--fault-rate", str(fault_rate), "--lost-response-rate", str(lost_rate),
+            "--einvoicing-delay", str(einvoicing_delay),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
         self.env: dict[str, str] = {}
@@ -200,7 +219,9 @@ def run_seed(
                         outcome.kills += 1
                         continue
                 status = wait_or_kill(process, attempt_timeout_s)
-                if status == 0 and _all_stored(workdir, period, plans):
+                # done when every file is stored and every delivery settled (an unknown email is
+                # settled by a person, never by another run: bill exits 1 for it, by design)
+                if status in (0, 1) and _all_stored(workdir, period, plans) and _deliveries_settled(workdir, period):
                     break
                 if status is None:  # a run blocked for good (e.g. by the pool slot of a dead run)
                     outcome.notes.append(f"{period}: attempt {attempt + 1} still running after {attempt_timeout_s} s")
@@ -225,8 +246,33 @@ def _all_stored(workdir: Path, period: str, plans: dict) -> bool:
     return folder.exists() and len(list(folder.glob("*.pdf"))) >= len(plans[period].invoices)
 
 
+def _deliveries_settled(workdir: Path, period: str) -> bool:
+    from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
+    from billing_pipeline.invoicing.ledger_delivery import DONE, DeliveryState
+
+    ledger = Ledger(f"sqlite:///{workdir / 'state' / 'ledger.sqlite'}")
+    try:
+        deliveries = {d.invoice_id: d.state for d in ledger.deliveries(period)}
+        stored = [r.invoice_id for r in ledger.invoices(period) if r.state == InvoiceState.STORED]
+    finally:
+        ledger.dispose()
+    return all(deliveries.get(i) in DONE | {DeliveryState.UNKNOWN} for i in stored)
+
+
 def _judge(outcome: ChaosOutcome, emulator: EmulatorProcess, plans: dict, workdir: Path) -> None:
     state = emulator.admin("GET", "state")
+    emails = Counter(e["invoice_id"] for e in state.get("sent_emails", []))
+    submissions = Counter(s["invoice_id"] for s in state.get("einvoice_submissions", []))
+    outcome.duplicate_deliveries = sum(n - 1 for n in (emails + submissions).values() if n > 1)
+    outcome.duplicate_deliveries += sum(1 for i in emails if i in submissions)  # both channels
+    from billing_pipeline.invoicing.ledger import Ledger
+    from billing_pipeline.invoicing.ledger_delivery import DeliveryState
+
+    ledger = Ledger(f"sqlite:///{workdir / 'state' / 'ledger.sqlite'}")
+    try:
+        outcome.unknown_deliveries = len(ledger.deliveries(states={DeliveryState.UNKNOWN}))
+    finally:
+        ledger.dispose()
     live = [i for i in state["client_invoices"] if i["status"] != "canceled"]
     by_reference = Counter(_reference(i) for i in live)
     outcome.duplicates = sum(n - 1 for n in by_reference.values() if n > 1)
@@ -258,7 +304,8 @@ def _reference(invoice: dict) -> str:
 
 def summary_line(outcomes: list[ChaosOutcome]) -> str:
     return (
-        f"chaos: {sum(o.runs for o in outcomes)} runs, {sum(o.duplicates + o.duplicate_clients for o in outcomes)} "
+        f"chaos: {sum(o.runs for o in outcomes)} runs, "
+        f"{sum(o.duplicates + o.duplicate_clients + o.duplicate_deliveries for o in outcomes)} "
         f"duplicates, {sum(o.lost for o in outcomes)} lost, {sum(o.invalid_files for o in outcomes)} invalid files"
     )
 

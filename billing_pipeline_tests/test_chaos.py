@@ -19,3 +19,4 @@ def test_chaos_seed_bills_exactly_once(tmp_path: Path, seed: int) -> None:
     assert outcome.lost == 0, outcome.notes
     assert outcome.wrong_amounts == 0
     assert outcome.invalid_files == 0
+    assert outcome.duplicate_deliveries == 0, "an invoice was emailed or submitted twice"

@@ -104,3 +104,58 @@ def test_missing_line_and_other_currency(invoice: FacturXInvoice) -> None:
         ("BP-CMP-02", "currency: expected USD, the XML has EUR"),
         ("BP-CMP-06", "number of lines: expected 3, the XML has 4"),
     ]
+
+
+MENTIONS = {
+    "transaction_type": "services",
+    "vat_payment_condition": "on_receipts",
+    "late_payment_penalties": "Pénalités : trois fois le taux d'intérêt légal.",
+    "legal_fixed_compensation": "Indemnité forfaitaire de recouvrement : 40 €.",
+    "discount_conditions": "Pas d'escompte.",
+}
+
+
+def _with_mentions(invoice: FacturXInvoice, **changes: object) -> FacturXInvoice:
+    fields: dict[str, object] = {
+        "notes": {
+            "PMD": [MENTIONS["late_payment_penalties"]],
+            "PMT": [MENTIONS["legal_fixed_compensation"]],
+            "AAB": [MENTIONS["discount_conditions"]],
+        },
+        "business_process": "S1",
+        "vat_breakdown": [e.model_copy(update={"due_date_code": "72"}) for e in invoice.vat_breakdown],
+    }
+    fields.update(changes)
+    return invoice.model_copy(update=fields)
+
+
+def _mention_rules(invoice: FacturXInvoice, mentions: dict[str, str] = MENTIONS) -> list[str]:
+    findings = compare_with_expected(invoice, _expected(mentions=mentions))
+    return sorted(f.rule for f in findings if f.rule in ("BP-CMP-12", "BP-CMP-13", "BP-CMP-14"))
+
+
+def test_the_mandatory_mentions_asked_of_qonto_are_found_where_br_fr_puts_them(invoice: FacturXInvoice) -> None:
+    assert _mention_rules(_with_mentions(invoice)) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "rule"),
+    [
+        ({"notes": {"PMT": [MENTIONS["legal_fixed_compensation"]], "AAB": ["Pas d'escompte."]}}, "BP-CMP-12"),
+        ({"notes": {"PMD": ["other penalties"], "PMT": ["x"], "AAB": ["Pas d'escompte."]}}, "BP-CMP-12"),
+        ({"business_process": "B1"}, "BP-CMP-13"),
+        ({"business_process": None}, "BP-CMP-13"),
+    ],
+)
+def test_a_missing_or_different_mention_is_named(invoice: FacturXInvoice, changes: dict, rule: str) -> None:
+    assert rule in _mention_rules(_with_mentions(invoice, **changes))
+
+
+def test_the_vat_payment_condition_is_checked_in_bt_8(invoice: FacturXInvoice) -> None:
+    debits = _with_mentions(invoice)
+    assert _mention_rules(debits, {**MENTIONS, "vat_payment_condition": "compensated_for_sales"}) == ["BP-CMP-14"]
+
+
+def test_an_individuals_invoice_is_not_asked_for_business_mentions(invoice: FacturXInvoice) -> None:
+    consumer = {"transaction_type": "services", "vat_payment_condition": "on_receipts"}
+    assert _mention_rules(_with_mentions(invoice, notes={}), consumer) == []

@@ -95,7 +95,10 @@ def world(tmp_path: Path) -> Iterator[PipelineWorld]:
 def slow_world(tmp_path: Path) -> Iterator[PipelineWorld]:
     # 40 ms per request spreads the run over a few seconds, so a kill lands between calls
     with running_emulator(
-        render_delay_s=0.5, latency_ms=40, einvoicing_delay_s=EINVOICING_DELAY_S, state_path=tmp_path / "emulator.sqlite"
+        render_delay_s=0.5,
+        latency_ms=40,
+        einvoicing_delay_s=EINVOICING_DELAY_S,
+        state_path=tmp_path / "emulator.sqlite",
     ) as emulator:
         yield world_on(emulator, tmp_path)
 
