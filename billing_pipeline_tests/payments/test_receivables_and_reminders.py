@@ -146,3 +146,11 @@ def test_reminder_days_setting() -> None:
     assert parse_stages("30, 7") == (7, 30) and parse_stages("off") == ()
     with pytest.raises(ValueError, match="days"):
         parse_stages("0,7")
+
+
+def test_only_the_pipelines_invoices_are_reminded() -> None:
+    invoices = [_invoice("F-1", 8), _invoice("F-2", 8)]
+    aged = receivables(invoices, AS_OF, {"id-F-1": "alpha"})
+    assert len(aged.items) == 2  # a person's own invoice is in the receivables…
+    due = reminders_due(aged.items, invoices, (7,), set(), ours={"id-F-1"})
+    assert [d.invoice.number for d in due] == ["F-1"]  # …but not reminded by the pipeline
