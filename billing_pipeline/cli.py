@@ -17,6 +17,7 @@ _COMMANDS: dict[str, str] = {
     "verify": "billing_pipeline.facturx.cli:verify",
     "emulator": "billing_pipeline.emulator.cli:emulator",
     "bill": "billing_pipeline.headless:bill",
+    "payments": "billing_pipeline.headless_payments:payments",
     "delivery": "billing_pipeline.delivery_cli:delivery",
 }
 # shown by --help without importing every sub-command
@@ -26,6 +27,7 @@ _SHORT_HELP: dict[str, str] = {
     "verify": "Check Factur-X files (XSD, EN 16931 + BR-FR rules, PDF/A-3, money).",
     "emulator": "Run the local Qonto emulator.",
     "bill": "Bill one period end to end through Dagster (headless).",
+    "payments": "Match incoming transfers to invoices, mark paid ones (one pass, headless).",
     "delivery": "Delivery status of invoices; resolve an unknown or failed delivery.",
 }
 

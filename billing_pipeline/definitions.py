@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from billing_pipeline.defs.assets import BILLING_ASSETS
+from billing_pipeline.defs.assets.payments import PAYMENT_ASSETS
 from billing_pipeline.defs.delivery_sensor import delivery_lifecycle_sensor
 from billing_pipeline.defs.jobs import (
     bill_period,
@@ -17,8 +18,11 @@ from billing_pipeline.defs.jobs import (
     invoice_delivery,
     monthly_invoicing,
     monthly_invoicing_schedule,
+    payment_matching,
+    payment_matching_schedule,
 )
 from billing_pipeline.defs.partitions import SETTINGS
+from billing_pipeline.defs.payment_sensor import payments_sensor
 from billing_pipeline.defs.resources import BillingResource, QontoResource, resource_config
 from billing_pipeline.defs.sensors import facturx_attachment_sensor
 from billing_pipeline.invoicing.connection import EMULATOR_NOTICE
@@ -41,14 +45,14 @@ def _announce_emulation(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 def build_definitions(settings: BillingSettings = SETTINGS, mode: QontoMode | None = None) -> dg.Definitions:
     mode = mode or settings.qonto_mode
-    assets = BILLING_ASSETS
+    assets = [*BILLING_ASSETS, *PAYMENT_ASSETS]
     if mode == QontoMode.EMULATOR:
-        assets = dg.map_asset_specs(_announce_emulation, BILLING_ASSETS)
+        assets = dg.map_asset_specs(_announce_emulation, assets)
     return dg.Definitions(
         assets=assets,
-        jobs=[monthly_invoicing, bill_period, facturx_collection, invoice_delivery],
-        schedules=[monthly_invoicing_schedule],
-        sensors=[facturx_attachment_sensor, delivery_lifecycle_sensor],
+        jobs=[monthly_invoicing, bill_period, facturx_collection, invoice_delivery, payment_matching],
+        schedules=[monthly_invoicing_schedule, payment_matching_schedule],
+        sensors=[facturx_attachment_sensor, delivery_lifecycle_sensor, payments_sensor],
         resources={"qonto": build_qonto_resource(settings, mode), "billing": build_billing_resource(settings)},
     )
 

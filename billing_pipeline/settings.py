@@ -117,6 +117,8 @@ class BillingSettings(BaseModel):
     # after a finalized period's usage changed: "auto" issues the corrections on the next run,
     # "review" computes and shows them, issued only by an explicit materialization of invoice_corrections
     corrections: Annotated[str, Env("BILLING_CORRECTIONS", BILLING)] = "auto"
+    # payment reminders: days after the due date, comma-separated ("off": none); each stage emailed once
+    reminder_days: Annotated[str, Env("BILLING_REMINDER_DAYS", BILLING)] = "7,30"
     # delivery of verified invoices: "auto" = the e-invoicing network when the client is reachable,
     # email otherwise; "email" = always email; "off" = nothing is sent (delivered by other means)
     delivery: Annotated[str, Env("BILLING_DELIVERY", BILLING)] = "auto"
@@ -139,6 +141,14 @@ class BillingSettings(BaseModel):
     def _corrections_policy(cls, value: str) -> str:
         if value not in ("auto", "review"):
             raise ValueError(f"BILLING_CORRECTIONS must be auto or review, got {value!r}")
+        return value
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _reminder_days(cls, value: str) -> str:
+        parts = value.replace(" ", "").split(",")
+        if value.strip().lower() != "off" and not all(p.isdigit() and int(p) >= 1 for p in parts):
+            raise ValueError(f"BILLING_REMINDER_DAYS must be whole days >= 1, comma-separated, or off; got {value!r}")
         return value
 
     @field_validator("delivery")

@@ -69,3 +69,20 @@ monthly_invoicing_schedule = dg.build_schedule_from_partitioned_job(
     hour_of_day=SETTINGS.schedule_hour,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+
+payment_matching = dg.define_asset_job(
+    "payment_matching",
+    selection=dg.AssetSelection.assets("payments", "receivables"),
+    description="Match new credit transfers to invoices, mark paid ones, age receivables and send due reminders "
+    "(launched by payments_sensor, the daily schedule and `billing-pipeline payments`).",
+    tags={"billing/step": "payments"},
+)
+
+payment_matching_schedule = dg.ScheduleDefinition(
+    name="payment_matching_schedule",
+    job=payment_matching,
+    cron_schedule="0 7 * * *",
+    execution_timezone=SETTINGS.timezone,
+    description="Every day at 07:00: invoices become overdue (and reminders due) without any new transfer.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

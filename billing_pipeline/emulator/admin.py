@@ -24,6 +24,7 @@ from .runtime import EmulatorRuntime
 from .seed import load_organization
 from .store import CLOCK_OFFSET_KEY, business_now_ms, get_meta, set_meta
 from .traffic import stats
+from .transactions import TransactionIn, all_transactions, record_transaction
 
 
 class ResetRequest(BaseModel):
@@ -94,6 +95,7 @@ def _state(runtime: EmulatorRuntime) -> dict[str, Any]:
             "clients": [client_json(row, runtime.config.einvoicing_unreachable) for row in client_rows],
             "client_invoices": book.all_invoices(),
             "credit_notes": CreditNoteBook(book).all_credit_notes(),
+            "transactions": all_transactions(connection),
             "attachment_versions": [
                 {
                     "attachment_id": row["attachment_id"],
@@ -110,6 +112,12 @@ def _state(runtime: EmulatorRuntime) -> dict[str, Any]:
             "sent_emails": sent_emails_state(connection),
             "einvoice_submissions": submissions_state(connection),
         }
+
+
+def add_transaction(runtime: EmulatorRuntime, body: TransactionIn) -> dict[str, Any]:
+    """A settled bank movement on one of the organization's accounts (the admin API and the CLI)."""
+    with runtime.store.write() as connection:
+        return record_transaction(connection, body, business_now_ms(connection))
 
 
 def _advance_clock(runtime: EmulatorRuntime, advance_s: float) -> dict[str, Any]:
@@ -158,6 +166,11 @@ async def post_clock(request: Request) -> Response:
     return JSONResponse(await _call(request, _advance_clock, body.advance_s))
 
 
+async def post_transaction(request: Request) -> Response:
+    body = await _parse(request, TransactionIn)
+    return JSONResponse({"transaction": await _call(request, add_transaction, body)}, status_code=201)
+
+
 def admin_routes() -> list[Route]:
     return [
         Route("/_emulator/faults", post_fault, methods=["POST"]),
@@ -167,4 +180,5 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/stats", get_stats, methods=["GET"]),
         Route("/_emulator/state", get_state, methods=["GET"]),
         Route("/_emulator/clock", post_clock, methods=["POST"]),
+        Route("/_emulator/transactions", post_transaction, methods=["POST"]),
     ]

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import attachments, clients, delivery, einvoicing
+from . import attachments, clients, delivery, einvoicing, transactions
 from .credit_notes import CreditNoteBook
 from .errors import api_error, from_validation_error
 from .invoices import InvoiceBook
@@ -290,6 +290,14 @@ async def get_credit_note(request: Request) -> Response:
     return _json({"credit_note": await _read(request, lambda session: session.credit_notes().get(credit_note_id))})
 
 
+# ---- transactions ------------------------------------------------------------------------------
+
+
+async def list_transactions(request: Request) -> Response:
+    query = request.query_params
+    return _json(await _read(request, lambda session: transactions.list_transactions(session.connection, query)))
+
+
 # ---- attachments -------------------------------------------------------------------------------
 
 
@@ -342,6 +350,7 @@ def api_routes() -> list[Route]:
         Route("/v2/credit_notes", list_credit_notes, methods=["GET"]),
         Route("/v2/credit_notes", create_credit_note, methods=["POST"]),
         Route("/v2/credit_notes/{id}", get_credit_note, methods=["GET"]),
+        Route("/v2/transactions", list_transactions, methods=["GET"]),
         Route("/v2/attachments/{id}", get_attachment, methods=["GET"]),
         Route("/oauth2/token", oauth_token, methods=["POST"]),
     ]

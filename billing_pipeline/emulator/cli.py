@@ -159,3 +159,59 @@ def reset(state_path: Path | None) -> None:
     finally:
         runtime.close()
     click.echo(f"emulator state reset: {config.state_path}")
+
+
+@emulator.command()
+@click.option(
+    "--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite state file."
+)
+@click.option("--amount", required=True, help="Amount in euros, a decimal with at most two decimals (e.g. 120.00).")
+@click.option("--label", help="The bank's label of the movement (default: the counterparty's name).")
+@click.option("--reference", help="The remittance information the payer typed.")
+@click.option("--counterparty", help="The payer's (or payee's) name, Qonto's clean_counterparty_name.")
+@click.option("--iban", help="The counterparty's IBAN.")
+@click.option("--settled-at", "settled_at", help="ISO 8601 instant with an offset (default: the emulator's now).")
+@click.option("--side", type=click.Choice(["credit", "debit"]), default="credit", show_default=True)
+def transfer(
+    state_path: Path,
+    amount: str,
+    label: str | None,
+    reference: str | None,
+    counterparty: str | None,
+    iban: str | None,
+    settled_at: str | None,
+    side: str,
+) -> None:
+    """Record a settled bank transaction on the emulated organization's main account; prints its id.
+
+    A server running on the same state file sees it at once (the state is shared).
+    """
+    from .admin import add_transaction
+    from .transactions import TransactionIn
+
+    try:
+        body = TransactionIn.model_validate(
+            {
+                key: value
+                for key, value in {
+                    "amount": amount,
+                    "label": label,
+                    "reference": reference,
+                    "counterparty": counterparty,
+                    "iban": iban,
+                    "settled_at": settled_at,
+                    "side": side,
+                }.items()
+                if value is not None
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'input'}: {error['msg']}" for error in exc.errors())
+        raise click.UsageError(f"invalid transfer: {problems}") from exc
+    runtime = EmulatorRuntime(_config({"state_path": state_path}))
+    try:
+        runtime.ensure_ready()
+        transaction = add_transaction(runtime, body)
+    finally:
+        runtime.close()
+    click.echo(transaction["id"])

@@ -78,7 +78,8 @@ class EmulatorRuntime:
                 connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             connection.execute("DELETE FROM meta WHERE key != 'schema_version'")
             connection.execute(
-                "DELETE FROM sqlite_sequence WHERE name IN ('clients', 'invoices', 'credit_notes', 'sent_emails')"
+                "DELETE FROM sqlite_sequence"
+                " WHERE name IN ('clients', 'invoices', 'credit_notes', 'sent_emails', 'transactions')"
             )
             seed(connection, business_now_ms(connection))
         for path in written:

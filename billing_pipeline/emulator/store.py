@@ -76,6 +76,21 @@ CREATE TABLE IF NOT EXISTS credit_notes (
 CREATE INDEX IF NOT EXISTS credit_notes_invoice ON credit_notes (invoice_id, created_at, seq);
 CREATE INDEX IF NOT EXISTS credit_notes_updated ON credit_notes (updated_at, seq);
 CREATE TABLE IF NOT EXISTS credit_note_sequences (year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+-- bank movements on the organization accounts (GET /v2/transactions), amounts in cents
+CREATE TABLE IF NOT EXISTS transactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    bank_account_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    side TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    signed_cents INTEGER NOT NULL,
+    settled_at INTEGER,
+    emitted_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_account ON transactions (bank_account_id, settled_at, seq);
 -- one row per POST …/send: the .eml written into the outbox (n counts per invoice, from 1)
 CREATE TABLE IF NOT EXISTS sent_emails (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -133,6 +148,7 @@ BUSINESS_TABLES = (
     "number_sequences",
     "credit_notes",
     "credit_note_sequences",
+    "transactions",
     "sent_emails",
     "einvoice_submissions",
     "oauth_refresh_tokens",

@@ -61,6 +61,13 @@ class RunningEmulator:
     def clear_faults(self) -> None:
         self._admin("DELETE", "faults")
 
+    def transfer(self, amount: str, **fields: Any) -> dict[str, Any]:
+        """Simulate a settled bank movement (default: a credit on the main account); Qonto's JSON of it."""
+        transaction: dict[str, Any] = self._admin("POST", "transactions", {"amount": amount, **fields}).json()[
+            "transaction"
+        ]
+        return transaction
+
     def advance_clock(self, seconds: float) -> None:
         """Move the business clock (render delay, URL and token expiry) forward for every process."""
         self._admin("POST", "clock", {"advance_s": seconds})

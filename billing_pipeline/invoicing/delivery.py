@@ -58,6 +58,7 @@ class DeliveryOutcome(BaseModel):
     recipients: list[str] = []
     einvoicing_status: str | None = None
     events: list[dict[str, Any]] = []
+    sent_at: datetime | None = None
     sent_now: bool = False
     note: str | None = None
 
@@ -80,6 +81,7 @@ def _outcome(record: DeliveryRecord, *, sent_now: bool = False, note: str | None
         recipients=record.recipients,
         einvoicing_status=record.einvoicing_status,
         events=record.events,
+        sent_at=record.sent_at,
         sent_now=sent_now,
         note=note or record.last_error,
     )

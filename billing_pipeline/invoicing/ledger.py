@@ -31,6 +31,7 @@ from billing_pipeline.invoicing.ledger_clients import ClientLinks
 from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
 from billing_pipeline.invoicing.ledger_corrections import CorrectionLedger
 from billing_pipeline.invoicing.ledger_delivery import DeliveryLedger
+from billing_pipeline.invoicing.ledger_payments import PaymentLedger
 from billing_pipeline.invoicing.ledger_schema import (
     FINAL_STATES,
     INVOICE_TRANSITIONS,
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 
-class Ledger(ClientLinks, CorrectionLedger, DeliveryLedger):
+class Ledger(ClientLinks, CorrectionLedger, DeliveryLedger, PaymentLedger):
     def __init__(self, url: str, *, lock_dir: Path | None = None) -> None:
         self.url = url
         self._is_sqlite = url.startswith("sqlite")

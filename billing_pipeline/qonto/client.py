@@ -47,6 +47,7 @@ from billing_pipeline.qonto.readiness import facturx_is_ready
 from billing_pipeline.qonto.redaction import install_log_redaction
 from billing_pipeline.qonto.retries import RetryPolicy
 from billing_pipeline.qonto.session import USER_AGENT, ApiSession, JsonObject
+from billing_pipeline.qonto.transactions import TransactionCalls
 
 __all__ = ["URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
 
@@ -60,11 +61,12 @@ M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
 
 
-class QontoClient(CreditNoteCalls, DeliveryCalls):
+class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls):
     """Async Qonto API client; use as ``async with QontoClient(config) as qonto``.
 
     Credit notes (``create_credit_note``, ``get_credit_note``, ``list_credit_notes``,
-    ``iter_credit_notes``) come from ``CreditNoteCalls``.
+    ``iter_credit_notes``) come from ``CreditNoteCalls``; bank transactions and ``mark_client_invoice_paid``
+    from ``TransactionCalls``.
 
     ``transport`` / ``download_transport`` replace the network (tests, in-process emulator).
     ``retry_policy`` sets the backoff timing (attempts always come from ``config.max_attempts``);

@@ -75,7 +75,7 @@ class ApiSession:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, str | int | list[str]] | None = None,
         body: JsonObject | None = None,
         idempotent: bool | None = None,
     ) -> JsonObject | None:
@@ -94,7 +94,7 @@ class ApiSession:
         self,
         method: str,
         path: str,
-        params: Mapping[str, str | int] | None,
+        params: Mapping[str, str | int | list[str]] | None,
         body: JsonObject | None,
         *,
         idempotent: bool,

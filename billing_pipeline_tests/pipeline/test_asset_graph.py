@@ -60,7 +60,7 @@ def test_lineage_is_the_billing_steps_in_order() -> None:
     assets = _graph()["assets"]
     assert list(assets) == sorted(
         ["billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "facturx_files",
-         "invoice_corrections"]
+         "invoice_corrections", "delivered_invoices", "payments", "receivables"]
     )  # fmt: skip
     assert assets["qonto_clients"]["deps"] == ["billable_usage"]
     assert assets["draft_invoices"]["deps"] == ["billable_usage", "qonto_clients"]
@@ -68,8 +68,12 @@ def test_lineage_is_the_billing_steps_in_order() -> None:
     assert assets["invoice_corrections"]["deps"] == ["billable_usage", "finalized_invoices"]
     # credit notes' files are collected with the period's invoices
     assert assets["facturx_files"]["deps"] == ["finalized_invoices", "invoice_corrections"]
+    # payments pay invoices of any period: fed by the transactions sensor, not monthly
+    assert assets["payments"]["deps"] == [] and assets["receivables"]["deps"] == ["payments"]
+    assert assets["payments"]["partitions"] is None and assets["receivables"]["partitions"] is None
     assert {a["group"] for a in assets.values()} == {"billing"}
-    assert all(a["partitions"]["fmt"] == "%Y-%m" for a in assets.values())
+    monthly = {k: a for k, a in assets.items() if k not in ("payments", "receivables")}
+    assert all(a["partitions"]["fmt"] == "%Y-%m" for a in monthly.values())
 
 
 def test_definitions_load() -> None:

@@ -140,7 +140,7 @@ def test_a_refused_e_invoice_fails_the_check_naming_the_customer_code_and_reason
         assert "cus_fr_002" not in problems
 
 
-def test_an_unreachable_company_is_emailed_and_the_sandbox_emails_everyone(tmp_path: Path) -> None:
+def test_an_unreachable_company_is_emailed(tmp_path: Path) -> None:
     with (
         running_emulator(
             render_delay_s=RENDER_DELAY_S,
@@ -372,3 +372,25 @@ def test_an_invoice_whose_factur_x_was_not_verified_is_never_delivered(
     assert delivered.success and not failed_checks(delivered)
     state = world.emulator.state()
     assert state["sent_emails"] == [] and state["einvoice_submissions"] == []
+
+
+def test_in_qontos_sandbox_every_invoice_is_emailed(tmp_path: Path) -> None:
+    """Qonto's sandbox has no e-invoicing (send_by_einvoice is refused there): everything is emailed."""
+    from billing_pipeline.defs.resources import QontoResource
+
+    with (
+        running_emulator(sandbox=True, render_delay_s=RENDER_DELAY_S, state_path=tmp_path / "emulator.sqlite") as emu,
+        dg.instance_for_test() as instance,
+    ):
+        world = world_on(emu, tmp_path)
+        world.qonto = QontoResource(
+            mode="custom", base_url=emu.base_url, api_key=emu.api_key, staging_token=emu.staging_token,
+            state_dir=str(world.state_dir),
+        )  # fmt: skip
+        delivered = _bill_collect_deliver(world, instance)
+        assert not failed_checks(delivered)
+        deliveries = world.billing.ledger().deliveries(PERIOD)
+        assert deliveries and {(d.channel, d.state) for d in deliveries} == {
+            (DeliveryChannel.EMAIL, DeliveryState.SENT)
+        }
+        assert emu.state()["einvoice_submissions"] == []

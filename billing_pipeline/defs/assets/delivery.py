@@ -26,10 +26,14 @@ async def _deliver(qonto: QontoResource, billing: BillingResource, period: str) 
             client,
             billing.ledger(),
             policy=billing.delivery,  # type: ignore[arg-type]
-            # Qonto's sandbox has no e-invoicing: every invoice is emailed there
-            einvoicing=qonto.mode != QontoMode.SANDBOX.value,
+            # Qonto's sandbox (a staging token, whatever the base URL) has no e-invoicing: all emailed there
+            einvoicing=qonto.mode != QontoMode.SANDBOX.value and not _has_staging_token(qonto),
         )
         return await deliverer.deliver(period)
+
+
+def _has_staging_token(qonto: QontoResource) -> bool:
+    return bool(str(getattr(qonto, "staging_token", None) or "").strip())
 
 
 def _problems(report: DeliveryReport) -> list[dict[str, str | None]]:
@@ -96,6 +100,7 @@ def delivered_invoices(context: dg.AssetExecutionContext, qonto: QontoResource, 
                         "invoice": o.number,
                         "channel": o.channel.value if o.channel else "-",
                         "status": o.state.value if o.state else "not delivered",
+                        "sent_at": o.sent_at.isoformat(timespec="seconds") if o.sent_at else None,
                         "last_event": (o.events[-1]["status_code"] if o.events else None),
                         "at": (o.events[-1]["timestamp"] if o.events else None),
                         "to": ", ".join(o.recipients),
@@ -103,7 +108,7 @@ def delivered_invoices(context: dg.AssetExecutionContext, qonto: QontoResource, 
                     }
                     for o in report.outcomes
                 ),
-                ["customer", "invoice", "channel", "status", "last_event", "at", "to", "note"],
+                ["customer", "invoice", "channel", "status", "sent_at", "last_event", "at", "to", "note"],
             ),
         },
         check_results=[
