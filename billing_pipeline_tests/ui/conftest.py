@@ -83,7 +83,7 @@ def billed_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BilledUi]:
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, env=browser_env)
             try:
-                page = browser.new_page(viewport={"width": 1600, "height": 640})
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})  # nine nodes drawn in full
                 page.set_default_timeout(60_000)
                 yield BilledUi(dagster=dev, page=page, data_dir=data_dir)
             finally:
