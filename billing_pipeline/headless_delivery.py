@@ -23,12 +23,16 @@ def delivery_json(record: DeliveryRecord | None) -> dict[str, Any] | None:
     }
 
 
+def _verified_not_delivered(ledger: Any, period: str, deliveries: dict[str, DeliveryRecord]) -> bool:
+    return any(r.state == InvoiceState.STORED and r.invoice_id not in deliveries for r in ledger.invoices(period))
+
+
 def delivery_pending(ledger: Any, period: str) -> bool:
     """A verified invoice not delivered yet, or a delivery still moving (sending, on the network, resend)."""
     deliveries = {d.invoice_id: d for d in ledger.deliveries(period)}
     if any(d.state in IN_PROGRESS for d in deliveries.values()):
         return True
-    return any(r.state == InvoiceState.STORED and r.invoice_id not in deliveries for r in ledger.invoices(period))
+    return _verified_not_delivered(ledger, period, deliveries)
 
 
 def delivery_moved(qonto: Any, ledger: Any, period: str) -> bool:
@@ -40,7 +44,7 @@ def delivery_moved(qonto: Any, ledger: Any, period: str) -> bool:
     deliveries = {d.invoice_id: d for d in ledger.deliveries(period)}
     if any(d.state in (DeliveryState.RESEND, DeliveryState.SENDING) for d in deliveries.values()):
         return True
-    if any(r.state == InvoiceState.STORED and r.invoice_id not in deliveries for r in ledger.invoices(period)):
+    if _verified_not_delivered(ledger, period, deliveries):
         return True
     submitted = [d for d in deliveries.values() if d.state == DeliveryState.SUBMITTED]
     return bool(submitted) and bool(run_async(lifecycle_moved(qonto, submitted)))

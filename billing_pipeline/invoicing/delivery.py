@@ -138,7 +138,7 @@ class InvoiceDeliverer:
             # already on the network (a lost ledger, or a person submitted it): follow it, never resubmit
             self._intent(record, channel, recipients)
             self.ledger.record_delivery_submitted(record.invoice_id)
-            return await self.follow(self._record(record.invoice_id))
+            return await self.follow(self._record(record.invoice_id), invoice=invoice)
         if channel == DeliveryChannel.EMAIL and not recipients:
             raise InvoicingError(
                 f"invoice {record.number}: the Qonto client {client.id} has no email address",
@@ -175,7 +175,7 @@ class InvoiceDeliverer:
         if existing.channel == DeliveryChannel.EINVOICE:
             if invoice.einvoicing_lifecycle_events:
                 self.ledger.record_delivery_submitted(existing.invoice_id)
-                return await self.follow(self._record(existing.invoice_id))
+                return await self.follow(self._record(existing.invoice_id), invoice=invoice)
             return await self._submit(existing.invoice_id)
         self.ledger.record_delivery_unknown(
             existing.invoice_id,
@@ -216,16 +216,17 @@ class InvoiceDeliverer:
             isinstance(error, QontoTransportError) and not error.request_sent
         )
         reason = f"Qonto refused the delivery: {error.message}"
+        self.ledger.record_delivery_failed(invoice_id, reason=reason)
         if transient:
-            self.ledger.record_delivery_failed(invoice_id, reason=reason)
             self.ledger.record_delivery_resolved(invoice_id, left=False, by="the pipeline (transient error)")
-        else:
-            self.ledger.record_delivery_failed(invoice_id, reason=reason)
         return _outcome(self._record(invoice_id), note=reason)
 
-    async def follow(self, record: DeliveryRecord, *, sent_now: bool = False) -> DeliveryOutcome:
-        """Re-read a submitted e-invoice's lifecycle from Qonto and record where it is."""
-        invoice = await self.qonto.get_client_invoice(record.invoice_id)
+    async def follow(
+        self, record: DeliveryRecord, *, sent_now: bool = False, invoice: ClientInvoice | None = None
+    ) -> DeliveryOutcome:
+        """Record where a submitted e-invoice is on the network (``invoice``: already read this run)."""
+        if invoice is None:
+            invoice = await self.qonto.get_client_invoice(record.invoice_id)
         events = event_dicts(invoice.einvoicing_lifecycle_events)
         state, reason = lifecycle_state(invoice.einvoicing_lifecycle_events, invoice.einvoicing_status)
         if state != record.state or events != record.events or invoice.einvoicing_status != record.einvoicing_status:
