@@ -35,6 +35,7 @@ from billing_pipeline.invoicing.finalization import finalize_period
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.payloads import client_create, customer_digest
 from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
+from billing_pipeline.invoicing.render_follower import RenderFollower, collect_and_follow
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 from billing_pipeline.qonto.models import ClientInvoiceCreate, InvoiceItemInput, Money
@@ -129,21 +130,34 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
     start = time.perf_counter()
     await sync.sync(plan, ids)
     phases["drafts"] = time.perf_counter() - start
+    collector = FacturxCollector(qonto, ledger, out)
     start = time.perf_counter()
-    await finalize_period(sync, plan)
-    phases["finalize"] = time.perf_counter() - start
-    phases["render wait"] = phases["collect"] = 0.0
-    while True:  # what the sensor does: probe the newest, then one collection run
+    # what finalized_invoices does: each file collected as soon as it is rendered (pipelined)
+    follower = RenderFollower(collector, ledger)
+    await finalize_period(sync, plan, on_finalized=follower.follow)
+    collected = await follower.finish()
+    phases["finalize + collect"] = time.perf_counter() - start
+    stored_while_finalizing = sum(1 for o in collected.values() if o.status == "stored")
+    start = time.perf_counter()
+    # what facturx_files does next: a pass, then follow the last renders
+    await collect_and_follow(collector, BillingPeriod.parse(PERIOD), window_s=60)
+    phases["collect the rest"] = time.perf_counter() - start
+    phases["sensor"] = 0.0
+    while True:  # what the sensor does with what is left: probe the newest, then one collection run
         pending = pending_by_period(ledger).get(PERIOD)
         if not pending:
             break
         start = time.perf_counter()
         if (await probe_period(qonto, ledger, PERIOD, pending)).ready:
-            await FacturxCollector(qonto, ledger, out).collect(BillingPeriod.parse(PERIOD))
-            phases["collect"] += time.perf_counter() - start
+            await collector.collect(BillingPeriod.parse(PERIOD))
         else:
             await asyncio.sleep(1)
-            phases["render wait"] += time.perf_counter() - start
+        phases["sensor"] += time.perf_counter() - start
+    print(
+        f"stored while finalizing: {stored_while_finalizing}; render delay learnt: "
+        f"{follower.render_delay_s or 0:.1f} s; follower looks: {follower.looks}",
+        flush=True,
+    )
     print("phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()), flush=True)
     return len(list((out / PERIOD).glob("*.pdf")))
 

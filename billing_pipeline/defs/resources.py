@@ -93,7 +93,6 @@ class QontoResource(_QontoSettings):  # type: ignore[misc,valid-type]
     """Where and how to reach Qonto. ``mode`` is decided from which variables are present."""
 
     mode: str = QontoMode.EMULATOR.value
-    max_concurrency: int = 8
 
     def connection(self) -> QontoConnection:
         # same field names on both sides: the connection takes the resolved values (secrets as SecretStr)

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from billing_pipeline.billing.models import Customer
+from billing_pipeline.invoicing.client_directory import ClientDirectory
 from billing_pipeline.invoicing.errors import InvoicingError, UnresolvedCreate, successes_or_raise
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.ledger import ClientLink, ClientState, Ledger
@@ -83,11 +84,18 @@ def same_customer(client: Client, customer: Customer, emails: set[str]) -> bool:
 
 
 async def find_client(
-    qonto: QontoClient, customer: Customer, *, intent: ClientLink | None = None, taken: dict[str, str] | None = None
+    qonto: QontoClient,
+    customer: Customer,
+    *,
+    intent: ClientLink | None = None,
+    taken: dict[str, str] | None = None,
+    directory: ClientDirectory | None = None,
 ) -> Client | None:
     """The customer's client in Qonto, searched by every identifier we know, or None.
 
     ``taken``: client id -> the customer it is linked to; those of other customers are never adopted.
+    ``directory``: the organization's clients listed at the start of this step, searched instead of
+    Qonto (never for a create whose answer was lost: the listing predates it).
     """
     taken = taken or {}
     emails = {customer.email.casefold()}
@@ -103,6 +111,9 @@ async def find_client(
     searches += [{"vat_number": v} for v in vats if v]
     seen: dict[str, Client] = {}
     for search in {tuple(s.items()) for s in searches}:
+        if directory is not None:
+            seen |= {client.id: client for client in directory.search(**dict(search))}
+            continue
         async for client in qonto.iter_clients(**dict(search)):
             seen[client.id] = client
     candidates = [
@@ -130,7 +141,7 @@ def _link(ledger: Ledger, customer: Customer, client_id: str, digest: str) -> No
 
 
 async def _ensure_client(
-    qonto: QontoClient, ledger: Ledger, customer: Customer, taken: dict[str, str]
+    qonto: QontoClient, ledger: Ledger, customer: Customer, taken: dict[str, str], directory: ClientDirectory | None
 ) -> ClientOutcome:
     digest = customer_digest(customer)
     link = ledger.client_link(customer.customer_id)
@@ -142,7 +153,8 @@ async def _ensure_client(
         return ClientOutcome(customer_id=customer.customer_id, client_id=link.client_id, action="updated")
 
     intent = link if link is not None and link.state == ClientState.CREATING else None
-    found = await find_client(qonto, customer, intent=intent, taken=taken)
+    # an unanswered create of an earlier run may have landed after the listing: search Qonto itself
+    found = await find_client(qonto, customer, intent=intent, taken=taken, directory=None if intent else directory)
     if found is not None:
         _link(ledger, customer, found.id, digest)
         if (
@@ -176,9 +188,11 @@ async def _ensure_client(
     return ClientOutcome(customer_id=customer.customer_id, client_id=created.id, action="created")
 
 
-async def _ensure_named(qonto: QontoClient, ledger: Ledger, customer: Customer, taken: dict[str, str]) -> ClientOutcome:
+async def _ensure_named(
+    qonto: QontoClient, ledger: Ledger, customer: Customer, taken: dict[str, str], directory: ClientDirectory | None
+) -> ClientOutcome:
     try:
-        return await _ensure_client(qonto, ledger, customer, taken)
+        return await _ensure_client(qonto, ledger, customer, taken, directory)
     except InvoicingError:
         raise
     except Exception as error:
@@ -199,10 +213,12 @@ async def ensure_clients(
         ]
         await wait_out_creates_in_flight(intents, in_flight_grace_s, "client", now=ledger.now())
         taken = {link.client_id: link.customer_id for link in links.values() if link.client_id}
+        unlinked = [c for c in customers if not _linked(links.get(c.customer_id))]
+        directory = await ClientDirectory.load_if_cheaper(qonto, lookups=len(unlinked))
         # customers that share an email or an identifier are resolved one after the other, so that
         # the first one's new link is seen by the next (never two customers on one client)
         results = await asyncio.gather(
-            *(_ensure_group(qonto, ledger, group, taken) for group in _related_groups(customers)),
+            *(_ensure_group(qonto, ledger, group, taken, directory) for group in _related_groups(customers)),
             return_exceptions=True,
         )
     outcomes: list[ClientOutcome] = []
@@ -211,14 +227,18 @@ async def ensure_clients(
     return outcomes
 
 
+def _linked(link: ClientLink | None) -> bool:
+    return link is not None and link.state == ClientState.LINKED and bool(link.client_id)
+
+
 async def _ensure_group(
-    qonto: QontoClient, ledger: Ledger, group: list[Customer], taken: dict[str, str]
+    qonto: QontoClient, ledger: Ledger, group: list[Customer], taken: dict[str, str], directory: ClientDirectory | None
 ) -> list[ClientOutcome]:
     outcomes = []
     failures: list[BaseException] = []
     for customer in group:
         try:
-            outcome = await _ensure_named(qonto, ledger, customer, taken)
+            outcome = await _ensure_named(qonto, ledger, customer, taken, directory)
         except Exception as error:
             failures.append(error)
             continue

@@ -42,7 +42,7 @@ class QontoConnection(BaseModel):
     staging_token: SecretStr | None = None
     emulator_render_delay_s: float = 10.0
     emulator_einvoicing_delay_s: float = 5.0
-    max_concurrency: int = 8
+    max_concurrency: int = 24
 
     def describe(self) -> str:
         """A human label for logs and the UI, without any secret."""

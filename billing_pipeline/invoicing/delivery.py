@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from billing_pipeline.invoicing.client_directory import ClientDirectory
 from billing_pipeline.invoicing.errors import InvoicingError, successes_or_raise
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.invoicing.ledger_delivery import (
@@ -94,12 +95,18 @@ class InvoiceDeliverer:
         self.ledger = ledger
         self.policy = policy
         self.einvoicing = einvoicing and policy == "auto"
+        self._clients: ClientDirectory | None = None
 
     async def deliver(self, period: str) -> DeliveryReport:
         """Deliver the period's stored invoices and follow those on the network; caller holds the lock."""
         if self.policy == "off":
             return DeliveryReport(period=period, outcomes=[])
         records = [r for r in self.ledger.invoices(period) if r.state == InvoiceState.STORED and r.invoice_id]
+        unsettled = (DeliveryState.SENDING, DeliveryState.RESEND)
+        settled = {d.invoice_id for d in self.ledger.deliveries(period) if d.state not in unsettled}
+        # each invoice still to send needs its client (channel, recipients): one listing may be cheaper
+        to_send = sum(1 for r in records if r.invoice_id not in settled)
+        self._clients = await ClientDirectory.load_if_cheaper(self.qonto, lookups=to_send)
         results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
         outcomes = successes_or_raise(f"delivery of {period}", results)
         return DeliveryReport(period=period, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
@@ -130,7 +137,8 @@ class InvoiceDeliverer:
             )
         if existing is not None and existing.state == DeliveryState.SENDING:
             return await self._resume(existing, invoice)
-        client = await self.qonto.get_client(invoice.client_id or record.client_id or "")
+        client_id = invoice.client_id or record.client_id or ""
+        client = (self._clients.get(client_id) if self._clients else None) or await self.qonto.get_client(client_id)
         reachable = self.einvoicing and bool(client.e_invoicing_reachable)
         channel = DeliveryChannel.EINVOICE if reachable else DeliveryChannel.EMAIL
         recipients = [a for a in [client.email, *(client.extra_emails or [])] if a]

@@ -68,9 +68,9 @@ class FacturxCollector:
     async def collect(self, period: BillingPeriod) -> FacturxReport:
         records = self.ledger.invoices(period.key, {InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED})
         # one invoice that cannot be collected (a network error, a file conflict) never stops the others
-        results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
+        results = await asyncio.gather(*(self.collect_one(r) for r in records), return_exceptions=True)
         outcomes = [
-            result if isinstance(result, FacturxFileOutcome) else _failed(record, result)
+            result if isinstance(result, FacturxFileOutcome) else failed_outcome(record, result)
             for record, result in zip(records, results, strict=True)
         ]
         corrections = await collect_credit_notes(self.qonto, self.ledger, self.invoices_dir, period)
@@ -78,7 +78,8 @@ class FacturxCollector:
             period=period.key, outcomes=sorted(outcomes, key=lambda o: o.customer_id), corrections=corrections
         )
 
-    async def _one(self, record: InvoiceRecord) -> FacturxFileOutcome:
+    async def collect_one(self, record: InvoiceRecord) -> FacturxFileOutcome:
+        """This invoice's file, if Qonto has rendered it: stored (verified), rejected, or still pending."""
         assert record.invoice_id is not None
         reference = record.invoice_reference
         # a stat of a local file: not worth a thread hop
@@ -168,7 +169,7 @@ def _expected(record: InvoiceRecord, number: str | None) -> ExpectedInvoice:
     )
 
 
-def _failed(record: InvoiceRecord, error: BaseException) -> FacturxFileOutcome:
+def failed_outcome(record: InvoiceRecord, error: BaseException) -> FacturxFileOutcome:
     if not isinstance(error, Exception):
         raise error
     return FacturxFileOutcome(

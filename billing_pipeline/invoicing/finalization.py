@@ -15,6 +15,7 @@ an ambiguous failure is resolved by reading the invoice back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -114,8 +115,19 @@ async def _review(
     return review
 
 
+# finalize calls in flight at once: few enough that the reads of a follower (collecting the first
+# files) interleave with them in the client's queue instead of waiting behind the whole period
+FINALIZE_IN_FLIGHT = 8
+
+OnFinalized = Callable[[str, str], None]  # (customer_id, period), once the ledger records it
+
+
 async def _finalize_one(
-    qonto: QontoClient, ledger: Ledger, record: InvoiceRecord, draft: ClientInvoice
+    qonto: QontoClient,
+    ledger: Ledger,
+    record: InvoiceRecord,
+    draft: ClientInvoice,
+    on_finalized: OnFinalized | None = None,
 ) -> FinalizedInvoice:
     assert record.invoice_id is not None
     finalized_now = draft.status == "draft"
@@ -150,6 +162,8 @@ async def _finalize_one(
             finalized_at=invoice.finalized_at,
             attachment_id=invoice.attachment_id,
         )
+        if on_finalized is not None:
+            on_finalized(record.customer_id, record.period)
     return FinalizedInvoice(
         customer_id=record.customer_id,
         invoice_id=invoice.id,
@@ -161,8 +175,13 @@ async def _finalize_one(
     )
 
 
-async def finalize_period(synchronizer: DraftSynchronizer, plan: PeriodPlan) -> FinalizeReport:
-    """Finalize every planned draft of ``plan``'s period that equals the plan (see the module doc)."""
+async def finalize_period(
+    synchronizer: DraftSynchronizer, plan: PeriodPlan, on_finalized: OnFinalized | None = None
+) -> FinalizeReport:
+    """Finalize every planned draft of ``plan``'s period that equals the plan (see the module doc).
+
+    ``on_finalized`` hears of each invoice as soon as it is finalized (and recorded), e.g. to collect
+    its Factur-X while the others are still being finalized (``render_follower``)."""
     qonto, ledger = synchronizer.qonto, synchronizer.ledger
     period = plan.period
     plans = {p.customer.customer_id: p for p in plan.invoices}
@@ -203,9 +222,14 @@ async def finalize_period(synchronizer: DraftSynchronizer, plan: PeriodPlan) -> 
             InvoicingError("draft still differs from the plan after syncing it", customer_id=c)
             for c in review.usage_changed
         ]
+        in_flight = asyncio.Semaphore(FINALIZE_IN_FLIGHT)
+
+        async def finalize(record: InvoiceRecord, invoice: ClientInvoice) -> FinalizedInvoice:
+            async with in_flight:
+                return await _finalize_one(qonto, ledger, record, invoice, on_finalized)
+
         results = await asyncio.gather(
-            *(_finalize_one(qonto, ledger, record, invoice) for record, invoice in review.ready),
-            return_exceptions=True,
+            *(finalize(record, invoice) for record, invoice in review.ready), return_exceptions=True
         )
         finalized = successes_or_raise(f"finalizing {period.key}", [*results, *problems])
         done = {f.customer_id for f in finalized}

@@ -6,6 +6,7 @@ way back, a malformed answer becoming a ``QontoError`` that names what was wrong
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -19,19 +20,36 @@ from billing_pipeline.qonto.models import Attachment, Page
 M = TypeVar("M", bound=BaseModel)
 
 
-async def iterate_pages(fetch: Callable[[int], Awaitable[Page[M]]]) -> AsyncIterator[M]:
-    """Follow ``meta.next_page`` until it is null."""
+# pages fetched at once once the first page told how many there are (each still takes a permit of
+# the request budget): a listing of 1,000 pages is then paced by the budget, not by the latency
+PAGE_WINDOW = 8
+
+
+async def iterate_pages(fetch: Callable[[int], Awaitable[Page[M]]], *, window: int = PAGE_WINDOW) -> AsyncIterator[M]:
+    """Every item, in page order: page 1, then the pages ``meta.total_pages`` announces ``window`` at a
+    time, then ``meta.next_page`` one by one for as long as the last page still has one (the list grew
+    meanwhile, or the server gives no count)."""
+    page = await fetch(1)
     page_number = 1
+    total = page.meta.total_pages or 1
     while True:
-        page = await fetch(page_number)
         for item in page.items:
             yield item
+        if page_number < total and page.meta.next_page is not None:
+            numbers = list(range(page_number + 1, min(total, page_number + window) + 1))
+            pages = await asyncio.gather(*(fetch(n) for n in numbers))
+            for earlier in pages[:-1]:
+                for item in earlier.items:
+                    yield item
+            page, page_number = pages[-1], numbers[-1]
+            continue
         next_page = page.meta.next_page
         if next_page is None:
             return
         if next_page <= page_number:
             raise QontoError(f"pagination did not advance (page {page_number} says next_page={next_page})")
         page_number = next_page
+        page = await fetch(page_number)
 
 
 def segment(identifier: str) -> str:

@@ -122,7 +122,7 @@ def test_resources_declare_every_setting_they_receive_with_its_default() -> None
                 assert declared.variable in (field.description or "")
     # the defaults that tests rely on when they build a resource by hand
     assert BillingResource().invoices_dir == "data/invoices" and BillingResource().ledger_url is None
-    assert QontoResource().mode == "emulator" and QontoResource().max_concurrency == 8
+    assert QontoResource().mode == "emulator" and QontoResource().max_concurrency == 24
 
 
 def test_a_resource_is_built_from_the_settings_with_secrets_as_variable_names(tmp_path: Path) -> None:

@@ -19,11 +19,15 @@ from billing_pipeline.defs.metadata import (
 from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.facturx_files import FacturxCollector, FacturxReport
+from billing_pipeline.invoicing.render_follower import collect_and_follow
 
 
 async def _collect(qonto: QontoResource, billing: BillingResource, period: BillingPeriod) -> FacturxReport:
+    """One pass over the period's invoices, then the ones finalized moments ago are followed until
+    Qonto has rendered them (for up to BILLING_RENDER_FOLLOW_S) rather than left to the next tick."""
     async with qonto.connection().open() as client:
-        return await FacturxCollector(client, billing.ledger(), Path(billing.invoices_dir)).collect(period)
+        collector = FacturxCollector(client, billing.ledger(), Path(billing.invoices_dir))
+        return await collect_and_follow(collector, period, billing.settings().render_follow_s)
 
 
 @dg.asset(

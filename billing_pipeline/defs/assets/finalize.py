@@ -5,6 +5,8 @@ is now (not the stored output of ``billable_usage``, which may be older in revie
 draft is re-read from Qonto and compared with it right before finalizing.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from billing_pipeline.billing.models import PeriodPlan
@@ -20,12 +22,25 @@ from billing_pipeline.defs.metadata import (
 )
 from billing_pipeline.defs.partitions import billing_period, partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
+from billing_pipeline.invoicing.facturx_files import FacturxCollector, FacturxFileOutcome
 from billing_pipeline.invoicing.finalization import FinalizeReport, finalize_period
+from billing_pipeline.invoicing.render_follower import RenderFollower
 
 
-async def _finalize(qonto: QontoResource, billing: BillingResource, plan: PeriodPlan) -> FinalizeReport:
+async def _finalize(
+    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan
+) -> tuple[FinalizeReport, dict[str, FacturxFileOutcome]]:
+    """Finalize, collecting each Factur-X file as soon as Qonto renders it (pipelined billing): the
+    files of the first invoices are downloaded and verified while the last ones are being finalized.
+    What is not rendered when finalization ends is left to facturx_files (and the sensor)."""
     async with draft_synchronizer(qonto, billing) as synchronizer:
-        return await finalize_period(synchronizer, plan)
+        collector = FacturxCollector(synchronizer.qonto, synchronizer.ledger, Path(billing.invoices_dir))
+        follower = RenderFollower(collector, synchronizer.ledger)
+        try:
+            report = await finalize_period(synchronizer, plan, on_finalized=follower.follow)
+        finally:
+            collected = await follower.finish()
+        return report, collected
 
 
 @dg.asset(
@@ -50,16 +65,19 @@ def finalized_invoices(
     period = partition_period(context)
     plan = current_plan(billing, period)
     with reported_as_failure(f"finalizing {period}"):
-        report = run_async(_finalize(qonto, billing, plan))
+        report, collected = run_async(_finalize(qonto, billing, plan))
     if report.synced_first:
         context.log.info("usage changed since drafting: synced %s before finalizing", report.synced_first)
     if report.not_billed:
         context.log.warning("canceled in Qonto, not billed: %s", report.not_billed)
+    stored_now = sum(1 for o in collected.values() if o.status == "stored")
+    context.log.info("%d Factur-X file(s) collected while finalizing; the rest are left to facturx_files", stored_now)
     return dg.MaterializeResult(
         value=report,
         metadata={
             "invoices": len(report.invoices),
             "finalized_now": sum(1 for i in report.invoices if i.finalized_now),
+            "files_collected_while_finalizing": stored_now,
             "synced_before_finalizing": dg.MetadataValue.json(report.synced_first),
             "canceled_not_billed": dg.MetadataValue.json(report.not_billed),
             "numbers": bounded_list(i.number for i in report.invoices),
