@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/pricing.py
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/end_to_end.py
 	$(BIN)/python benchmarks/scale.py
 
 chaos: install

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from billing_pipeline.defs.assets import BILLING_ASSETS, delivered_invoices, facturx_files
 from billing_pipeline.defs.metadata import table_records
 from billing_pipeline.emulator.testing import running_emulator
+from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline.invoicing.ledger_delivery import DeliveryChannel, DeliveryState
 from billing_pipeline_tests.pipeline.conftest import EINVOICING_DELAY_S, RENDER_DELAY_S, PipelineWorld, world_on
 from billing_pipeline_tests.pipeline.small_world import PERIOD, failed_checks, failure_text, materialize
@@ -362,16 +363,20 @@ def test_an_e_invoice_whose_run_died_after_the_intent_is_submitted_again_once(
     assert "no_delivery_failed_refused_or_unknown" in failed_checks(again)
 
 
-def test_an_invoice_whose_factur_x_was_not_verified_is_never_delivered(
-    world: PipelineWorld, instance: dg.DagsterInstance
-) -> None:
-    billed = materialize(world, instance, BILLING)
-    assert billed.success, failure_text(billed)
-    # no collection yet: the files are not stored, so nothing may leave
-    delivered = materialize(world, instance, [delivered_invoices])
-    assert delivered.success and not failed_checks(delivered)
-    state = world.emulator.state()
-    assert state["sent_emails"] == [] and state["einvoice_submissions"] == []
+def test_an_invoice_whose_factur_x_was_not_verified_is_never_delivered(tmp_path: Path) -> None:
+    # Qonto has not rendered any Factur-X yet (an hour's delay): nothing is stored, so nothing may leave
+    with (
+        running_emulator(render_delay_s=3600, state_path=tmp_path / "emulator.sqlite") as emulator,
+        dg.instance_for_test() as instance,
+    ):
+        world = world_on(emulator, tmp_path)
+        billed = materialize(world, instance, BILLING)
+        assert billed.success, failure_text(billed)
+        assert {r.state for r in world.billing.ledger().invoices(PERIOD)} == {InvoiceState.FINALIZED}
+        delivered = materialize(world, instance, [delivered_invoices])
+        assert delivered.success and not failed_checks(delivered)
+        state = emulator.state()
+        assert state["sent_emails"] == [] and state["einvoice_submissions"] == []
 
 
 def test_in_qontos_sandbox_every_invoice_is_emailed(tmp_path: Path) -> None:

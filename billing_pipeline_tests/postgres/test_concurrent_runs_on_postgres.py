@@ -66,7 +66,8 @@ def test_two_concurrent_runs_of_one_period_bill_each_customer_once(
     finally:
         ledger.dispose()
     assert {r.customer_id for r in records} == planned
-    assert {r.state for r in records} == {InvoiceState.FINALIZED}
+    # finalized; some files may already be collected while the others were being finalized
+    assert {r.state for r in records} <= {InvoiceState.FINALIZED, InvoiceState.STORED}
     assert sorted(r.invoice_id for r in records) == sorted(i["id"] for i in live)
 
     # both runs are recorded in the shared PostgreSQL instance, and both succeeded
