@@ -136,6 +136,8 @@ class DagsterDev:
         return ["-m", "dagster", "dev", "-w", str(self.workspace), "-h", "127.0.0.1", "-p", str(self.port)]
 
     def __enter__(self) -> DagsterDev:
+        if self._process is not None:  # a second `dagster dev` would replace, and leak, the first
+            raise DagsterDevError("this DagsterDev was already started")
         command = [sys.executable, "-c", _EXEC_WITH_DEFAULT_SIGINT, *self.command()]
         with self.log_file.open("wb") as log:
             self._process = subprocess.Popen(

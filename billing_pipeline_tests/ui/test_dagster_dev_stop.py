@@ -5,9 +5,11 @@ quiesce asks of the GraphQL API before that."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +73,18 @@ def test_sigint_stops_it_and_the_children_it_leaves_are_waited_for(tmp_path: Pat
     assert not _group_alive(dev._process.pid)  # type: ignore[union-attr]
 
 
-def test_sigint_works_when_the_test_process_inherited_it_ignored(tmp_path: Path) -> None:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `.ci/run &`
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """As in a job started with `.ci/run &` by a non-interactive shell."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        dev = StandIn(GRACEFUL, tmp_path).__enter__()
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    with dev:
+
+
+def test_sigint_works_when_the_test_process_inherited_it_ignored(tmp_path: Path) -> None:
+    with sigint_ignored(), StandIn(GRACEFUL, tmp_path) as dev:
         dev.wait_ready()
         shutdown = dev.stop()
     # without the exec shim: SIGINT and (copied from it) SIGTERM ignored, ended by SIGKILL
