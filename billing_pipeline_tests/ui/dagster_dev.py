@@ -139,7 +139,9 @@ class DagsterDev:
         if self._process is not None:  # a second `dagster dev` would replace, and leak, the first
             raise DagsterDevError("this DagsterDev was already started")
         command = [sys.executable, "-c", _EXEC_WITH_DEFAULT_SIGINT, *self.command()]
-        with self.log_file.open("wb") as log:
+        self.log_file.write_bytes(b"")
+        # append mode for every writer, so that the lines this harness adds (`note`) are not overwritten
+        with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 command, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -162,6 +164,7 @@ class DagsterDev:
                 raise DagsterDevError(f"dagster dev had exited on its own ({process.returncode})\n{self.log_tail()}")
             return self.shutdown
         started = time.monotonic()
+        self.note("stopping: sensors and schedules off, backfills canceled, waiting for runs in flight")
         in_flight = self._quiesce()
         sent: list[str] = []
         ended = False
@@ -172,6 +175,7 @@ class DagsterDev:
             else:
                 self._signal_group(process.pid, sig)
             sent.append(sig.name)
+            self.note(f"{sig.name} sent after {time.monotonic() - started:.1f} s")
             ended = self._wait_group(process, grace)
             if ended:
                 break
@@ -226,6 +230,7 @@ class DagsterDev:
             f"(exit {shutdown.returncode}); runs still in flight: {list(shutdown.runs_in_flight) or 'none'}; "
             f"{'no process left' if shutdown.group_ended else 'PROCESSES LEFT in group ' + str(self._process_pid())}"
         )
+        self.note(summary)
         if shutdown.graceful:
             _log.info(summary)
             return
@@ -234,6 +239,11 @@ class DagsterDev:
 
     def _process_pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    def note(self, line: str) -> None:
+        """A line of this harness in the dagster dev log, where its shutdown is read."""
+        with self.log_file.open("a") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [test harness] {line}\n")
 
     def log_tail(self, characters: int = 4000) -> str:
         try:
