@@ -88,4 +88,4 @@ def billed_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BilledUi]:
                 yield BilledUi(dagster=dev, page=page, data_dir=data_dir)
             finally:
                 browser.close()
-        assert dev.stop() == 0, dev.log_tail()
+    # leaving the `with` stops dagster dev at rest (quiesce.py); a slow stop warns, never fails

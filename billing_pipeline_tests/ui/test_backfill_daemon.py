@@ -106,4 +106,3 @@ def test_graphql_backfill_twice_then_the_sensor_collects_every_file(tmp_path: Pa
             assert len(list((Path(env["BILLING_INVOICES_DIR"]) / period).glob("*.pdf"))) == len(
                 plan_period(period, data_dir).invoices
             )
-        assert dev.stop() == 0, dev.log_tail()
