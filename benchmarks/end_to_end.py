@@ -108,8 +108,10 @@ def main() -> int:
         limited = after["rate_limited"] - before["rate_limited"]
         print(f"bill: exit {done.returncode}, {len(rows)} invoices, {stored} files stored, {delivered} delivered")
         if done.returncode != 0 or stored != args.invoices:
+            log = Path(tempfile.gettempdir()) / "end-to-end-bill.log"
+            log.write_text(done.stderr, encoding="utf-8")
             print(done.stderr[-4000:], file=sys.stderr)
-            print(f"error: {stored} of {args.invoices} invoices billed end to end", file=sys.stderr)
+            print(f"error: {stored} of {args.invoices} invoices billed end to end (bill's log: {log})", file=sys.stderr)
             return 1
         steps = step_phases(workdir / ".dagster_home")
         in_steps = sum(end - start for _, _, start, end in steps)

@@ -174,11 +174,11 @@ async def _ensure_client(
     )
     try:
         created = await qonto.create_client(client_create(customer))
-    except QontoAmbiguousWriteError:
+    except QontoAmbiguousWriteError as error:
         found = await find_client(qonto, customer, intent=ledger.client_link(customer.customer_id), taken=taken)
         if found is None:
             raise UnresolvedCreate(
-                f"creating the Qonto client of customer {customer.customer_id} had an unknown outcome and "
+                f"creating the Qonto client of customer {customer.customer_id} had an unknown outcome ({error}) and "
                 "it is not visible in Qonto yet",
                 customer_id=customer.customer_id,
                 action="the ledger keeps the intent: re-run the step",
