@@ -188,13 +188,17 @@ def string_hashes(column: pa.Array) -> np.ndarray:
     width = np.dtype(offset_type).itemsize
     offsets = np.frombuffer(buffers[1], dtype=offset_type, count=length + 1, offset=column.offset * width)
     first, last = int(offsets[0]), int(offsets[-1])
+    lengths = np.diff(offsets).astype(np.int64)
+    raw = np.frombuffer(buffers[2], dtype=np.uint8, count=last - first, offset=first) if last > first else None
+    size = int(lengths[0])
+    if raw is not None and size and (last - first) == size * length and bool((lengths == size).all()):
+        return _fixed_width_hashes(raw.reshape(length, size), size)
     # 8 spare zero bytes let every 8-byte window be read without running off the end.
     data = np.zeros(last - first + 8, dtype=np.uint8)
-    if last > first:
-        data[: last - first] = np.frombuffer(buffers[2], dtype=np.uint8, count=last - first, offset=first)
+    if raw is not None:
+        data[: last - first] = raw
     windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     starts = (offsets[:-1] - first).astype(np.intp)
-    lengths = np.diff(offsets).astype(np.int64)
     hashes = lengths.astype(np.uint64) * _M2
     longest = int(lengths.max())
     with np.errstate(over="ignore"):
@@ -212,9 +216,38 @@ def string_hashes(column: pa.Array) -> np.ndarray:
                     np.uint64(0xFFFFFFFFFFFFFFFF),
                 )
                 words &= masks
-            hashes ^= words
-            hashes *= _M1
-            hashes ^= hashes >> np.uint64(31)
+            _mix(hashes, words)
+        return _finish(hashes)
+
+
+def _fixed_width_hashes(rows: np.ndarray, size: int) -> np.ndarray:
+    """``string_hashes`` of strings that all have ``size`` bytes (ids of one format, the usual case).
+
+    The same function, computed over a contiguous (rows, words) matrix instead of gathered
+    windows: about ten times faster. The last word is zero-padded, as the general path masks it.
+    """
+    words = -(-size // 8)
+    if size % 8:
+        padded = np.zeros((len(rows), words * 8), dtype=np.uint8)
+        padded[:, :size] = rows
+    else:
+        padded = np.ascontiguousarray(rows)
+    matrix = padded.view("<u8")
+    hashes = np.full(len(rows), size, dtype=np.uint64)
+    with np.errstate(over="ignore"):
         hashes *= _M2
-        hashes ^= hashes >> np.uint64(29)
+        for word in range(words):
+            _mix(hashes, matrix[:, word])
+        return _finish(hashes)
+
+
+def _mix(hashes: np.ndarray, words: np.ndarray) -> None:
+    hashes ^= words
+    hashes *= _M1
+    hashes ^= hashes >> np.uint64(31)
+
+
+def _finish(hashes: np.ndarray) -> np.ndarray:
+    hashes *= _M2
+    hashes ^= hashes >> np.uint64(29)
     return hashes
