@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from billing_pipeline.billing.usage_reader import UsageOrigin
 
 _CONTENT = ["customer", "metric", "quantity", "instant"]
-_SLICE = 1 << 22  # packed words compared at a time (bounds the temporaries)
+_SLICE = 1 << 20  # words packed or compared at a time (bounds the temporaries)
 CHANGED = "the file changed while it was being read; read it again"
 
 # (origin, {batch index: kept rows wanted}) -> {batch index: their content}, for batches whose
@@ -66,11 +66,13 @@ def candidates(store: KeptStore) -> Candidates:
     low = np.uint64((1 << bits) - 1)
     offset = 0
     for block in store.pop_hashes():
-        target = packed[offset : offset + len(block)]
-        np.bitwise_and(block, ~low, out=target)
-        target |= np.arange(offset, offset + len(block), dtype=np.uint64)
-        offset += len(block)
-        del block
+        for first in range(0, len(block), _SLICE):  # slices: the positions never exist as one array
+            size = min(_SLICE, len(block) - first)
+            target = packed[offset : offset + size]
+            np.bitwise_and(block[first : first + size], ~low, out=target)
+            target |= np.arange(offset, offset + size, dtype=np.uint64)
+            offset += size
+        del block  # the store no longer holds it: freed now
     if total < 2:
         return Candidates(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), bits)
     packed.sort()

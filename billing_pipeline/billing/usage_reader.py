@@ -94,6 +94,8 @@ class _Codes:
         self.known = None if known is None else frozenset(known)
         self.code_of: dict[str, int] = {}
         self.values: list[str] = []
+        # the last dictionary and its codes: the row groups of a file usually share one
+        self._last: tuple[pa.Array, np.ndarray] | None = None
 
     def accepts(self, value: str | None) -> bool:
         """Whether rows with this value pass the checks of ``encode`` (present, and known if a list is given)."""
@@ -105,7 +107,18 @@ class _Codes:
         """(codes, missing mask, unknown mask) for a column of ids."""
         if not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(plain_strings(column))
-        dictionary = column.dictionary.to_pylist()
+        if self._last is not None and self._last[0].equals(column.dictionary):
+            mapping = self._last[1]  # codes never change once given
+        else:
+            mapping = self._mapping(column.dictionary)
+            self._last = (column.dictionary, mapping)
+        indices = column.indices.fill_null(len(mapping) - 1).to_numpy(zero_copy_only=False)
+        codes = mapping[indices]
+        return codes, codes == -1, codes == -2
+
+    def _mapping(self, values: pa.Array) -> np.ndarray:
+        """Code of each dictionary entry (-1 missing, -2 unknown), and -1 for nulls at the end."""
+        dictionary = values.to_pylist()
         mapping = np.empty(len(dictionary) + 1, dtype=np.int32)
         for position, value in enumerate(dictionary):
             if value is None or not str(value).strip():
@@ -119,9 +132,7 @@ class _Codes:
                     self.values.append(value)
                 mapping[position] = code
         mapping[-1] = -1  # null entries
-        indices = column.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
-        codes = mapping[indices]
-        return codes, codes == -1, codes == -2
+        return mapping
 
 
 class UsageReader:

@@ -86,7 +86,7 @@ def _materialize(spec: list[tuple[str, list[Row | int]]]) -> list[tuple[str, lis
     return out
 
 
-def _write(folder: Path, name: str, file_rows: list[Row]) -> None:
+def _write(folder: Path, name: str, file_rows: list[Row], *, integers: bool = False) -> None:
     path = folder / name
     if name.endswith(".csv"):
         lines = [f"{r.event_id},{r.customer},{r.metric},{r.quantity},{r.timestamp}\n" for r in file_rows]
@@ -99,7 +99,11 @@ def _write(folder: Path, name: str, file_rows: list[Row]) -> None:
             "customer_id": pa.array([r.customer for r in file_rows], pa.string()),
             "metric": pa.array([r.metric for r in file_rows], pa.string()),
             # scale 6, as CSV quantities are read: the same event reads the same from both formats
-            "quantity": pa.array([r.quantity for r in file_rows], pa.decimal128(20, 6)),
+            "quantity": (
+                pa.array([int(r.quantity) for r in file_rows], pa.int64())
+                if integers
+                else pa.array([r.quantity for r in file_rows], pa.decimal128(20, 6))
+            ),
             "timestamp": pa.array(
                 (OCTOBER.astype("datetime64[us]").astype(np.int64) + seconds * 1_000_000), pa.timestamp("us", tz="UTC")
             ),
@@ -196,6 +200,36 @@ def test_two_pass_equals_a_naive_reference(
         if row.in_period
     )
     assert len(usage.problems) - len(found) == bad_fields
+
+
+whole_rows = st.builds(
+    Row,
+    event_id=st.sampled_from([f"e{index}" for index in range(12)]),
+    customer=st.sampled_from(["cus_1", "cus_2"]),
+    metric=st.sampled_from(sorted(METRICS)),
+    quantity=st.integers(0, 2**40).map(Decimal),
+    second=st.sampled_from([0, 5, 86400]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spec=st.lists(st.lists(st.one_of(whole_rows, st.integers(0, 200)), max_size=14), min_size=1, max_size=3),
+    budget=st.sampled_from([0, 1 << 30]),
+)
+def test_whole_quantities_sum_exactly_batch_by_batch(spec: list, budget: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usage_files, "_BATCH_ROWS", 3)
+    monkeypatch.setattr(usage_store, "MEMORY_BUDGET", budget)
+    layout = _materialize([("parquet", items) for items in spec])
+    with _folder() as folder:
+        for name, file_rows in layout:
+            _write(folder, name, file_rows, integers=True)
+        usage = read_usage(folder, "2026-10", "Europe/Paris", customers=CUSTOMERS, metrics=METRICS)
+    totals, repeats, _, conflicts = _reference(layout)
+    assert usage.quantities == totals
+    assert all(str(q) == str(int(q)) for metrics in usage.quantities.values() for q in metrics.values())
+    assert usage.duplicate_events == repeats
+    assert [(p.file, p.row, p.field, p.value, p.reason) for p in usage.problems] == conflicts
 
 
 @pytest.mark.parametrize("budget", [0, 1 << 30])
