@@ -139,8 +139,10 @@ def demo_events(
     metrics = rng.choice(len(DEMO_METRICS), size=unique, p=shares / shares.sum()).astype(np.int8)
     largest = np.array([top for _, top in DEMO_METRICS.values()])
     amounts = (rng.random(unique) * largest[metrics]).astype(np.int64) + 1
-    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(unique)), pa.string()), 10, "0")
-    event_ids = pc.binary_join_element_wise(f"evt-{period.key}-", numbers, "")
+    event_ids = pa.chunked_array(
+        [_event_ids(period, first, min(first + _ID_CHUNK, unique)) for first in range(0, unique, _ID_CHUNK)]
+        or [pa.array([], pa.string())]
+    )
     customer_ids = pa.array([f"cus_{index:06d}" for index in range(customers)])
     table = pa.table(
         {
@@ -152,9 +154,23 @@ def demo_events(
         }
     )
     if duplicates:
-        repeated = table.take(pa.array(np.sort(rng.choice(unique, size=duplicates, replace=False))))
-        table = pa.concat_tables([table, repeated])
+        picks = np.sort(rng.choice(unique, size=duplicates, replace=False))
+        # taken chunk by chunk, for the same reason as the ids are built so
+        repeated = [
+            table.slice(first, _ID_CHUNK).take(pa.array(picks[(picks >= first) & (picks < first + _ID_CHUNK)] - first))
+            for first in range(0, unique, _ID_CHUNK)
+        ]
+        table = pa.concat_tables([table, *repeated])
     return table, duplicates
+
+
+# Event ids are built in chunks: 10^8 ids of 22 bytes would not fit one 32-bit-offset string array.
+_ID_CHUNK = 10_000_000
+
+
+def _event_ids(period: BillingPeriod, first: int, end: int) -> pa.Array:
+    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(first, end)), pa.string()), 10, "0")
+    return pc.binary_join_element_wise(f"evt-{period.key}-", numbers, "")
 
 
 def write_demo_data(

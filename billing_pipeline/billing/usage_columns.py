@@ -164,6 +164,7 @@ def _numeric_masks(values: pa.Array, length: int) -> dict[str, np.ndarray]:
 # ---- identifiers ------------------------------------------------------------------------------
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
+_HASH_SLICE = 1 << 15  # rows hashed at a time by the fixed-width path (a few hundred KB)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
@@ -188,13 +189,17 @@ def string_hashes(column: pa.Array) -> np.ndarray:
     width = np.dtype(offset_type).itemsize
     offsets = np.frombuffer(buffers[1], dtype=offset_type, count=length + 1, offset=column.offset * width)
     first, last = int(offsets[0]), int(offsets[-1])
+    lengths = np.diff(offsets).astype(np.int64)
+    raw = np.frombuffer(buffers[2], dtype=np.uint8, count=last - first, offset=first) if last > first else None
+    size = int(lengths[0])
+    if raw is not None and size and (last - first) == size * length and bool((lengths == size).all()):
+        return _fixed_width_hashes(raw.reshape(length, size), size)
     # 8 spare zero bytes let every 8-byte window be read without running off the end.
     data = np.zeros(last - first + 8, dtype=np.uint8)
-    if last > first:
-        data[: last - first] = np.frombuffer(buffers[2], dtype=np.uint8, count=last - first, offset=first)
+    if raw is not None:
+        data[: last - first] = raw
     windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     starts = (offsets[:-1] - first).astype(np.intp)
-    lengths = np.diff(offsets).astype(np.int64)
     hashes = lengths.astype(np.uint64) * _M2
     longest = int(lengths.max())
     with np.errstate(over="ignore"):
@@ -212,9 +217,46 @@ def string_hashes(column: pa.Array) -> np.ndarray:
                     np.uint64(0xFFFFFFFFFFFFFFFF),
                 )
                 words &= masks
-            hashes ^= words
-            hashes *= _M1
-            hashes ^= hashes >> np.uint64(31)
-        hashes *= _M2
-        hashes ^= hashes >> np.uint64(29)
+            _mix(hashes, words)
+        return _finish(hashes)
+
+
+def _fixed_width_hashes(rows: np.ndarray, size: int) -> np.ndarray:
+    """``string_hashes`` of strings that all have ``size`` bytes (ids of one format, the usual case).
+
+    The same function, computed over a contiguous (rows, words) matrix instead of gathered
+    windows, the last word zero-padded as the general path masks it; slice by slice, so that a
+    slice's words and hashes stay in the CPU cache while every word is mixed in.
+    """
+    words = -(-size // 8)
+    hashes = np.empty(len(rows), dtype=np.uint64)
+    padded = np.zeros((min(len(rows), _HASH_SLICE), words * 8), dtype=np.uint8)
+    with np.errstate(over="ignore"):
+        seed = np.uint64(size) * _M2
+    for first in range(0, len(rows), _HASH_SLICE):
+        chunk = rows[first : first + _HASH_SLICE]
+        if size % 8 or len(chunk) < len(padded):
+            target = padded[: len(chunk)]
+            target[:, :size] = chunk
+            matrix = target.view("<u8")
+        else:
+            matrix = np.ascontiguousarray(chunk).view("<u8")
+        out = hashes[first : first + len(chunk)]
+        out.fill(seed)
+        with np.errstate(over="ignore"):
+            for word in range(words):
+                _mix(out, matrix[:, word])
+            _finish(out)
+    return hashes
+
+
+def _mix(hashes: np.ndarray, words: np.ndarray) -> None:
+    hashes ^= words
+    hashes *= _M1
+    hashes ^= hashes >> np.uint64(31)
+
+
+def _finish(hashes: np.ndarray) -> np.ndarray:
+    hashes *= _M2
+    hashes ^= hashes >> np.uint64(29)
     return hashes

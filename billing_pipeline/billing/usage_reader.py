@@ -12,7 +12,7 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +26,8 @@ from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
-from billing_pipeline.billing.usage_totals import KeptRows, add_up
+from billing_pipeline.billing.usage_store import CONTENT, KeptStore
+from billing_pipeline.billing.usage_totals import RunningSums, add_up
 
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
 
@@ -67,6 +68,16 @@ class UsageOrigin:
         """The 1-based position of a record in the stream."""
         return record + 1
 
+    @property
+    def rereadable(self) -> bool:
+        """Whether ``reread`` can serve the stream's batches a second time (a file can, a cursor cannot)."""
+        return False
+
+    def reread(self, starts: Collection[int], log: ProblemLog) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """(first record, batch) for the batches that start at ``starts``, cut exactly as the first
+        time (others may come too); a failure is reported to ``log`` and ends the iteration."""
+        raise NotImplementedError
+
 
 @dataclass
 class _RowIssues:
@@ -83,6 +94,8 @@ class _Codes:
         self.known = None if known is None else frozenset(known)
         self.code_of: dict[str, int] = {}
         self.values: list[str] = []
+        # the last dictionary and its codes: the row groups of a file usually share one
+        self._last: tuple[pa.Array, np.ndarray] | None = None
 
     def accepts(self, value: str | None) -> bool:
         """Whether rows with this value pass the checks of ``encode`` (present, and known if a list is given)."""
@@ -94,7 +107,18 @@ class _Codes:
         """(codes, missing mask, unknown mask) for a column of ids."""
         if not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(plain_strings(column))
-        dictionary = column.dictionary.to_pylist()
+        if self._last is not None and self._last[0].equals(column.dictionary):
+            mapping = self._last[1]  # codes never change once given
+        else:
+            mapping = self._mapping(column.dictionary)
+            self._last = (column.dictionary, mapping)
+        indices = column.indices.fill_null(len(mapping) - 1).to_numpy(zero_copy_only=False)
+        codes = mapping[indices]
+        return codes, codes == -1, codes == -2
+
+    def _mapping(self, values: pa.Array) -> np.ndarray:
+        """Code of each dictionary entry (-1 missing, -2 unknown), and -1 for nulls at the end."""
+        dictionary = values.to_pylist()
         mapping = np.empty(len(dictionary) + 1, dtype=np.int32)
         for position, value in enumerate(dictionary):
             if value is None or not str(value).strip():
@@ -108,9 +132,7 @@ class _Codes:
                     self.values.append(value)
                 mapping[position] = code
         mapping[-1] = -1  # null entries
-        indices = column.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
-        codes = mapping[indices]
-        return codes, codes == -1, codes == -2
+        return mapping
 
 
 class UsageReader:
@@ -130,7 +152,9 @@ class UsageReader:
         self.origins: list[UsageOrigin] = []
         self.issues: dict[tuple[int, str, str], _RowIssues] = {}
         self.log = ProblemLog()
-        self.kept: list[KeptRows] = []
+        # valid in-period rows: summed as they come, their id hashes kept for the duplicate check
+        self.store = KeptStore()
+        self.sums = RunningSums()
         self.rows_read = 0
         self.rows_in_period = 0
         # sums of checked rows computed elsewhere (the SQL pushdown), added to the totals at the end
@@ -190,6 +214,7 @@ class UsageReader:
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
         totals, repeats = self.totals()
+        self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
         for (customer, metric), quantity in self.aggregates.items():
             metrics = totals.setdefault(customer, {})
             metrics[metric] = metrics.get(metric, Decimal(0)) + quantity
@@ -230,9 +255,11 @@ class UsageReader:
             instant_values = instants.values.filter(pa.array(in_period))
         else:
             instant_values = instants.values
-        self._validate_and_keep(file, batch, records, instant_values)
+        self._validate_and_keep(file, batch, records, instant_values, first=first, batch_rows=size)
 
-    def _validate_and_keep(self, file: int, batch: pa.RecordBatch, records: np.ndarray, instants: pa.Array) -> None:
+    def _validate_and_keep(
+        self, file: int, batch: pa.RecordBatch, records: np.ndarray, instants: pa.Array, *, first: int, batch_rows: int
+    ) -> None:
         size = batch.num_rows
         bad = np.zeros(size, dtype=bool)
         event_ids = plain_strings(batch.column("event_id"))
@@ -267,19 +294,65 @@ class UsageReader:
             amount_values = amounts.values
         if len(records) == 0:
             return
-        self.kept.append(
-            KeptRows(
-                file=file,
-                records=records,
-                event_ids=event_ids,
-                hashes=string_hashes(event_ids),
-                customers=codes["customer_id"],
-                metrics=codes["metric"].astype(np.int16),
-                quantities=amount_values,
-                instants=micros,
-            )
+        metrics = codes["metric"].astype(np.int16)
+        self.sums.add(codes["customer_id"], metrics, amount_values)
+        kept = np.zeros(batch_rows, dtype=bool)
+        kept[records - first] = True
+        content = [event_ids, pa.array(codes["customer_id"], pa.int32()), pa.array(metrics), amount_values]
+        self.store.add(
+            file,
+            first,
+            kept,
+            string_hashes(event_ids),
+            [*content, pa.array(micros)],
+            rereadable=self.origins[file].rereadable,
         )
 
     def totals(self) -> tuple[dict[str, dict[str, Decimal]], int]:
         """Quantity per customer and metric, duplicates dropped, and how many exact repeats there were."""
-        return add_up(self.kept, self.origins, self.log, self.customers.values, self.metrics.values)
+        codes = (self.customers.values, self.metrics.values)
+        # looked up at call time, so that a test can swap the hash for one that collides
+        hashes_of = lambda ids: string_hashes(ids)  # noqa: E731
+        return add_up(self.store, self.sums, self.origins, self.log, codes, self._reread, hashes_of)
+
+    def _reread(self, origin: int, wanted: dict[int, np.ndarray]) -> dict[int, pa.RecordBatch]:
+        """Content of the kept rows ``wanted`` (batch index -> kept rows) of batches not kept in memory."""
+        by_start = {self.store.batches[index].start: index for index in wanted}
+        found: dict[int, pa.RecordBatch] = {}
+        for start, batch in self.origins[origin].reread(by_start, self.log):
+            index = by_start.get(start)
+            if index is not None and batch.num_rows == self.store.batches[index].size:
+                found[index] = self._content(batch, self.store.batches[index].offsets(wanted[index]))
+        return found
+
+    def _content(self, batch: pa.RecordBatch, offsets: np.ndarray) -> pa.RecordBatch:
+        """The kept-row content (``usage_store.CONTENT``) of the rows at ``offsets``, converted as
+        the first reading did: typed columns convert row by row, so a few rows convert alike;
+        text is converted whole (its fallback path depends on the other rows)."""
+        rows = pa.array(offsets)
+        columns = []
+        for name, coder in (("customer_id", self.customers), ("metric", self.metrics)):
+            column = batch.column(name).take(rows)
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            columns.append(coder.encode(column)[0])
+        converted = []
+        for name, convert in (("quantity", quantities), ("timestamp", timestamps)):
+            column = batch.column(name)
+            if _typed(column.type):
+                values = convert(column.take(rows)).values
+            else:
+                values = convert(column).values
+                assert values is not None
+                values = values.take(rows)
+            converted.append(values)
+        micros = converted[1].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        ids = plain_strings(batch.column("event_id")).take(rows)
+        content = [ids, pa.array(columns[0], pa.int32()), pa.array(columns[1].astype(np.int16)), converted[0]]
+        return pa.RecordBatch.from_arrays([*content, micros], names=list(CONTENT))
+
+
+def _typed(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or (
+        pa.types.is_timestamp(kind)
+    )

@@ -1,149 +1,157 @@
-"""Duplicates and totals of the usage rows a ``UsageReader`` kept.
+"""Totals of the usage rows a ``UsageReader`` kept: summed batch by batch, duplicates taken out.
 
-A duplicated ``event_id`` counts once; one that names a *different* event is reported with the
-fields that differ. Sums stay exact: integers while they cannot overflow, decimals otherwise.
+Every kept batch is added up per (customer, metric) as it is read, so no quantity has to stay in
+memory; once duplicates are known (``usage_duplicates.resolve``), the later copies are subtracted
+exactly. A duplicated ``event_id`` counts once; one that names a *different* event is reported
+with the fields that differ.
+
+Sums stay exact: integers while they cannot overflow, decimals otherwise, decided as if every
+row were summed at once: whole numbers if every quantity is one and the largest of them times
+the number of kept rows fits in 64 bits (so a total has the same type, and scale, however the
+rows were batched).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_columns import QUANTITY_TYPE
+from billing_pipeline.billing.usage_duplicates import Reread, resolve
+from billing_pipeline.billing.usage_store import KeptStore
 
 if TYPE_CHECKING:
     from billing_pipeline.billing.usage_reader import UsageOrigin
 
 _INT64_LIMIT = 2**63 - 1
+_EXACT_FLOAT = 2**53  # every integer up to this is a float64
+_METRIC_BITS = 16  # metric codes are int16: a key is customer << 16 | metric
+_COMBINE_EVERY = 64  # partial sums kept before they are folded into one table
 
 
-@dataclass
-class KeptRows:
-    """The valid in-period rows of one batch, in compact columns."""
+class RunningSums:
+    """Exact sums (and row counts) per key over any number of batches, negative rows allowed."""
 
-    file: int
-    records: np.ndarray
-    event_ids: pa.Array
-    hashes: np.ndarray
-    customers: np.ndarray
-    metrics: np.ndarray
-    quantities: pa.Array
-    instants: np.ndarray
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+        self.whole = True  # every quantity so far is an integer
+        self.largest = 0  # the largest of them
+        self.rows = 0  # rows added (subtracted ones not taken off)
+        self._bound = 0  # no partial sum of integers can exceed this in absolute value
+
+    def add(self, customers: np.ndarray, metrics: np.ndarray, amounts: pa.Array) -> None:
+        """Add a batch of non-negative quantities."""
+        keys = _keys(customers, metrics)
+        if pa.types.is_integer(amounts.type):
+            largest = pc.max(amounts).as_py() or 0
+            self.largest = max(self.largest, largest)
+            self._bound += largest * len(keys)
+            if largest * len(keys) > _INT64_LIMIT:
+                amounts = amounts.cast(QUANTITY_TYPE)
+        else:
+            self.whole = False
+        self.rows += len(keys)
+        if pa.types.is_integer(amounts.type) and largest * len(keys) <= _EXACT_FLOAT:
+            self._parts.append(_counted(customers, metrics, keys, amounts))
+        else:
+            self._parts.append(_grouped(_rows(keys, amounts)))
+        if len(self._parts) >= _COMBINE_EVERY:
+            self._parts = [self._combined()]
+
+    def subtract(self, customers: np.ndarray, metrics: np.ndarray, amounts: pa.Array) -> None:
+        """Take out rows added before (later copies of an event)."""
+        keys = _keys(customers, metrics)
+        if not pa.types.is_integer(amounts.type):
+            amounts = amounts.cast(QUANTITY_TYPE)
+        negated = pc.negate(amounts)
+        self._parts.append(pa.table({"key": keys, "quantity": negated, "rows": np.full(len(keys), -1, np.int64)}))
+
+    def totals(self, customers: Sequence[str], metrics: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+        """Quantity per customer and metric; ``customers``/``metrics``: the values behind the codes."""
+        if not self._parts:
+            return {}
+        whole = self.whole and self.largest * self.rows <= _INT64_LIMIT
+        summed = self._combined(decimals=not whole)
+        summed = summed.filter(pc.greater(summed["rows"], 0))
+        result: dict[str, dict[str, Decimal]] = {}
+        for key, amount in zip(summed["key"].to_pylist(), summed["quantity"].to_pylist(), strict=True):
+            customer, metric = divmod(key, 1 << _METRIC_BITS)
+            result.setdefault(customers[customer], {})[metrics[metric]] = Decimal(amount)
+        return result
+
+    def _combined(self, *, decimals: bool = False) -> pa.Table:
+        integers = not decimals and self._bound <= _INT64_LIMIT
+        parts = [
+            part if integers or not pa.types.is_integer(part["quantity"].type) else _as_decimals(part)
+            for part in self._parts
+        ]
+        if any(not pa.types.is_integer(part["quantity"].type) for part in parts):
+            parts = [_as_decimals(part) if pa.types.is_integer(part["quantity"].type) else part for part in parts]
+        return _grouped(pa.concat_tables(parts))
 
 
-def _candidate_rows(kept_rows: list[KeptRows], positions: np.ndarray) -> pd.DataFrame:
-    starts = np.cumsum([0] + [len(kept.records) for kept in kept_rows])
-    owners = np.searchsorted(starts, positions, side="right") - 1
-    frames = []
-    for owner in np.unique(owners):
-        kept = kept_rows[owner]
-        local = positions[owners == owner] - starts[owner]
-        taken = pa.array(local)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "position": positions[owners == owner],
-                    "event_id": kept.event_ids.take(taken).to_pylist(),
-                    "customer": kept.customers[local],
-                    "metric": kept.metrics[local],
-                    "quantity": [str(q) for q in kept.quantities.take(taken).to_pylist()],
-                    "instant": kept.instants[local],
-                    "file": kept.file,
-                    "record": kept.records[local],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+def _counted(customers: np.ndarray, metrics: np.ndarray, keys: np.ndarray, amounts: pa.Array) -> pa.Table:
+    """``_grouped`` for whole quantities whose every partial sum is below 2**53: a float64 bincount
+    over dense (customer, metric) slots is then exact, and several times faster than a hash
+    aggregation. Falls back to it when the slots would far outnumber the rows."""
+    width = int(metrics.max()) + 1
+    slots = (int(customers.max()) + 1) * width
+    if slots > 4 * len(keys) + 65536:
+        return _grouped(_rows(keys, amounts))
+    dense = customers.astype(np.int64) * width + metrics
+    counts = np.bincount(dense, minlength=slots)
+    sums = np.bincount(dense, weights=amounts.to_numpy(zero_copy_only=False).astype(np.float64), minlength=slots)
+    present = np.flatnonzero(counts)
+    customer, metric = np.divmod(present, width)
+    return pa.table(
+        {
+            "key": _keys(customer, metric),
+            "quantity": pa.array(sums[present].astype(np.int64)),
+            "rows": pa.array(counts[present].astype(np.int64)),
+        }
+    )
 
 
-def _duplicates(
-    kept_rows: list[KeptRows], origins: Sequence[UsageOrigin], log: ProblemLog, hashes: np.ndarray
-) -> tuple[np.ndarray, int]:
-    """Positions of rows to drop, and how many of them are exact repeats of an event."""
-    ordered = np.sort(hashes)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(repeated):
-        return np.zeros(0, dtype=np.int64), 0
-    candidates = _candidate_rows(kept_rows, _rows_with_hashes(hashes, repeated))
-    candidates = candidates.sort_values(["event_id", "position"], kind="stable")
-    content = ["customer", "metric", "quantity", "instant"]
-    first = candidates.groupby("event_id", sort=False)[[*content, "file", "record"]].transform("first")
-    later = candidates["event_id"].duplicated()
-    same = (candidates[content] == first[content]).all(axis=1)
-    for index in candidates.index[later & ~same]:
-        row, origin = candidates.loc[index], first.loc[index]
-        differs = [name for name in content if row[name] != origin[name]]
-        first_origin = origins[int(origin["file"])]
-        where = f"{first_origin.label} {first_origin.noun} "
-        where += str(first_origin.row_number(int(origin["record"]), log))
-        fields = ", ".join(
-            "timestamp" if name == "instant" else name.replace("customer", "customer_id") for name in differs
-        )
-        duplicate_origin = origins[int(row["file"])]
-        log.add(
-            duplicate_origin.label,
-            f"event_id already used by a different event at {where} ({fields} differ)",
-            row=duplicate_origin.row_number(int(row["record"]), log),
-            field="event_id",
-            value=row["event_id"],
-        )
-    dropped = candidates.loc[later, "position"].to_numpy()
-    return dropped, int((later & same).sum())
+def _rows(keys: np.ndarray, amounts: pa.Array) -> pa.Table:
+    return pa.table({"key": keys, "quantity": amounts, "rows": np.ones(len(keys), np.int64)})
+
+
+def _keys(customers: np.ndarray, metrics: np.ndarray) -> np.ndarray:
+    return (customers.astype(np.int64) << _METRIC_BITS) | metrics.astype(np.int64)
+
+
+def _as_decimals(part: pa.Table) -> pa.Table:
+    return part.set_column(1, "quantity", part["quantity"].cast(QUANTITY_TYPE))
+
+
+def _grouped(table: pa.Table) -> pa.Table:
+    summed = table.group_by("key").aggregate([("quantity", "sum"), ("rows", "sum")])
+    return pa.table({"key": summed["key"], "quantity": summed["quantity_sum"], "rows": summed["rows_sum"]})
 
 
 def add_up(
-    kept_rows: list[KeptRows],
+    store: KeptStore,
+    sums: RunningSums,
     origins: Sequence[UsageOrigin],
     log: ProblemLog,
-    customers: Sequence[str],
-    metrics: Sequence[str],
+    codes: tuple[Sequence[str], Sequence[str]],
+    reread: Reread,
+    hashes_of: Callable[[pa.Array], np.ndarray],
 ) -> tuple[dict[str, dict[str, Decimal]], int]:
-    """Drop repeated events (reporting those that differ), then sum per customer and metric.
+    """Drop repeated events (reporting those that differ), then the sums per customer and metric.
 
-    ``customers``/``metrics``: the values behind the integer codes of the kept rows.
+    ``sums`` holds every kept row of ``store`` already; ``codes``: the customer ids and metrics
+    behind the integer codes of the kept rows.
     """
-    if not kept_rows:
+    if not store.batches:
         return {}, 0
-    hashes = np.concatenate([kept.hashes for kept in kept_rows])
-    dropped, repeats = _duplicates(kept_rows, origins, log, hashes)
-    del hashes
-    width = max(len(metrics), 1)
-    keys = np.concatenate([kept.customers.astype(np.int64) * width + kept.metrics for kept in kept_rows])
-    amounts = [kept.quantities for kept in kept_rows]
-    whole = all(pa.types.is_integer(chunk.type) for chunk in amounts)
-    if whole:
-        largest = max((pc.max(chunk).as_py() or 0) for chunk in amounts)
-        whole = largest * len(keys) <= _INT64_LIMIT
-    amounts = amounts if whole else [chunk.cast(QUANTITY_TYPE) for chunk in amounts]
-    table = pa.table({"key": keys, "quantity": pa.chunked_array(amounts)})
-    if len(dropped):
-        keep = np.ones(len(keys), dtype=bool)
-        keep[dropped] = False
-        table = table.filter(pa.array(keep))
-    summed = table.group_by("key").aggregate([("quantity", "sum")])
-    result: dict[str, dict[str, Decimal]] = {}
-    for key, amount in zip(summed["key"].to_pylist(), summed["quantity_sum"].to_pylist(), strict=True):
-        customer, metric = divmod(key, width)
-        result.setdefault(customers[customer], {})[metrics[metric]] = Decimal(amount)
-    return result, repeats
-
-
-def _rows_with_hashes(hashes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Positions of the rows whose hash is in ``wanted`` (a small sorted array).
-
-    A bitmap over the top 24 bits of the hash rules out almost every row with one cheap lookup;
-    only the few rows that pass are checked exactly.
-    """
-    bitmap = np.zeros(1 << 24, dtype=bool)
-    bitmap[wanted >> np.uint64(40)] = True
-    maybe = np.flatnonzero(bitmap[hashes >> np.uint64(40)])
-    return maybe[np.isin(hashes[maybe], wanted)]
+    dropped = resolve(store, origins, log, reread, hashes_of)
+    for rows in dropped.rows:
+        sums.subtract(rows.column("customer").to_numpy(), rows.column("metric").to_numpy(), rows.column("quantity"))
+    return sums.totals(*codes), dropped.repeats
