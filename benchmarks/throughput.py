@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import sys
 import tempfile
 import time
@@ -200,8 +199,12 @@ async def sequential_seed_guide(emulator: EmulatorProcess, plan: PeriodPlan, out
 
 
 def ceiling_calls(duration_s: float) -> float:
-    """Requests Qonto allows in a run of this length: both windows, from an idle start."""
-    return min(1000 * duration_s / 10, 10000 * max(1, math.ceil(duration_s / 600)))
+    """Requests Qonto allows in a run of this length from an idle start, both windows sliding: 100/s
+    until 10,000 are spent, then nothing until those leave the 10-minute window, 600 s after they
+    were sent — so 10,000 per whole 600 s, plus 100/s (at most 10,000) in the part-window after.
+    (The former formula, 10,000 x ceil(d / 600), granted a run of 601 s 20,000 requests.)"""
+    whole, rest = divmod(duration_s, 600)
+    return 10000 * whole + min(1000 * rest / 10, 10000)
 
 
 def main() -> int:
