@@ -257,12 +257,13 @@ class DraftSynchronizer:
         )
         try:
             invoice = await self.qonto.create_client_invoice(payload)
-        except QontoAmbiguousWriteError:
+        except QontoAmbiguousWriteError as error:
             relisted = await index_period(self.qonto, reference.period, self.timezone)
             live = relisted.live(reference, client_id)
             if not live:
                 raise UnresolvedCreate(
-                    f"creating the invoice {reference} had an unknown outcome and it is not visible in Qonto yet",
+                    f"creating the invoice {reference} had an unknown outcome ({error}) and it is not visible in "
+                    "Qonto yet",
                     customer_id=reference.customer_id,
                     action="the ledger keeps the intent: re-run the step and it will look for it again",
                 ) from None

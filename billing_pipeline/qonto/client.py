@@ -56,6 +56,12 @@ logger = logging.getLogger(__name__)
 # signed URLs live 30 minutes; past 25 the download could start valid and end expired
 URL_REFRESH_AFTER = timedelta(minutes=25)
 MAX_PER_PAGE = 100
+# A pooled connection idle this long is not reused. Servers close idle keep-alive connections (uvicorn
+# after 5 s, load balancers after about 60 s); a write sent on one as the server closes it gets no
+# answer and becomes ambiguous (a create whose outcome is unknown). httpx's default is 5 s, exactly
+# uvicorn's: the first create after a pause of about 5 s then raced the close (found by the
+# end-to-end benchmark). Well below every server's timeout, only warm connections are reused.
+KEEPALIVE_EXPIRY_S = 2.0
 
 M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
@@ -96,6 +102,7 @@ class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls):
             base_url=config.base_url,
             transport=transport,
             timeout=httpx.Timeout(config.timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=config.max_concurrency, keepalive_expiry=KEEPALIVE_EXPIRY_S),
             verify=config.verify_tls,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},

@@ -319,3 +319,20 @@ async def test_download_retried_on_5xx(fake: FakeQonto, make_client: Make) -> No
 async def test_client_repr_names_endpoint_and_login_only() -> None:
     async with QontoClient(make_config(staging_token=STAGING_TOKEN)) as qonto:
         assert repr(qonto) == f"<QontoClient https://qonto.test sandbox api-key login={API_LOGIN}>"
+
+
+async def test_pooled_connections_expire_well_before_the_server_closes_them() -> None:
+    """A create sent on a keep-alive connection the server is closing gets no answer (ambiguous):
+    connections idle for as long as the server's keep-alive timeout are never reused."""
+    from billing_pipeline.emulator.app import create_app
+    from billing_pipeline.emulator.config import EmulatorConfig
+    from billing_pipeline.emulator.server import uvicorn_config
+    from billing_pipeline.qonto.client import KEEPALIVE_EXPIRY_S, QontoClient
+    from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
+
+    server_keep_alive_s = uvicorn_config(create_app(EmulatorConfig())).timeout_keep_alive
+    config = QontoConfig(base_url="http://127.0.0.1:9", auth=ApiKeyAuth.parse("login:secret"))
+    async with QontoClient(config) as qonto:
+        pool = qonto._http._transport._pool  # type: ignore[attr-defined]
+        assert pool._keepalive_expiry == KEEPALIVE_EXPIRY_S
+    assert KEEPALIVE_EXPIRY_S <= server_keep_alive_s / 2
