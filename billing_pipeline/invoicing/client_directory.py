@@ -5,7 +5,7 @@ Finding a customer's client takes one to four filtered searches (email, former e
 VAT number), and delivering an invoice one read of its client; at SaaS scale that is several
 requests per invoice against Qonto's 10,000 per 10 minutes. A listing costs one request per 100
 clients, so when more lookups are due than the listing has pages, the clients are listed once
-(pages fetched concurrently, oldest first so that a client created meanwhile lands on a later page
+(pages fetched a window at a time, oldest first so that a client created meanwhile lands on a later page
 instead of shifting the others) and searched here with the rules of Qonto's filters: email and
 identifiers compared without case and spaces. A stale answer is never trusted for an ambiguous
 create: that is always resolved by searching Qonto again (``clients.py``).
@@ -13,11 +13,11 @@ create: that is always resolved by searching Qonto again (``clients.py``).
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 
+from billing_pipeline.qonto.calls import iterate_pages
 from billing_pipeline.qonto.client import MAX_PER_PAGE, QontoClient
-from billing_pipeline.qonto.models import Client
+from billing_pipeline.qonto.models import Client, Page
 
 # below this many lookups the searches are cheaper whatever the organization's size
 MIN_LOOKUPS = 3
@@ -58,13 +58,14 @@ class ClientDirectory:
         spent to learn the organization's size)."""
         if lookups < MIN_LOOKUPS:
             return None
-        first = await qonto.list_clients(sort_by="created_at:asc", page=1, per_page=MAX_PER_PAGE)
+
+        async def fetch(page: int) -> Page[Client]:
+            return await qonto.list_clients(sort_by="created_at:asc", page=page, per_page=MAX_PER_PAGE)
+
+        first = await fetch(1)
         pages = first.meta.total_pages
         if pages is None:
             pages = 1 if not first.meta.next_page else None  # no count given: only a single page is known
         if pages is None or pages > lookups:
             return None
-        rest = await asyncio.gather(
-            *(qonto.list_clients(sort_by="created_at:asc", page=p, per_page=MAX_PER_PAGE) for p in range(2, pages + 1))
-        )
-        return cls([*first.items, *(client for page in rest for client in page.items)])
+        return cls([client async for client in iterate_pages(fetch, first=first)])

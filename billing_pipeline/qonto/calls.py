@@ -25,11 +25,13 @@ M = TypeVar("M", bound=BaseModel)
 PAGE_WINDOW = 8
 
 
-async def iterate_pages(fetch: Callable[[int], Awaitable[Page[M]]], *, window: int = PAGE_WINDOW) -> AsyncIterator[M]:
-    """Every item, in page order: page 1, then the pages ``meta.total_pages`` announces ``window`` at a
-    time, then ``meta.next_page`` one by one for as long as the last page still has one (the list grew
-    meanwhile, or the server gives no count)."""
-    page = await fetch(1)
+async def iterate_pages(
+    fetch: Callable[[int], Awaitable[Page[M]]], *, window: int = PAGE_WINDOW, first: Page[M] | None = None
+) -> AsyncIterator[M]:
+    """Every item, in page order: page 1 (``first``, when the caller has it already), then the pages
+    ``meta.total_pages`` announces ``window`` at a time, then ``meta.next_page`` one by one for as long as
+    the last page still has one (the list grew meanwhile, or the server gives no count)."""
+    page = first if first is not None else await fetch(1)
     page_number = 1
     total = page.meta.total_pages or 1
     while True:
