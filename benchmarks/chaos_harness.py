@@ -247,8 +247,8 @@ def _all_stored(workdir: Path, period: str, plans: dict) -> bool:
 
 
 def _deliveries_settled(workdir: Path, period: str) -> bool:
+    from billing_pipeline.invoicing.delivery.records import DONE, DeliveryState
     from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
-    from billing_pipeline.invoicing.ledger_delivery import DONE, DeliveryState
 
     ledger = Ledger(f"sqlite:///{workdir / 'state' / 'ledger.sqlite'}")
     try:
@@ -265,8 +265,8 @@ def _judge(outcome: ChaosOutcome, emulator: EmulatorProcess, plans: dict, workdi
     submissions = Counter(s["invoice_id"] for s in state.get("einvoice_submissions", []))
     outcome.duplicate_deliveries = sum(n - 1 for n in (emails + submissions).values() if n > 1)
     outcome.duplicate_deliveries += sum(1 for i in emails if i in submissions)  # both channels
+    from billing_pipeline.invoicing.delivery.records import DeliveryState
     from billing_pipeline.invoicing.ledger import Ledger
-    from billing_pipeline.invoicing.ledger_delivery import DeliveryState
 
     ledger = Ledger(f"sqlite:///{workdir / 'state' / 'ledger.sqlite'}")
     try:

@@ -38,14 +38,14 @@ from benchmarks.chaos_harness import EmulatorProcess
 from billing_pipeline.billing.demo import write_demo_data
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import plan_period
+from billing_pipeline.defs.documents.sensor import facturx_attachment_sensor
 from billing_pipeline.defs.resources import BillingResource, QontoResource
-from billing_pipeline.defs.sensors import facturx_attachment_sensor
 from billing_pipeline.emulator.bulk_seed import clone_finalized_invoices
 from billing_pipeline.emulator.seed import MAIN_IBAN
+from billing_pipeline.invoicing.invoices.qonto_index import index_period
+from billing_pipeline.invoicing.invoices.records import InvoiceState, invoice_records
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.ledger_schema import InvoiceState, invoice_records
-from billing_pipeline.invoicing.qonto_index import index_period
-from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 

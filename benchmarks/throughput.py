@@ -28,13 +28,13 @@ from benchmarks.chaos_harness import EmulatorProcess
 from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan, PeriodPlan, UsageStats, VatSubtotal
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import verify_pdf
-from billing_pipeline.invoicing.drafts import DraftSynchronizer
-from billing_pipeline.invoicing.facturx_files import FacturxCollector
-from billing_pipeline.invoicing.finalization import finalize_period
+from billing_pipeline.invoicing.documents.facturx_files import FacturxCollector
+from billing_pipeline.invoicing.documents.readiness import pending_by_period, probe_period
+from billing_pipeline.invoicing.documents.render_follower import RenderFollower, collect_and_follow
+from billing_pipeline.invoicing.drafts.service import DraftSynchronizer
+from billing_pipeline.invoicing.finalization.service import finalize_period
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.payloads import client_create, customer_digest
-from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
-from billing_pipeline.invoicing.render_follower import RenderFollower, collect_and_follow
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 from billing_pipeline.qonto.models import ClientInvoiceCreate, InvoiceItemInput, Money

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from billing_pipeline.defs.assets import BILLING_ASSETS
-from billing_pipeline.defs.assets.payments import PAYMENT_ASSETS
-from billing_pipeline.defs.delivery_sensor import delivery_lifecycle_sensor
+from billing_pipeline.defs.catalog import BILLING_ASSETS
+from billing_pipeline.defs.delivery.sensor import delivery_lifecycle_sensor
+from billing_pipeline.defs.documents.sensor import facturx_attachment_sensor
 from billing_pipeline.defs.jobs import (
     bill_period,
     facturx_collection,
@@ -22,9 +22,9 @@ from billing_pipeline.defs.jobs import (
     payment_matching_schedule,
 )
 from billing_pipeline.defs.partitions import SETTINGS
-from billing_pipeline.defs.payment_sensor import payments_sensor
+from billing_pipeline.defs.payments.assets import PAYMENT_ASSETS
+from billing_pipeline.defs.payments.sensor import payments_sensor
 from billing_pipeline.defs.resources import BillingResource, QontoResource, resource_config
-from billing_pipeline.defs.sensors import facturx_attachment_sensor
 from billing_pipeline.invoicing.connection import EMULATOR_NOTICE
 from billing_pipeline.settings import BILLING, QONTO, QONTO_SERVER, BillingSettings, QontoMode
 

@@ -8,8 +8,8 @@ import sys
 
 import click
 
+from billing_pipeline.invoicing.delivery.records import DeliveryState
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.ledger_delivery import DeliveryState
 from billing_pipeline.settings import BillingSettings
 
 

@@ -158,7 +158,7 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
 
 
 def _invoices_and_corrections(ledger: Any, period: str) -> tuple[list[Any], list[Any]]:
-    from billing_pipeline.invoicing.corrections import credited_invoice_ids
+    from billing_pipeline.invoicing.corrections.service import credited_invoice_ids
 
     credited = credited_invoice_ids(ledger, period)
     # an abandoned row is nothing to bill (the customer left the plan), and an invoice we credited in
@@ -200,7 +200,7 @@ def _pending(ledger: Any, period: str) -> bool:
 
 def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
     from billing_pipeline.defs.resources import run_async
-    from billing_pipeline.invoicing.readiness import pending_by_period, probe_period
+    from billing_pipeline.invoicing.documents.readiness import pending_by_period, probe_period
 
     pending = pending_by_period(ledger).get(period)
     if not pending:

@@ -1,4 +1,4 @@
-"""What ``bill`` reports and waits for about delivery (see invoicing/delivery.py)."""
+"""What ``bill`` reports and waits for about delivery (see invoicing/delivery/service.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from billing_pipeline.invoicing.delivery.records import DONE, IN_PROGRESS, NEEDS_A_PERSON, DeliveryRecord
 from billing_pipeline.invoicing.ledger import InvoiceState
-from billing_pipeline.invoicing.ledger_delivery import DONE, IN_PROGRESS, NEEDS_A_PERSON, DeliveryRecord
 
 
 def delivery_json(record: DeliveryRecord | None) -> dict[str, Any] | None:
@@ -37,9 +37,9 @@ def delivery_pending(ledger: Any, period: str) -> bool:
 
 def delivery_moved(qonto: Any, ledger: Any, period: str) -> bool:
     """Whether a delivery run has something to do now (the bill --wait loop asks before each run)."""
-    from billing_pipeline.defs.delivery_sensor import lifecycle_moved
+    from billing_pipeline.defs.delivery.sensor import lifecycle_moved
     from billing_pipeline.defs.resources import run_async
-    from billing_pipeline.invoicing.ledger_delivery import DeliveryState
+    from billing_pipeline.invoicing.delivery.records import DeliveryState
 
     deliveries = {d.invoice_id: d for d in ledger.deliveries(period)}
     if any(d.state in (DeliveryState.RESEND, DeliveryState.SENDING) for d in deliveries.values()):

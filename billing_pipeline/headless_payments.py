@@ -31,7 +31,7 @@ def _run(instance: Any) -> Any:
 def payments(output_format: str) -> None:
     """Match new credit transfers to open invoices and mark fully paid invoices paid (one pass)."""
     from billing_pipeline.headless import _instance
-    from billing_pipeline.invoicing.payments import PaymentReport
+    from billing_pipeline.invoicing.payments.service import PaymentReport
 
     result = _run(_instance())
     if not result.success:

@@ -27,31 +27,22 @@ from typing import Any
 import sqlalchemy as sa
 from filelock import FileLock
 
-from billing_pipeline.invoicing.ledger_clients import ClientLinks
-from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
-from billing_pipeline.invoicing.ledger_corrections import CorrectionLedger
-from billing_pipeline.invoicing.ledger_delivery import DeliveryLedger
-from billing_pipeline.invoicing.ledger_payments import PaymentLedger
-from billing_pipeline.invoicing.ledger_schema import (
+from billing_pipeline.invoicing.clients.records import ClientLink, ClientLinks, ClientState, client_links
+from billing_pipeline.invoicing.corrections.records import CorrectionLedger, CorrectionRecord, CorrectionState
+from billing_pipeline.invoicing.delivery.records import DeliveryLedger
+from billing_pipeline.invoicing.invoices.records import (
     FINAL_STATES,
     INVOICE_TRANSITIONS,
-    ClientLink,
-    ClientState,
-    CorrectionRecord,
-    CorrectionState,
-    IllegalTransition,
     InvoiceRecord,
     InvoiceState,
-    LedgerConflict,
     PlannedContent,
-    add_missing_columns,
-    client_links,
     invoice_from_row,
     invoice_records,
-    metadata,
-    utc,
 )
-from billing_pipeline.invoicing.references import InvoiceReference
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
+from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
+from billing_pipeline.invoicing.payments.records import PaymentLedger
+from billing_pipeline.invoicing.tables import IllegalTransition, LedgerConflict, add_missing_columns, metadata, utc
 
 __all__ = [
     "FINAL_STATES",

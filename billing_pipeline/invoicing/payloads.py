@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.models import Customer, InvoicePlan
-from billing_pipeline.invoicing.references import InvoiceReference
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.qonto.models import (
     Address,
     ClientCreate,

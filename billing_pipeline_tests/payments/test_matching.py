@@ -8,8 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_pipeline.invoicing.ledger_payments import Allocation, TransactionOutcome
-from billing_pipeline.invoicing.payment_matching import (
+from billing_pipeline.invoicing.payments.matching import (
     BankCredit,
     Matcher,
     OpenInvoice,
@@ -17,6 +16,7 @@ from billing_pipeline.invoicing.payment_matching import (
     names_agree,
     our_numbers,
 )
+from billing_pipeline.invoicing.payments.records import Allocation, TransactionOutcome
 
 DAY = date(2026, 11, 20)
 

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.ledger_payments import (
-    CountedTransaction,
-    IllegalTransition,
-    ReminderState,
-    TransactionOutcome,
-)
-from billing_pipeline.invoicing.payment_matching import OpenInvoice
-from billing_pipeline.invoicing.receivables import (
+from billing_pipeline.invoicing.payments.matching import OpenInvoice
+from billing_pipeline.invoicing.payments.receivables import (
     ReminderSender,
     bucket,
     parse_stages,
     receivables,
     reminders_due,
+)
+from billing_pipeline.invoicing.payments.records import (
+    CountedTransaction,
+    IllegalTransition,
+    ReminderState,
+    TransactionOutcome,
 )
 from billing_pipeline.qonto.delivery_calls import InvoiceEmail
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoValidationError

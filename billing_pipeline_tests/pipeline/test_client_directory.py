@@ -7,7 +7,7 @@ import csv
 import dagster as dg
 import sqlalchemy as sa
 
-from billing_pipeline.invoicing.client_directory import ClientDirectory
+from billing_pipeline.invoicing.clients.directory import ClientDirectory
 from billing_pipeline.invoicing.ledger import client_links
 from billing_pipeline.qonto.models import Client
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld

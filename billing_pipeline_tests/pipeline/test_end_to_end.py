@@ -11,7 +11,7 @@ import dagster as dg
 import yaml
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
+from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.defs.metadata import table_records
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.ledger import InvoiceState

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import (
     IllegalTransition,
     InvoiceState,
@@ -18,7 +19,6 @@ from billing_pipeline.invoicing.ledger import (
     PlannedContent,
     invoice_records,
 )
-from billing_pipeline.invoicing.references import InvoiceReference
 
 ACME = InvoiceReference.of("acme", "2026-10")
 CONTENT = PlannedContent(digest="d", net_total=Decimal("10.00"), vat_total=Decimal("2.00"), total=Decimal("12.00"))

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from billing_pipeline.invoicing.payments import payment_pass
-from billing_pipeline.invoicing.receivables import ReceivablesReport, receivables_pass
+from billing_pipeline.invoicing.payments.receivables import ReceivablesReport, receivables_pass
+from billing_pipeline.invoicing.payments.service import payment_pass
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.payments_world import bill, settled_days_ago, total
 

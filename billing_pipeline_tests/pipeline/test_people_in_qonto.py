@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.assets import BILLING_ASSETS
+from billing_pipeline.defs.catalog import BILLING_ASSETS
 from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_pipeline.invoicing.facturx_files import FacturxFileOutcome
+from billing_pipeline.invoicing.documents.facturx_files import FacturxFileOutcome
+from billing_pipeline.invoicing.documents.render_follower import SCOUT_GIVES_UP_S, SCOUT_GROWTH, RenderFollower
 from billing_pipeline.invoicing.ledger import InvoiceState
-from billing_pipeline.invoicing.render_follower import SCOUT_GIVES_UP_S, SCOUT_GROWTH, RenderFollower
 
 PERIOD = "2026-10"
 READ_S = 0.08

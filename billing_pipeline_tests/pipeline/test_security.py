@@ -13,11 +13,11 @@ import pytest
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.definitions import build_definitions
-from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
+from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.emulator.config import EMULATOR_SECRET_KEY, EMULATOR_STAGING_TOKEN
 from billing_pipeline.emulator.testing import running_emulator
-from billing_pipeline.invoicing.facturx_files import FacturxCollector
+from billing_pipeline.invoicing.documents.facturx_files import FacturxCollector
 from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.settings import BillingSettings, QontoMode

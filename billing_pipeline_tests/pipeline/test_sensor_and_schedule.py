@@ -13,8 +13,8 @@ import dagster as dg
 import pytest
 
 from billing_pipeline.definitions import defs
-from billing_pipeline.defs.assets import BILLING_ASSETS, facturx_files
-from billing_pipeline.defs.sensors import facturx_attachment_sensor
+from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
+from billing_pipeline.defs.documents.sensor import facturx_attachment_sensor
 from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld, world_on
 

@@ -7,9 +7,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from billing_pipeline.invoicing.documents.readiness import (
+    pending_by_period,
+    pending_corrections_by_period,
+    probe_period,
+)
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.readiness import pending_by_period, pending_corrections_by_period, probe_period
-from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline.qonto.credit_note_models import CreditNote
 from billing_pipeline.qonto.models import Attachment, ClientInvoice
 

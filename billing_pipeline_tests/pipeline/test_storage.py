@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from billing_pipeline.invoicing.references import InvoiceReference
-from billing_pipeline.invoicing.storage import (
+from billing_pipeline.invoicing.documents.storage import (
     StoredFileConflict,
     UnsafeFileName,
     safe_file_name,
     store_atomically,
 )
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
 
 
 @pytest.mark.parametrize(

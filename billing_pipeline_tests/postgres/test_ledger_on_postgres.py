@@ -15,8 +15,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import InvoiceState, Ledger, LedgerConflict, PlannedContent, invoice_records
-from billing_pipeline.invoicing.references import InvoiceReference
 from billing_pipeline_tests.postgres.server import PostgresDatabase
 
 pytestmark = pytest.mark.postgres

@@ -1,0 +1,161 @@
+"""The ledger's correction documents (a mixin of ``Ledger``): intent before create, then issued, stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+
+from billing_pipeline.invoicing.ledger_clock import db_now
+from billing_pipeline.invoicing.tables import IllegalTransition, from_row, metadata, utc
+
+# corrections after finalization: one row per correction document (a credit note today), keyed by a
+# deterministic reference; the intent is committed before the create, like invoices
+correction_records = sa.Table(
+    "correction_records",
+    metadata,
+    sa.Column("reference", sa.String(300), primary_key=True),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("corrects_invoice_id", sa.String(64), nullable=False),
+    sa.Column("corrects_number", sa.String(64), nullable=True),
+    sa.Column("qonto_id", sa.String(64), nullable=True, unique=True),
+    sa.Column("number", sa.String(64), nullable=True),
+    sa.Column("total", sa.String(32), nullable=True),  # signed: negative for a credit note
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attachment_id", sa.String(64), nullable=True),
+    sa.Column("finalized_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("file_path", sa.String(1024), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("intent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
+
+
+class CorrectionState(StrEnum):
+    CREATING = "creating"  # intent written, the create may or may not have reached Qonto
+    ISSUED = "issued"  # in Qonto, numbered; waiting for its Factur-X file
+    STORED = "stored"
+    REJECTED = "rejected"
+
+
+class CorrectionRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    reference: str
+    customer_id: str
+    period: str
+    kind: str
+    corrects_invoice_id: str
+    corrects_number: str | None
+    qonto_id: str | None
+    number: str | None
+    total: str | None
+    state: CorrectionState
+    attachment_id: str | None
+    finalized_at: datetime | None
+    file_path: str | None
+    sha256: str | None
+    intent_at: datetime | None
+    updated_at: datetime
+    last_error: str | None
+
+
+def correction_from_row(row: Any) -> CorrectionRecord:
+    return from_row(CorrectionRecord, row, ("finalized_at", "intent_at", "updated_at"))
+
+
+_ALLOWED: dict[CorrectionState, frozenset[CorrectionState | None]] = {
+    CorrectionState.CREATING: frozenset({None, CorrectionState.CREATING}),
+    CorrectionState.ISSUED: frozenset({CorrectionState.CREATING, CorrectionState.ISSUED}),
+    CorrectionState.STORED: frozenset({CorrectionState.ISSUED, CorrectionState.REJECTED, CorrectionState.STORED}),
+    CorrectionState.REJECTED: frozenset({CorrectionState.ISSUED, CorrectionState.REJECTED}),
+}
+
+
+class CorrectionLedger:
+    engine: sa.Engine
+
+    def corrections(
+        self, period: str | None = None, states: set[CorrectionState] | None = None
+    ) -> list[CorrectionRecord]:
+        query = sa.select(correction_records).order_by(correction_records.c.period, correction_records.c.reference)
+        if period is not None:
+            query = query.where(correction_records.c.period == period)
+        if states:
+            query = query.where(correction_records.c.state.in_([s.value for s in states]))
+        with self.engine.connect() as connection:
+            return [correction_from_row(row) for row in connection.execute(query).mappings().all()]
+
+    def record_correction_intent(
+        self, reference: str, *, customer_id: str, period: str, kind: str, corrects_invoice_id: str,
+        corrects_number: str | None,
+    ) -> None:  # fmt: skip
+        self._move_correction(
+            reference,
+            CorrectionState.CREATING,
+            {"intent_at": True},
+            insert={
+                "customer_id": customer_id,
+                "period": period,
+                "kind": kind,
+                "corrects_invoice_id": corrects_invoice_id,
+                "corrects_number": corrects_number,
+            },
+        )
+
+    def record_correction_issued(
+        self, reference: str, *, qonto_id: str, number: str | None, total: str | None,
+        attachment_id: str | None, finalized_at: datetime | None,
+    ) -> None:  # fmt: skip
+        self._move_correction(
+            reference,
+            CorrectionState.ISSUED,
+            {
+                "qonto_id": qonto_id,
+                "number": number,
+                "total": total,
+                "attachment_id": attachment_id,
+                "finalized_at": utc(finalized_at),
+            },
+        )
+
+    def record_correction_stored(self, reference: str, *, file_path: str, sha256: str) -> None:
+        self._move_correction(
+            reference, CorrectionState.STORED, {"file_path": file_path, "sha256": sha256, "last_error": None}
+        )
+
+    def record_correction_rejected(self, reference: str, *, problems: str) -> None:
+        self._move_correction(reference, CorrectionState.REJECTED, {"last_error": problems[:4000]})
+
+    def _move_correction(
+        self, reference: str, to: CorrectionState, values: dict[str, Any], *, insert: dict[str, Any] | None = None
+    ) -> None:
+        with self.engine.begin() as connection:
+            now = db_now(connection)
+            values = {k: (now if k == "intent_at" else v) for k, v in values.items()}
+            row = connection.execute(
+                sa.select(correction_records.c.state).where(correction_records.c.reference == reference)
+            ).first()
+            current = CorrectionState(row.state) if row is not None else None
+            if current not in _ALLOWED[to]:
+                raise IllegalTransition(
+                    f"correction {reference} is {current.value if current else 'not in the ledger'}: "
+                    f"it cannot become {to.value}"
+                )
+            if row is None:
+                connection.execute(
+                    sa.insert(correction_records).values(
+                        reference=reference, state=to.value, updated_at=now, **(insert or {}), **values
+                    )
+                )
+            else:
+                connection.execute(
+                    sa.update(correction_records)
+                    .where(correction_records.c.reference == reference)
+                    .values(state=to.value, updated_at=now, **values)
+                )

@@ -1,0 +1,144 @@
+"""Cheap decision for the attachment sensor: which periods have Factur-X files ready to collect?
+
+Per period a tick probes a bounded handful of pending invoices: the most recently finalized (Qonto
+renders in finalization order, so when it is ready the older ones usually are too), the oldest
+pending one (so that one invoice that never renders cannot hide the others), and the pending
+invoices we have not looked at for longest once they are waiting for long — those are re-read
+from Qonto, since their attachment may have changed. As soon as any probed invoice is ready the
+period's collection is requested; the run then checks every invoice anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from billing_pipeline.invoicing.documents.facturx_files import STALE_AFTER_S, attachment_ready
+from billing_pipeline.invoicing.ledger import CorrectionRecord, CorrectionState, InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.qonto.client import QontoClient
+from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready
+
+RETRY_WINDOW_S = 1800  # a period whose collection run failed is requested again after this window
+MAX_REREADS_PER_PERIOD = 2  # stale invoices re-read from Qonto per period and tick
+
+
+class PeriodReadiness(BaseModel):
+    period: str
+    pending: int
+    ready: bool
+    run_key: str
+    oldest_age_s: float
+    probed: int
+
+    def describe(self) -> str:
+        return f"{self.period} ({self.pending} waiting, oldest {_age(self.oldest_age_s)})"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def pending_by_period(ledger: Ledger) -> dict[str, list[InvoiceRecord]]:
+    grouped: dict[str, list[InvoiceRecord]] = defaultdict(list)
+    for record in ledger.invoices(states={InvoiceState.FINALIZED}):
+        grouped[record.period].append(record)
+    return dict(grouped)
+
+
+def collection_run_key(
+    period: str, pending: list[InvoiceRecord], now: datetime, corrections: list[str] | None = None
+) -> str:
+    ids = ",".join(sorted([r.invoice_id or r.customer_id for r in pending] + list(corrections or [])))
+    digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
+    window = int(now.timestamp()) // RETRY_WINDOW_S
+    return f"facturx:{period}:{digest}:{window}"
+
+
+def _probes(pending: list[InvoiceRecord], now: datetime) -> list[tuple[InvoiceRecord, bool]]:
+    """(record, re-read it from Qonto first?) — newest, oldest, then the longest unchecked stale ones."""
+    by_age = sorted(pending, key=lambda r: (r.finalized_at or now, r.customer_id))
+    chosen: list[InvoiceRecord] = [by_age[-1], by_age[0]]
+    stale = [r for r in by_age if _since_last_look(r, now) > STALE_AFTER_S]
+    stale.sort(key=lambda r: (r.checked_at or r.finalized_at or now, r.customer_id))
+    chosen += stale[:MAX_REREADS_PER_PERIOD]
+    seen: set[str] = set()
+    probes = []
+    for record in chosen:
+        if record.customer_id in seen:
+            continue
+        seen.add(record.customer_id)
+        unknown = record.attachment_id is None or record.finalized_at is None
+        probes.append((record, unknown or _since_last_look(record, now) > STALE_AFTER_S))
+    return probes
+
+
+def _since_last_look(record: InvoiceRecord, now: datetime) -> float:
+    looks = [t for t in (record.checked_at, record.finalized_at) if t is not None]
+    return (now - max(looks)).total_seconds() if looks else 0.0
+
+
+async def probe_period(
+    qonto: QontoClient,
+    ledger: Ledger,
+    period: str,
+    pending: list[InvoiceRecord],
+    now: datetime | None = None,
+    corrections: list[CorrectionRecord] | None = None,
+) -> PeriodReadiness:
+    """``pending``: the period's finalized invoices without a file; ``corrections``: its credit notes."""
+    now = now or datetime.now(UTC)
+    probed = 0
+    ready = False
+    for record, reread in _probes(pending, now) if pending else []:
+        probed += 1
+        attachment_id, finalized_at = record.attachment_id, record.finalized_at
+        if reread:
+            invoice = await qonto.get_client_invoice(record.invoice_id or "")
+            attachment_id, finalized_at = invoice.attachment_id, invoice.finalized_at
+            ledger.record_attachment(
+                record.invoice_reference, attachment_id=attachment_id, finalized_at=finalized_at, number=invoice.number
+            )
+        if attachment_id is None:
+            continue
+        # without timestamps only the downloaded XML can tell (None): let the run look
+        if attachment_ready(await qonto.get_attachment(attachment_id), finalized_at) is not False:
+            ready = True
+            break
+    if not ready and corrections:
+        probed += 1
+        ready = await corrections_ready(qonto, corrections)
+    oldest = min((r.finalized_at for r in pending if r.finalized_at is not None), default=now)
+    return PeriodReadiness(
+        period=period,
+        pending=len(pending) + len(corrections or []),
+        ready=ready,
+        run_key=collection_run_key(period, pending, now, [c.reference for c in corrections or []]),
+        oldest_age_s=max(0.0, (now - oldest).total_seconds()),
+        probed=probed,
+    )
+
+
+def pending_corrections_by_period(ledger: Ledger) -> dict[str, list[CorrectionRecord]]:
+    grouped: dict[str, list[CorrectionRecord]] = defaultdict(list)
+    for record in ledger.corrections(states={CorrectionState.ISSUED}):
+        grouped[record.period].append(record)
+    return dict(grouped)
+
+
+async def corrections_ready(qonto: QontoClient, pending: list[CorrectionRecord]) -> bool:
+    """Is the Factur-X of the oldest or newest waiting credit note rendered? (at most four calls)"""
+    by_age = sorted(pending, key=lambda r: (r.finalized_at or r.updated_at, r.reference))
+    for record in {r.reference: r for r in (by_age[0], by_age[-1])}.values():
+        note = await qonto.get_credit_note(record.qonto_id or "")
+        if note.attachment_id is None:
+            continue
+        if credit_note_facturx_is_ready(note, await qonto.get_attachment(note.attachment_id)) is not False:
+            return True
+    return False
