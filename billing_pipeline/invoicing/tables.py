@@ -8,17 +8,19 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from billing_pipeline.ledger import IllegalTransition, LedgerConflict, Migration
+
+__all__ = ["LEDGER_MIGRATIONS", "IllegalTransition", "LedgerConflict", "aware", "from_row", "metadata", "utc"]
+
 M = TypeVar("M", bound=BaseModel)
 
 metadata = sa.MetaData()
 
 
-class IllegalTransition(RuntimeError):
-    """A ledger write that the invoice's recorded history does not allow."""
-
-
-class LedgerConflict(RuntimeError):
-    """A write that would break one-client-per-customer or one-invoice-per-customer-and-period."""
+# the ledger's numbered schema migrations (see billing_pipeline.ledger.migrations): version 1 is the
+# schema of the first versioned release, adopted from any ledger made before; a new nullable column
+# needs no entry (every table gets its missing nullable columns), anything else gets the next number
+LEDGER_MIGRATIONS: dict[int, Migration] = {}
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -42,13 +44,3 @@ def from_row(model: type[M], row: Any, timestamps: tuple[str, ...]) -> M:
 
 
 
-
-def add_missing_columns(connection: sa.Connection) -> None:
-    """Columns added after a table's first release, added in place to an existing ledger (all nullable)."""
-    inspector = sa.inspect(connection)
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in present:
-                kind = column.type.compile(dialect=connection.dialect)
-                connection.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))

@@ -22,7 +22,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from billing_pipeline.invoicing.ledger import Ledger, PlannedContent
 from billing_pipeline.invoicing.ledger_delivery import DeliveryChannel, DeliveryState
 from billing_pipeline.invoicing.ledger_payments import (
     Allocation,
@@ -32,6 +31,8 @@ from billing_pipeline.invoicing.ledger_payments import (
 )
 from billing_pipeline.invoicing.ledger_schema import ExpectedLine
 from billing_pipeline.invoicing.references import InvoiceReference
+
+from billing_pipeline.invoicing.ledger import Ledger, PlannedContent
 
 RELEASE = "a86cc62"
 FIXTURE = Path(__file__).parent / "fixtures" / f"ledger_release_{RELEASE}.sql"

@@ -21,10 +21,10 @@ from billing_pipeline.invoicing.payments.receivables import (
 )
 from billing_pipeline.invoicing.payments.records import (
     CountedTransaction,
-    IllegalTransition,
     ReminderState,
     TransactionOutcome,
 )
+from billing_pipeline.ledger import IllegalTransition
 from billing_pipeline.qonto.delivery_calls import InvoiceEmail
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoValidationError
 

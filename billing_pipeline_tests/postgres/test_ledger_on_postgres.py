@@ -144,7 +144,7 @@ def test_the_ledger_refuses_a_new_intent_once_the_invoice_exists(ledger: Ledger)
     ledger.record_invoice_intent(REF, "client-1")
     ledger.record_draft(REF, invoice_id="inv-1", client_id="client-1", content=CONTENT)
     with pytest.raises(
-        LedgerConflict, match=r"an invoice for customer cus-1 and period 2026-10 already exists \(draft\)"
+        LedgerConflict, match=r"invoice \[customer_id=cus-1, period=2026-10\] already exists \(draft\)"
     ):
         ledger.record_invoice_intent(REF, "client-1")
 

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from billing_pipeline.invoicing.ledger_clock import db_now as _db_now
 from billing_pipeline.invoicing.tables import LedgerConflict, from_row, metadata
+from billing_pipeline.ledger import DB_NOW, StateMachine, move, write_transaction
 
 client_links = sa.Table(
     "client_links",
@@ -51,6 +51,18 @@ def client_from_row(row: Any) -> ClientLink:
     return from_row(ClientLink, row, ("intent_at", "updated_at"))
 
 
+CLIENT = StateMachine(
+    "client link",
+    ClientState,
+    {
+        ClientState.CREATING: frozenset({None, ClientState.CREATING}),
+        # adopting a client found in Qonto (no intent of ours) links it directly
+        ClientState.LINKED: frozenset({None, ClientState.CREATING, ClientState.LINKED}),
+    },
+    final=frozenset({ClientState.LINKED}),
+)
+
+
 class ClientLinks:
     engine: sa.Engine
 
@@ -79,33 +91,22 @@ class ClientLinks:
     ) -> None:
         """Committed before a client create. A retried intent keeps the identifiers of every attempt's
         email in mind: the first attempt's email is kept (a lost create may have used it)."""
-        with self.engine.begin() as connection:
-            now = _db_now(connection)
-            existing = connection.execute(
-                sa.select(client_links.c.state).where(client_links.c.customer_id == customer_id)
-            ).first()
-            identifiers = {"tax_identification_number": tax_identification_number, "vat_number": vat_number}
-            if existing is None:
-                connection.execute(
-                    sa.insert(client_links).values(
-                        customer_id=customer_id,
-                        client_id=None,
-                        email=email,
-                        customer_digest=customer_digest,
-                        state=ClientState.CREATING.value,
-                        intent_at=now,
-                        updated_at=now,
-                        **identifiers,
-                    )
-                )
-            elif existing.state == ClientState.CREATING.value:
-                connection.execute(
-                    sa.update(client_links)
-                    .where(client_links.c.customer_id == customer_id)
-                    .values(intent_at=now, updated_at=now)
-                )
-            else:
-                raise LedgerConflict(f"customer {customer_id} is already linked to a Qonto client")
+        move(
+            self.engine,
+            client_links,
+            {"customer_id": customer_id},
+            CLIENT,
+            ClientState.CREATING,
+            {"intent_at": DB_NOW},
+            insert={
+                "client_id": None,
+                "email": email,
+                "customer_digest": customer_digest,
+                "tax_identification_number": tax_identification_number,
+                "vat_number": vat_number,
+            },
+            conflict=True,
+        )
 
     def link_client(
         self,
@@ -117,7 +118,7 @@ class ClientLinks:
         tax_identification_number: str | None = None,
         vat_number: str | None = None,
     ) -> None:
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             owner = connection.execute(
                 sa.select(client_links.c.customer_id).where(client_links.c.client_id == client_id)
             ).scalar()
@@ -130,13 +131,7 @@ class ClientLinks:
                 "client_id": client_id,
                 "email": email,
                 "customer_digest": customer_digest,
-                "state": ClientState.LINKED.value,
-                "updated_at": _db_now(connection),
                 "tax_identification_number": tax_identification_number,
                 "vat_number": vat_number,
             }
-            updated = connection.execute(
-                sa.update(client_links).where(client_links.c.customer_id == customer_id).values(**values)
-            ).rowcount
-            if not updated:
-                connection.execute(sa.insert(client_links).values(customer_id=customer_id, intent_at=None, **values))
+            move(connection, client_links, {"customer_id": customer_id}, CLIENT, ClientState.LINKED, values)

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from billing_pipeline.invoicing.ledger_clock import db_now
-from billing_pipeline.invoicing.tables import IllegalTransition, from_row, metadata, utc
+from billing_pipeline.invoicing.tables import from_row, metadata
+from billing_pipeline.ledger import DB_NOW, StateMachine, move
 
 # corrections after finalization: one row per correction document (a credit note today), keyed by a
 # deterministic reference; the intent is committed before the create, like invoices
@@ -69,12 +69,17 @@ def correction_from_row(row: Any) -> CorrectionRecord:
     return from_row(CorrectionRecord, row, ("finalized_at", "intent_at", "updated_at"))
 
 
-_ALLOWED: dict[CorrectionState, frozenset[CorrectionState | None]] = {
-    CorrectionState.CREATING: frozenset({None, CorrectionState.CREATING}),
-    CorrectionState.ISSUED: frozenset({CorrectionState.CREATING, CorrectionState.ISSUED}),
-    CorrectionState.STORED: frozenset({CorrectionState.ISSUED, CorrectionState.REJECTED, CorrectionState.STORED}),
-    CorrectionState.REJECTED: frozenset({CorrectionState.ISSUED, CorrectionState.REJECTED}),
-}
+CORRECTION = StateMachine(
+    "correction",
+    CorrectionState,
+    {
+        CorrectionState.CREATING: frozenset({None, CorrectionState.CREATING}),
+        CorrectionState.ISSUED: frozenset({CorrectionState.CREATING, CorrectionState.ISSUED}),
+        CorrectionState.STORED: frozenset({CorrectionState.ISSUED, CorrectionState.REJECTED, CorrectionState.STORED}),
+        CorrectionState.REJECTED: frozenset({CorrectionState.ISSUED, CorrectionState.REJECTED}),
+    },
+    final=frozenset({CorrectionState.STORED, CorrectionState.REJECTED}),
+)
 
 
 class CorrectionLedger:
@@ -98,7 +103,7 @@ class CorrectionLedger:
         self._move_correction(
             reference,
             CorrectionState.CREATING,
-            {"intent_at": True},
+            {"intent_at": DB_NOW},
             insert={
                 "customer_id": customer_id,
                 "period": period,
@@ -120,7 +125,7 @@ class CorrectionLedger:
                 "number": number,
                 "total": total,
                 "attachment_id": attachment_id,
-                "finalized_at": utc(finalized_at),
+                "finalized_at": finalized_at,
             },
         )
 
@@ -130,32 +135,9 @@ class CorrectionLedger:
         )
 
     def record_correction_rejected(self, reference: str, *, problems: str) -> None:
-        self._move_correction(reference, CorrectionState.REJECTED, {"last_error": problems[:4000]})
+        self._move_correction(reference, CorrectionState.REJECTED, {"last_error": problems})
 
     def _move_correction(
         self, reference: str, to: CorrectionState, values: dict[str, Any], *, insert: dict[str, Any] | None = None
     ) -> None:
-        with self.engine.begin() as connection:
-            now = db_now(connection)
-            values = {k: (now if k == "intent_at" else v) for k, v in values.items()}
-            row = connection.execute(
-                sa.select(correction_records.c.state).where(correction_records.c.reference == reference)
-            ).first()
-            current = CorrectionState(row.state) if row is not None else None
-            if current not in _ALLOWED[to]:
-                raise IllegalTransition(
-                    f"correction {reference} is {current.value if current else 'not in the ledger'}: "
-                    f"it cannot become {to.value}"
-                )
-            if row is None:
-                connection.execute(
-                    sa.insert(correction_records).values(
-                        reference=reference, state=to.value, updated_at=now, **(insert or {}), **values
-                    )
-                )
-            else:
-                connection.execute(
-                    sa.update(correction_records)
-                    .where(correction_records.c.reference == reference)
-                    .values(state=to.value, updated_at=now, **values)
-                )
+        move(self.engine, correction_records, {"reference": reference}, CORRECTION, to, values, insert=insert)

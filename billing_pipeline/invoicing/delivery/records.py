@@ -6,7 +6,7 @@ person says what happened (``billing-pipeline delivery resolve``). E-invoice sub
 the same way although Qonto deduplicates them (a repeated ``send_by_einvoice`` is a no-op success), so
 an unanswered submission is simply submitted again.
 
-States and their transitions (``_ALLOWED``)::
+States and their transitions (``DELIVERY``)::
 
     (none) ──intent──► sending ──204 email──► sent
       ▲                  │  └──204 e-invoice──► submitted ──202…──► received
@@ -26,8 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from billing_pipeline.invoicing.ledger_clock import db_now
-from billing_pipeline.invoicing.tables import IllegalTransition, from_row, metadata, utc
+from billing_pipeline.invoicing.tables import from_row, metadata
+from billing_pipeline.ledger import DB_NOW, StateMachine, move
 
 delivery_records = sa.Table(
     "delivery_records",
@@ -71,17 +71,22 @@ DONE = frozenset({DeliveryState.SENT, DeliveryState.RECEIVED})
 IN_PROGRESS = frozenset({DeliveryState.SENDING, DeliveryState.SUBMITTED, DeliveryState.RESEND})
 NEEDS_A_PERSON = frozenset({DeliveryState.REFUSED, DeliveryState.DISPUTED, DeliveryState.FAILED, DeliveryState.UNKNOWN})
 
-_ALLOWED: dict[DeliveryState, frozenset[DeliveryState | None]] = {
-    DeliveryState.SENDING: frozenset({None, DeliveryState.RESEND, DeliveryState.SENDING}),
-    DeliveryState.SENT: frozenset({DeliveryState.SENDING, DeliveryState.UNKNOWN}),
-    DeliveryState.SUBMITTED: frozenset({DeliveryState.SENDING, DeliveryState.SUBMITTED}),
-    DeliveryState.RECEIVED: frozenset({DeliveryState.SUBMITTED, DeliveryState.RECEIVED}),
-    DeliveryState.REFUSED: frozenset({DeliveryState.SUBMITTED, DeliveryState.RECEIVED}),
-    DeliveryState.DISPUTED: frozenset({DeliveryState.SUBMITTED, DeliveryState.RECEIVED, DeliveryState.DISPUTED}),
-    DeliveryState.FAILED: frozenset({DeliveryState.SENDING, DeliveryState.SUBMITTED}),
-    DeliveryState.UNKNOWN: frozenset({DeliveryState.SENDING}),
-    DeliveryState.RESEND: frozenset({DeliveryState.UNKNOWN, DeliveryState.FAILED}),
-}
+DELIVERY = StateMachine(
+    "delivery",
+    DeliveryState,
+    {
+        DeliveryState.SENDING: frozenset({None, DeliveryState.RESEND, DeliveryState.SENDING}),
+        DeliveryState.SENT: frozenset({DeliveryState.SENDING, DeliveryState.UNKNOWN}),
+        DeliveryState.SUBMITTED: frozenset({DeliveryState.SENDING, DeliveryState.SUBMITTED}),
+        DeliveryState.RECEIVED: frozenset({DeliveryState.SUBMITTED, DeliveryState.RECEIVED}),
+        DeliveryState.REFUSED: frozenset({DeliveryState.SUBMITTED, DeliveryState.RECEIVED}),
+        DeliveryState.DISPUTED: frozenset({DeliveryState.SUBMITTED, DeliveryState.RECEIVED, DeliveryState.DISPUTED}),
+        DeliveryState.FAILED: frozenset({DeliveryState.SENDING, DeliveryState.SUBMITTED}),
+        DeliveryState.UNKNOWN: frozenset({DeliveryState.SENDING}),
+        DeliveryState.RESEND: frozenset({DeliveryState.UNKNOWN, DeliveryState.FAILED}),
+    },
+    final=DONE,
+)
 
 
 class DeliveryRecord(BaseModel):
@@ -139,22 +144,22 @@ class DeliveryLedger:
             "number": number,
             "channel": channel.value,
             "recipients": json.dumps(recipients),
-            "intent_at": True,
+            "intent_at": DB_NOW,
             "last_error": None,
         }
         self._move_delivery(invoice_id, DeliveryState.SENDING, values)
 
     def record_delivery_sent(self, invoice_id: str) -> None:
-        self._move_delivery(invoice_id, DeliveryState.SENT, {"sent_at": True, "last_error": None})
+        self._move_delivery(invoice_id, DeliveryState.SENT, {"sent_at": DB_NOW, "last_error": None})
 
     def record_delivery_submitted(self, invoice_id: str) -> None:
-        self._move_delivery(invoice_id, DeliveryState.SUBMITTED, {"sent_at": True, "last_error": None})
+        self._move_delivery(invoice_id, DeliveryState.SUBMITTED, {"sent_at": DB_NOW, "last_error": None})
 
     def record_delivery_unknown(self, invoice_id: str, *, reason: str) -> None:
-        self._move_delivery(invoice_id, DeliveryState.UNKNOWN, {"last_error": reason[:4000]})
+        self._move_delivery(invoice_id, DeliveryState.UNKNOWN, {"last_error": reason})
 
     def record_delivery_failed(self, invoice_id: str, *, reason: str) -> None:
-        self._move_delivery(invoice_id, DeliveryState.FAILED, {"last_error": reason[:4000]})
+        self._move_delivery(invoice_id, DeliveryState.FAILED, {"last_error": reason})
 
     def record_delivery_progress(
         self, invoice_id: str, to: DeliveryState, *, einvoicing_status: str | None, events: list[dict[str, Any]],
@@ -164,7 +169,7 @@ class DeliveryLedger:
         values: dict[str, Any] = {
             "einvoicing_status": einvoicing_status,
             "events": json.dumps(events, default=str),
-            "checked_at": True,
+            "checked_at": DB_NOW,
             "last_error": reason,
         }
         self._move_delivery(invoice_id, to, values)
@@ -177,26 +182,4 @@ class DeliveryLedger:
             self._move_delivery(invoice_id, DeliveryState.RESEND, {"last_error": f"resend asked by {by}"})
 
     def _move_delivery(self, invoice_id: str, to: DeliveryState, values: dict[str, Any]) -> None:
-        with self.engine.begin() as connection:
-            now = db_now(connection)
-            values = {k: (now if v is True and k.endswith("_at") else v) for k, v in values.items()}
-            values = {k: (utc(v) if isinstance(v, datetime) else v) for k, v in values.items()}
-            row = connection.execute(
-                sa.select(delivery_records.c.state).where(delivery_records.c.invoice_id == invoice_id)
-            ).first()
-            current = DeliveryState(row.state) if row is not None else None
-            if current not in _ALLOWED[to]:
-                raise IllegalTransition(
-                    f"the delivery of invoice {invoice_id} is {current.value if current else 'not in the ledger'}: "
-                    f"it cannot become {to.value}"
-                )
-            if row is None:
-                connection.execute(
-                    sa.insert(delivery_records).values(invoice_id=invoice_id, state=to.value, updated_at=now, **values)
-                )
-            else:
-                connection.execute(
-                    sa.update(delivery_records)
-                    .where(delivery_records.c.invoice_id == invoice_id)
-                    .values(state=to.value, updated_at=now, **values)
-                )
+        move(self.engine, delivery_records, {"invoice_id": invoice_id}, DELIVERY, to, values)

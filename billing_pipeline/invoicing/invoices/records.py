@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.tables import from_row, metadata
+from billing_pipeline.ledger import StateMachine
 
 invoice_records = sa.Table(
     "invoice_records",
@@ -74,6 +75,7 @@ INVOICE_TRANSITIONS: dict[InvoiceState, frozenset[InvoiceState | None]] = {
     S.ABANDONED: frozenset({S.CREATING, S.DRAFT, S.ABANDONED}),
 }
 FINAL_STATES = frozenset({S.FINALIZED, S.STORED, S.REJECTED})  # numbered by Qonto, immutable
+INVOICE = StateMachine("invoice", InvoiceState, INVOICE_TRANSITIONS, final=FINAL_STATES)
 
 
 class ExpectedLine(BaseModel):

@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from billing_pipeline.invoicing.ledger_clock import db_now
-from billing_pipeline.invoicing.tables import IllegalTransition, aware, metadata
+from billing_pipeline.invoicing.tables import aware, metadata
+from billing_pipeline.ledger import DB_NOW, StateMachine, db_now, move, write_transaction
 
 payment_transactions = sa.Table(
     "payment_transactions",
@@ -102,17 +102,27 @@ class ReminderState(StrEnum):
     SKIPPED = "skipped"  # a later stage was due first (never send a stale reminder)
 
 
-_MARKING_FROM: dict[MarkingState, frozenset[MarkingState | None]] = {
-    MarkingState.MARKING: frozenset({None, MarkingState.MARKING}),
-    MarkingState.MARKED: frozenset({MarkingState.MARKING, MarkingState.MARKED}),
-}
-_REMINDER_FROM: dict[ReminderState, frozenset[ReminderState | None]] = {
-    ReminderState.SENDING: frozenset({None, ReminderState.FAILED}),
-    ReminderState.SENT: frozenset({ReminderState.SENDING}),
-    ReminderState.UNKNOWN: frozenset({ReminderState.SENDING}),
-    ReminderState.FAILED: frozenset({ReminderState.SENDING}),
-    ReminderState.SKIPPED: frozenset({None}),
-}
+MARKING = StateMachine(
+    "marking",
+    MarkingState,
+    {
+        MarkingState.MARKING: frozenset({None, MarkingState.MARKING}),
+        MarkingState.MARKED: frozenset({MarkingState.MARKING, MarkingState.MARKED}),
+    },
+    final=frozenset({MarkingState.MARKED}),
+)
+REMINDER = StateMachine(
+    "reminder",
+    ReminderState,
+    {
+        ReminderState.SENDING: frozenset({None, ReminderState.FAILED}),
+        ReminderState.SENT: frozenset({ReminderState.SENDING}),
+        ReminderState.UNKNOWN: frozenset({ReminderState.SENDING}),
+        ReminderState.FAILED: frozenset({ReminderState.SENDING}),
+        ReminderState.SKIPPED: frozenset({None}),
+    },
+    final=frozenset({ReminderState.SENT, ReminderState.UNKNOWN, ReminderState.SKIPPED}),
+)
 
 
 class Allocation(BaseModel):
@@ -196,17 +206,16 @@ class PaymentLedger:
     def record_completion(self, invoice_id: str, number: str, paid_at: date, completed_by: str) -> bool:
         """A marking intent for an invoice paid in full without a transfer completing it (a credit note
         lowered what it expected); False when the invoice already has one."""
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             exists = connection.execute(
                 sa.select(payment_markings.c.invoice_id).where(payment_markings.c.invoice_id == invoice_id)
             ).first()
             if exists is not None:
                 return False
-            now = db_now(connection)
             self._move_marking(
-                connection, invoice_id, MarkingState.MARKING, now,
+                connection, invoice_id, MarkingState.MARKING,
                 insert={"invoice_number": number, "paid_at": paid_at.isoformat(), "completed_by": completed_by,
-                        "intent_at": now},
+                        "intent_at": DB_NOW},
             )  # fmt: skip
         return True
 
@@ -218,7 +227,7 @@ class PaymentLedger:
     def record_transaction(self, counted: CountedTransaction) -> bool:
         """Record one examined transaction, its allocations and the markings it makes due — all or
         nothing. False (and nothing written) when the transaction was already recorded."""
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             now = db_now(connection)
             exists = connection.execute(
                 sa.select(payment_transactions.c.transaction_id).where(
@@ -251,9 +260,9 @@ class PaymentLedger:
                 )
             for invoice_id, number, paid_at in counted.completes:
                 self._move_marking(
-                    connection, invoice_id, MarkingState.MARKING, now,
+                    connection, invoice_id, MarkingState.MARKING,
                     insert={"invoice_number": number, "paid_at": paid_at.isoformat(),
-                            "completed_by": counted.transaction_id, "intent_at": now},
+                            "completed_by": counted.transaction_id, "intent_at": DB_NOW},
                 )  # fmt: skip
         return True
 
@@ -267,42 +276,18 @@ class PaymentLedger:
         return [Marking.model_validate({**row, "paid_at": date.fromisoformat(row["paid_at"])}) for row in rows]
 
     def record_marked(self, invoice_id: str) -> None:
-        with self.engine.begin() as connection:
-            self._move_marking(
-                connection, invoice_id, MarkingState.MARKED, db_now(connection), values={"last_error": None}
-            )
+        self._move_marking(self.engine, invoice_id, MarkingState.MARKED, values={"last_error": None})
 
     def record_marking_error(self, invoice_id: str, error: str) -> None:
-        with self.engine.begin() as connection:
-            self._move_marking(
-                connection, invoice_id, MarkingState.MARKING, db_now(connection), values={"last_error": error[:2000]}
-            )
+        self._move_marking(self.engine, invoice_id, MarkingState.MARKING, values={"last_error": error})
 
     def _move_marking(
-        self, connection: sa.Connection, invoice_id: str, to: MarkingState, now: datetime, *,
+        self, bind: sa.Connection | sa.Engine, invoice_id: str, to: MarkingState, *,
         values: dict[str, Any] | None = None, insert: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
-        row = connection.execute(
-            sa.select(payment_markings.c.state).where(payment_markings.c.invoice_id == invoice_id)
-        ).first()
-        current = MarkingState(row.state) if row is not None else None
-        if current not in _MARKING_FROM[to] or (row is None and insert is None):
-            raise IllegalTransition(
-                f"marking of invoice {invoice_id} is {current.value if current else 'not in the ledger'}: "
-                f"it cannot become {to.value} (an invoice is completed by one transfer only)"
-            )
-        if row is None:
-            connection.execute(
-                sa.insert(payment_markings).values(
-                    invoice_id=invoice_id, state=to.value, updated_at=now, **(insert or {}), **(values or {})
-                )
-            )
-        else:
-            connection.execute(
-                sa.update(payment_markings)
-                .where(payment_markings.c.invoice_id == invoice_id)
-                .values(state=to.value, updated_at=now, **(values or {}))
-            )
+        # a marking row is born only with its transfer (insert): an invoice is completed by one transfer only
+        move(bind, payment_markings, {"invoice_id": invoice_id}, MARKING, to, values, insert=insert,
+             create=insert is not None)  # fmt: skip
 
     # -- reminders ------------------------------------------------------------------------------
     def reminders(self) -> list[Reminder]:
@@ -314,29 +299,13 @@ class PaymentLedger:
         self, invoice_id: str, days_after_due: int, to: ReminderState, *, invoice_number: str,
         recipients: str | None = None, error: str | None = None,
     ) -> None:  # fmt: skip
-        with self.engine.begin() as connection:
-            now = db_now(connection)
-            key = (payment_reminders.c.invoice_id == invoice_id) & (
-                payment_reminders.c.days_after_due == days_after_due
-            )
-            row = connection.execute(sa.select(payment_reminders.c.state).where(key)).first()
-            current = ReminderState(row.state) if row is not None else None
-            if current not in _REMINDER_FROM[to]:
-                raise IllegalTransition(
-                    f"reminder {days_after_due} d of invoice {invoice_number} is "
-                    f"{current.value if current else 'not in the ledger'}: it cannot become {to.value}"
-                )
-            values: dict[str, Any] = {"state": to.value, "updated_at": now, "last_error": error}
-            if to == ReminderState.SENDING:
-                values.update(intent_at=now, recipients=recipients)
-            if row is None:
-                connection.execute(
-                    sa.insert(payment_reminders).values(
-                        invoice_id=invoice_id, days_after_due=days_after_due, invoice_number=invoice_number, **values
-                    )
-                )
-            else:
-                connection.execute(sa.update(payment_reminders).where(key).values(**values))
+        values: dict[str, Any] = {"last_error": error}
+        if to == ReminderState.SENDING:
+            values.update(intent_at=DB_NOW, recipients=recipients)
+        move(
+            self.engine, payment_reminders, {"invoice_id": invoice_id, "days_after_due": days_after_due}, REMINDER, to,
+            values, insert={"invoice_number": invoice_number},
+        )  # fmt: skip
 
     # -- the pass's cursor ----------------------------------------------------------------------
     def payment_cursor(self, name: str) -> str | None:
