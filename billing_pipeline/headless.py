@@ -229,7 +229,7 @@ def _print_result(
             "invoice_id": r.invoice_id,
             "number": r.number,
             "status": r.state.value,
-            "total": r.total,
+            "total": str(r.total.amount) if r.total else None,
             "file": r.file_path,
             "sha256": r.sha256,
             "delivery": delivery_json(deliveries.get(r.invoice_id or "")) if deliveries is not None else None,
@@ -243,7 +243,7 @@ def _print_result(
             "qonto_id": c.qonto_id,
             "number": c.number,
             "corrects": c.corrects_number,
-            "total": c.total,
+            "total": str(c.total.amount) if c.total else None,
             "file": c.file_path,
             "sha256": c.sha256,
         }

@@ -38,8 +38,9 @@ from billing_pipeline.invoicing.invoices.records import (
     invoice_records,
 )
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
+from billing_pipeline.invoicing.migrations import LEDGER_MIGRATIONS
 from billing_pipeline.invoicing.payments.records import PaymentLedger
-from billing_pipeline.invoicing.tables import LEDGER_MIGRATIONS, IllegalTransition, LedgerConflict, metadata
+from billing_pipeline.invoicing.tables import IllegalTransition, LedgerConflict, metadata
 from billing_pipeline.ledger import DB_NOW, LedgerEngine, move, redacted, refresh
 
 __all__ = [

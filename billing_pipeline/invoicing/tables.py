@@ -8,19 +8,13 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from billing_pipeline.ledger import IllegalTransition, LedgerConflict, Migration
+from billing_pipeline.ledger import IllegalTransition, LedgerConflict
 
-__all__ = ["LEDGER_MIGRATIONS", "IllegalTransition", "LedgerConflict", "aware", "from_row", "metadata", "utc"]
+__all__ = ["IllegalTransition", "LedgerConflict", "aware", "from_row", "metadata", "utc"]
 
 M = TypeVar("M", bound=BaseModel)
 
 metadata = sa.MetaData()
-
-
-# the ledger's numbered schema migrations (see billing_pipeline.ledger.migrations): version 1 is the
-# schema of the first versioned release, adopted from any ledger made before; a new nullable column
-# needs no entry (every table gets its missing nullable columns), anything else gets the next number
-LEDGER_MIGRATIONS: dict[int, Migration] = {}
 
 
 def aware(value: datetime | None) -> datetime | None:

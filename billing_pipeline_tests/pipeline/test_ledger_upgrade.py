@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from billing_pipeline.invoicing.migrations import LEDGER_MIGRATIONS
 from billing_pipeline.ledger import BASELINE_VERSION
 from billing_pipeline_tests.pipeline.conftest import copy_sample_data
 from billing_pipeline_tests.pipeline.test_headless_bill import QONTO_VARIABLES, _bill
@@ -67,11 +68,16 @@ def test_this_release_bills_the_next_period_on_the_previous_releases_ledger(tmp_
     with sqlite3.connect(ledger_path) as connection:
         # the schema was adopted (version table written) ...
         versions = [row[0] for row in connection.execute("SELECT version FROM ledger_schema_version")]
-        assert versions and max(versions) >= BASELINE_VERSION
-        # ... and not one earlier row changed
+        assert versions and max(versions) == max(LEDGER_MIGRATIONS) > BASELINE_VERSION
+        # ... every earlier row is still there, unchanged but for the columns this release added
         for table in TABLES:
-            after = _rows(connection, table)
+            width = len(before[table][0])
+            after = [row[:width] for row in _rows(connection, table)]
             assert all(row in after for row in before[table]), f"{table}: a row of the previous release changed"
+        # migration 2: the amounts of earlier invoices and credit notes are in euros
+        for table in ("invoice_records", "correction_records"):
+            currencies = {row[0] for row in connection.execute(f"SELECT DISTINCT currency FROM {table}")}
+            assert currencies == {"EUR"}
         november = connection.execute(
             "SELECT customer_id, state FROM invoice_records WHERE period = ?", (NEXT_PERIOD,)
         ).fetchall()

@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
+from billing_pipeline.invoicing.invoices.records import QONTO_CURRENCY
 from billing_pipeline.invoicing.tables import from_row, metadata
-from billing_pipeline.ledger import DB_NOW, StateMachine, move
+from billing_pipeline.ledger import DB_NOW, DecimalString, Money, StateMachine, move
 
 # corrections after finalization: one row per correction document (a credit note today), keyed by a
 # deterministic reference; the intent is committed before the create, like invoices
@@ -25,7 +26,7 @@ correction_records = sa.Table(
     sa.Column("corrects_number", sa.String(64), nullable=True),
     sa.Column("qonto_id", sa.String(64), nullable=True, unique=True),
     sa.Column("number", sa.String(64), nullable=True),
-    sa.Column("total", sa.String(32), nullable=True),  # signed: negative for a credit note
+    sa.Column("total", DecimalString(), nullable=True),  # signed: negative for a credit note
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attachment_id", sa.String(64), nullable=True),
     sa.Column("finalized_at", sa.DateTime(timezone=True), nullable=True),
@@ -34,6 +35,7 @@ correction_records = sa.Table(
     sa.Column("intent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),  # of ``total`` (migration 2 fills in older rows)
 )
 
 
@@ -54,7 +56,7 @@ class CorrectionRecord(BaseModel):
     corrects_number: str | None
     qonto_id: str | None
     number: str | None
-    total: str | None
+    total: Money | None  # signed: negative for a credit note
     state: CorrectionState
     attachment_id: str | None
     finalized_at: datetime | None
@@ -63,10 +65,14 @@ class CorrectionRecord(BaseModel):
     intent_at: datetime | None
     updated_at: datetime
     last_error: str | None
+    currency: str = QONTO_CURRENCY
 
 
 def correction_from_row(row: Any) -> CorrectionRecord:
-    return from_row(CorrectionRecord, row, ("finalized_at", "intent_at", "updated_at"))
+    data = dict(row)
+    currency = data["currency"] = data.get("currency") or QONTO_CURRENCY
+    data["total"] = None if data["total"] is None else Money(amount=data["total"], currency=currency)
+    return from_row(CorrectionRecord, data, ("finalized_at", "intent_at", "updated_at"))
 
 
 CORRECTION = StateMachine(
@@ -114,7 +120,7 @@ class CorrectionLedger:
         )
 
     def record_correction_issued(
-        self, reference: str, *, qonto_id: str, number: str | None, total: str | None,
+        self, reference: str, *, qonto_id: str, number: str | None, total: Money | None,
         attachment_id: str | None, finalized_at: datetime | None,
     ) -> None:  # fmt: skip
         self._move_correction(
@@ -123,7 +129,8 @@ class CorrectionLedger:
             {
                 "qonto_id": qonto_id,
                 "number": number,
-                "total": total,
+                "total": total.amount if total is not None else None,
+                "currency": total.currency if total is not None else None,
                 "attachment_id": attachment_id,
                 "finalized_at": finalized_at,
             },

@@ -31,6 +31,7 @@ from billing_pipeline.invoicing.errors import InvoicingError, UnresolvedCreate, 
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.invoices.qonto_index import index_period, period_listing_start
 from billing_pipeline.invoicing.ledger import FINAL_STATES, CorrectionState, InvoiceRecord, Ledger
+from billing_pipeline.ledger import Money as RecordedAmount  # the ledger's typed amount (Qonto's wire Money below)
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.credit_note_models import CreditNote, CreditNoteCreate
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError
@@ -83,7 +84,7 @@ def needed_corrections(plan: PeriodPlan, ledger: Ledger) -> list[CorrectionNeed]
                 customer_id=record.customer_id,
                 invoice_id=record.invoice_id,
                 invoice_number=record.number,
-                billed_total=Decimal(record.total) if record.total else None,
+                billed_total=record.total.amount if record.total else None,
                 planned_total=invoice.total if invoice is not None else None,
             )
         )
@@ -254,7 +255,7 @@ def _record_issued(ledger: Ledger, reference: str, note: CreditNote) -> None:
         reference,
         qonto_id=note.id,
         number=note.number,
-        total=f"-{note.credited_amount}" if note.total_amount is not None else None,
+        total=_credited(note),
         attachment_id=note.attachment_id,
         finalized_at=note.finalized_at or note.created_at,
     )
@@ -323,3 +324,10 @@ async def net_billed(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, timez
                 update={"invoiced": row.invoiced + invoice.total_amount.value, "credited": row.credited + credited}
             )
     return sorted(rows.values(), key=lambda r: r.customer_id)
+
+
+def _credited(note: CreditNote) -> RecordedAmount | None:
+    """What a credit note takes back, signed as the ledger keeps corrections: negative."""
+    if note.total_amount is None or note.credited_amount is None:
+        return None
+    return RecordedAmount(amount=-note.credited_amount, currency=note.total_amount.currency)

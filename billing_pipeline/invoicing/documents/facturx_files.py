@@ -146,10 +146,10 @@ def _expected(record: InvoiceRecord, number: str | None) -> ExpectedInvoice:
     lines = record.expected()
     return ExpectedInvoice(
         number=number,
-        currency="EUR",
-        net_total=Decimal(record.net_total or "0"),
-        vat_total=Decimal(record.vat_total or "0"),
-        total=Decimal(record.total or "0"),
+        currency=record.currency,
+        net_total=record.net_total.amount if record.net_total else Decimal("0"),
+        vat_total=record.vat_total.amount if record.vat_total else Decimal("0"),
+        total=record.total.amount if record.total else Decimal("0"),
         lines=None
         if lines is None
         else [

@@ -239,7 +239,7 @@ async def finalize_period(
                 invoice_id=r.invoice_id or "",
                 number=r.number,
                 status=r.state.value,
-                total=r.total,
+                total=str(r.total.amount) if r.total else None,
                 finalized_now=False,
             )
             for r in ledger.invoices(period.key)

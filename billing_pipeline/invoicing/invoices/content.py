@@ -69,8 +69,8 @@ def from_record(record: InvoiceRecord) -> InvoiceContent | None:
         client_id=record.client_id,
         reference=record.reference,
         lines=tuple(lines),
-        vat_total=Decimal(record.vat_total),
-        total=Decimal(record.total),
+        vat_total=record.vat_total.amount,
+        total=record.total.amount,
     )
 
 

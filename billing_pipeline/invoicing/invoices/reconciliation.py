@@ -75,14 +75,14 @@ def late_changes(plan: PeriodPlan, ledger: Ledger) -> list[LateChange]:
         elif invoice is None and record is not None:
             change = "nothing billable any more, but an invoice was finalized"
         elif record is not None and invoice is not None and record.content_digest != invoice.content_digest():
-            change = f"amount changed by {invoice.total - Decimal(record.total or '0')}"
+            change = f"amount changed by {invoice.total - (record.total.amount if record.total else Decimal('0'))}"
         else:
             continue
         changes.append(
             LateChange(
                 customer_id=customer_id,
                 invoice_number=record.number if record else None,
-                finalized_total=record.total if record else None,
+                finalized_total=str(record.total.amount) if record and record.total else None,
                 current_total=str(invoice.total) if invoice else None,
                 change=change,
             )

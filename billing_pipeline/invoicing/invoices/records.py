@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.tables import from_row, metadata
-from billing_pipeline.ledger import StateMachine
+from billing_pipeline.ledger import DecimalString, Money, StateMachine
+
+QONTO_CURRENCY = "EUR"  # Qonto invoices in euros only
 
 invoice_records = sa.Table(
     "invoice_records",
@@ -31,9 +33,9 @@ invoice_records = sa.Table(
     sa.Column("invoice_id", sa.String(64), nullable=True, unique=True),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("content_digest", sa.String(64), nullable=True),
-    sa.Column("net_total", sa.String(32), nullable=True),
-    sa.Column("vat_total", sa.String(32), nullable=True),
-    sa.Column("total", sa.String(32), nullable=True),
+    sa.Column("net_total", DecimalString(), nullable=True),
+    sa.Column("vat_total", DecimalString(), nullable=True),
+    sa.Column("total", DecimalString(), nullable=True),
     sa.Column("number", sa.String(64), nullable=True),
     sa.Column("finalized_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("attachment_id", sa.String(64), nullable=True),
@@ -48,6 +50,8 @@ invoice_records = sa.Table(
     sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),  # last re-read from Qonto while pending
     sa.Column("canceled_invoice_ids", sa.Text, nullable=True),  # JSON list: invoices a person canceled
     sa.Column("expected_mentions", sa.Text, nullable=True),  # JSON: the mandatory mentions asked of Qonto
+    # the currency of the amounts above (ledger migration 2 fills it in on older rows: Qonto bills in EUR)
+    sa.Column("currency", sa.String(3), nullable=True),
     # the database, not our code, guarantees one invoice per customer and period
     sa.PrimaryKeyConstraint("customer_id", "period", name="pk_invoice_per_customer_period"),
 )
@@ -103,13 +107,15 @@ class PlannedContent(BaseModel):
     lines: tuple[ExpectedLine, ...] = ()
     buyer_siren: str | None = None
     mentions: dict[str, str] | None = None  # the invoice `settings` we sent (billing/mentions.py)
+    currency: str = QONTO_CURRENCY
 
     def columns(self) -> dict[str, Any]:
         return {
             "content_digest": self.digest,
-            "net_total": str(self.net_total),
-            "vat_total": str(self.vat_total),
-            "total": str(self.total),
+            "net_total": self.net_total,
+            "vat_total": self.vat_total,
+            "total": self.total,
+            "currency": self.currency,
             "expected_lines": json.dumps([line.model_dump(mode="json") for line in self.lines]),
             "buyer_siren": self.buyer_siren,
             "expected_mentions": json.dumps(self.mentions) if self.mentions is not None else None,
@@ -125,9 +131,10 @@ class InvoiceRecord(BaseModel):
     invoice_id: str | None
     state: InvoiceState
     content_digest: str | None
-    net_total: str | None
-    vat_total: str | None
-    total: str | None
+    # amounts cross the record boundary typed: exact Decimal and the currency it is in
+    net_total: Money | None
+    vat_total: Money | None
+    total: Money | None
     number: str | None
     finalized_at: datetime | None
     attachment_id: str | None
@@ -141,6 +148,7 @@ class InvoiceRecord(BaseModel):
     checked_at: datetime | None = None
     canceled_invoice_ids: str | None = None
     expected_mentions: str | None = None
+    currency: str = QONTO_CURRENCY
 
     @property
     def billing_period(self) -> BillingPeriod:
@@ -163,4 +171,8 @@ class InvoiceRecord(BaseModel):
 
 
 def invoice_from_row(row: Any) -> InvoiceRecord:
-    return from_row(InvoiceRecord, row, ("finalized_at", "intent_at", "updated_at", "checked_at"))
+    data = dict(row)
+    currency = data["currency"] = data.get("currency") or QONTO_CURRENCY
+    for amount in ("net_total", "vat_total", "total"):
+        data[amount] = None if data[amount] is None else Money(amount=data[amount], currency=currency)
+    return from_row(InvoiceRecord, data, ("finalized_at", "intent_at", "updated_at", "checked_at"))
