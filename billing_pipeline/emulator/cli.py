@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,21 @@ def reset(state_path: Path | None) -> None:
     click.echo(f"emulator state reset: {config.state_path}")
 
 
+class _BadStateFile(click.ClickException):
+    """Printed as one line, ``Error: <message>``, with the usage-error status (click's UsageError adds
+    the usage text and a hint: several lines)."""
+
+    exit_code = 2
+
+
 @emulator.command()
 @click.option(
-    "--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite state file."
+    "--state",
+    "state_path",
+    # existence and kind are checked by check_existing_state, whose refusals are one line
+    type=click.Path(path_type=Path),
+    required=True,
+    help="An existing SQLite state file (of a running or past `emulator serve`, or of the pipeline).",
 )
 @click.option("--amount", required=True, help="Amount in euros, a decimal with at most two decimals (e.g. 120.00).")
 @click.option("--label", help="The bank's label of the movement (default: the counterparty's name).")
@@ -184,9 +197,11 @@ def transfer(
 ) -> None:
     """Record a settled bank transaction on the emulated organization's main account; prints its id.
 
-    A server running on the same state file sees it at once (the state is shared).
+    A server running on the same state file sees it at once (the state is shared). The state file
+    must exist already: a missing or unusable one is refused (exit 2) and nothing is created.
     """
     from .admin import add_transaction
+    from .state_file import StateFileError, check_existing_state
     from .transactions import TransactionIn
 
     try:
@@ -208,10 +223,16 @@ def transfer(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'input'}: {error['msg']}" for error in exc.errors())
         raise click.UsageError(f"invalid transfer: {problems}") from exc
+    try:
+        check_existing_state(state_path)
+    except StateFileError as exc:
+        raise _BadStateFile(str(exc)) from None
     runtime = EmulatorRuntime(_config({"state_path": state_path}))
     try:
         runtime.ensure_ready()
         transaction = add_transaction(runtime, body)
+    except sqlite3.Error as exc:  # e.g. a file damaged past its header: still one line, no traceback
+        raise _BadStateFile(str(StateFileError(state_path, f"SQLite failed on it ({exc})"))) from None
     finally:
         runtime.close()
     click.echo(transaction["id"])
