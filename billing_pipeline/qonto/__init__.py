@@ -49,8 +49,10 @@ from billing_pipeline.qonto.models import (
 )
 from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready, facturx_is_ready
 from billing_pipeline.qonto.retries import RetryPolicy
+from billing_pipeline.qonto.wire import MAX_PER_PAGE
 
 __all__ = [
+    "MAX_PER_PAGE",
     "PRODUCTION_BASE_URL",
     "PRODUCTION_OAUTH_TOKEN_URL",
     "SANDBOX_BASE_URL",
