@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from .app import create_app
 from .config import EMULATOR_API_KEY, EMULATOR_STAGING_TOKEN, EmulatorConfig, default_state_path
 from .runtime import EmulatorRuntime
+from .scopes import ALL_SCOPES
 from .server import (
     EmulatorServer,
     api_base_url,
@@ -77,6 +78,18 @@ def emulator() -> None:
     help="French companies not reachable on the e-invoicing network (others with a valid SIREN are).",
 )
 @click.option("--einvoicing-refuse", metavar="SIREN[,SIREN…]", help="Buyers that refuse e-invoices (code 210).")
+@click.option(
+    "--einvoicing-disabled",
+    is_flag=True,
+    help="The organization has not enabled e-invoicing: GET /v2/einvoicing/settings says so and what is "
+    "finalized gets a plain PDF, without factur-x.xml.",
+)
+@click.option(
+    "--scopes",
+    metavar="SCOPE[,SCOPE…]",
+    help="The credentials carry only these OAuth scopes (default: all); a call needing another is answered "
+    f"403 before its body is validated. Scopes: {', '.join(sorted(ALL_SCOPES))}.",
+)
 @click.option("--seed", type=int, help="Seed of the random faults.")
 @click.option("--allow-non-loopback", is_flag=True, help="Allow binding an address reachable from other machines.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
@@ -98,6 +111,8 @@ def serve(
     einvoicing_delay: float | None,
     einvoicing_unreachable: str | None,
     einvoicing_refuse: str | None,
+    einvoicing_disabled: bool,
+    scopes: str | None,
     seed: int | None,
     allow_non_loopback: bool,
     log_level: str,
@@ -131,6 +146,8 @@ def serve(
             "einvoicing_delay_s": einvoicing_delay,
             "einvoicing_unreachable": einvoicing_unreachable,
             "einvoicing_refuse": einvoicing_refuse,
+            "einvoicing_disabled": einvoicing_disabled,
+            "scopes": scopes,
             "seed": seed,
         }
     )
