@@ -42,6 +42,7 @@ from billing_pipeline.qonto.models import (
     Page,
     PageMeta,
 )
+from billing_pipeline.qonto.preflight import PreflightCalls
 from billing_pipeline.qonto.ratelimit import shared_budget
 from billing_pipeline.qonto.readiness import facturx_is_ready
 from billing_pipeline.qonto.redaction import install_log_redaction
@@ -68,12 +69,12 @@ M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
 
 
-class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls):
+class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls, PreflightCalls):
     """Async Qonto API client; use as ``async with QontoClient(config) as qonto``.
 
     Credit notes (``create_credit_note``, ``get_credit_note``, ``list_credit_notes``,
     ``iter_credit_notes``) come from ``CreditNoteCalls``; bank transactions and ``mark_client_invoice_paid``
-    from ``TransactionCalls``.
+    from ``TransactionCalls``; ``get_einvoicing_settings`` and ``probe_scopes`` from ``PreflightCalls``.
 
     ``transport`` / ``download_transport`` replace the network (tests, in-process emulator).
     ``retry_policy`` sets the backoff timing (attempts always come from ``config.max_attempts``);
