@@ -298,6 +298,14 @@ async def list_transactions(request: Request) -> Response:
     return _json(await _read(request, lambda session: transactions.list_transactions(session.connection, query)))
 
 
+# ---- e-invoicing settings ---------------------------------------------------------------------
+
+
+async def get_einvoicing_settings(request: Request) -> Response:
+    _no_parameters(request)
+    return _json(einvoicing.settings(_runtime(request).config))
+
+
 # ---- attachments -------------------------------------------------------------------------------
 
 
@@ -322,7 +330,9 @@ async def oauth_token(request: Request) -> Response:
         return JSONResponse(error.to_json(), status_code=error.status)
     form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
     try:
-        tokens = await _write(request, lambda session: refresh(session.connection, form, session.now_ms))
+        tokens = await _write(
+            request, lambda session: refresh(session.connection, form, session.now_ms, session.runtime.config.scopes)
+        )
     except OAuthError as error:
         return JSONResponse(error.to_json(), status_code=error.status)
     return JSONResponse(tokens, headers={"Cache-Control": "no-store"})
@@ -352,5 +362,6 @@ def api_routes() -> list[Route]:
         Route("/v2/credit_notes/{id}", get_credit_note, methods=["GET"]),
         Route("/v2/transactions", list_transactions, methods=["GET"]),
         Route("/v2/attachments/{id}", get_attachment, methods=["GET"]),
+        Route("/v2/einvoicing/settings", get_einvoicing_settings, methods=["GET"]),
         Route("/oauth2/token", oauth_token, methods=["POST"]),
     ]

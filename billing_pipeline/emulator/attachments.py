@@ -29,7 +29,21 @@ from .store import business_now_ms, get_meta
 DRAFT = "draft"
 FACTURX = "facturx"
 CREDIT_NOTE = "credit_note"  # a credit note's Factur-X (type 381); it never has a draft version
-FINAL_KINDS = frozenset({FACTURX, CREDIT_NOTE})
+# an organization without e-invoicing (--einvoicing-disabled) gets these instead: plain PDFs, no XML.
+# The kind is chosen when the document is finalized and stored with the version, so every process
+# on the state file serves the same document whatever its own options
+INVOICE_PDF = "invoice_pdf"
+CREDIT_NOTE_PDF = "credit_note_pdf"
+# versions that replace the draft for good: an attachment has at most one of them
+FINAL_KINDS = frozenset({FACTURX, CREDIT_NOTE, INVOICE_PDF, CREDIT_NOTE_PDF})
+
+
+def final_invoice_kind(einvoicing_disabled: bool) -> str:
+    return INVOICE_PDF if einvoicing_disabled else FACTURX
+
+
+def final_credit_note_kind(einvoicing_disabled: bool) -> str:
+    return CREDIT_NOTE_PDF if einvoicing_disabled else CREDIT_NOTE
 
 
 @dataclass(frozen=True)
@@ -102,9 +116,13 @@ def version_at(connection: sqlite3.Connection, attachment_id: str, version_ms: i
     return None if row is None else _version(row)
 
 
-def factur_x_due(connection: sqlite3.Connection, attachment_id: str, *, kind: str = FACTURX) -> int | None:
+def final_due(connection: sqlite3.Connection, attachment_id: str) -> int | None:
+    """When the final document (Factur-X, or the plain PDF without e-invoicing) replaces the draft."""
+    kinds = sorted(FINAL_KINDS)
+    marks = ", ".join("?" * len(kinds))
     row = connection.execute(
-        "SELECT version_ms FROM attachment_versions WHERE attachment_id = ? AND kind = ?", (attachment_id, kind)
+        f"SELECT version_ms FROM attachment_versions WHERE attachment_id = ? AND kind IN ({marks})",  # noqa: S608
+        (attachment_id, *kinds),
     ).fetchone()
     return None if row is None else int(row["version_ms"])
 
@@ -126,6 +144,8 @@ def pdf_bytes(runtime: EmulatorRuntime, version: Version) -> bytes:
     render = {
         FACTURX: renderer.render_facturx_pdf,
         CREDIT_NOTE: renderer.render_credit_note_pdf,
+        INVOICE_PDF: renderer.render_plain_invoice_pdf,
+        CREDIT_NOTE_PDF: renderer.render_plain_credit_note_pdf,
     }.get(version.kind, renderer.render_draft_pdf)
     try:
         pdf = render(source, organization)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from .app import create_app
 from .config import EMULATOR_API_KEY, EMULATOR_STAGING_TOKEN, EmulatorConfig, default_state_path
 from .runtime import EmulatorRuntime
+from .scopes import ALL_SCOPES
 from .server import (
     EmulatorServer,
     api_base_url,
@@ -76,6 +78,18 @@ def emulator() -> None:
     help="French companies not reachable on the e-invoicing network (others with a valid SIREN are).",
 )
 @click.option("--einvoicing-refuse", metavar="SIREN[,SIREN…]", help="Buyers that refuse e-invoices (code 210).")
+@click.option(
+    "--einvoicing-disabled",
+    is_flag=True,
+    help="The organization has not enabled e-invoicing: GET /v2/einvoicing/settings says so and what is "
+    "finalized gets a plain PDF, without factur-x.xml.",
+)
+@click.option(
+    "--scopes",
+    metavar="SCOPE[,SCOPE…]",
+    help="The credentials carry only these OAuth scopes (default: all); a call needing another is answered "
+    f"403 before its body is validated. Scopes: {', '.join(sorted(ALL_SCOPES))}.",
+)
 @click.option("--seed", type=int, help="Seed of the random faults.")
 @click.option("--allow-non-loopback", is_flag=True, help="Allow binding an address reachable from other machines.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
@@ -97,6 +111,8 @@ def serve(
     einvoicing_delay: float | None,
     einvoicing_unreachable: str | None,
     einvoicing_refuse: str | None,
+    einvoicing_disabled: bool,
+    scopes: str | None,
     seed: int | None,
     allow_non_loopback: bool,
     log_level: str,
@@ -130,6 +146,8 @@ def serve(
             "einvoicing_delay_s": einvoicing_delay,
             "einvoicing_unreachable": einvoicing_unreachable,
             "einvoicing_refuse": einvoicing_refuse,
+            "einvoicing_disabled": einvoicing_disabled,
+            "scopes": scopes,
             "seed": seed,
         }
     )
@@ -161,9 +179,21 @@ def reset(state_path: Path | None) -> None:
     click.echo(f"emulator state reset: {config.state_path}")
 
 
+class _BadStateFile(click.ClickException):
+    """Printed as one line, ``Error: <message>``, with the usage-error status (click's UsageError adds
+    the usage text and a hint: several lines)."""
+
+    exit_code = 2
+
+
 @emulator.command()
 @click.option(
-    "--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite state file."
+    "--state",
+    "state_path",
+    # existence and kind are checked by check_existing_state, whose refusals are one line
+    type=click.Path(path_type=Path),
+    required=True,
+    help="An existing SQLite state file (of a running or past `emulator serve`, or of the pipeline).",
 )
 @click.option("--amount", required=True, help="Amount in euros, a decimal with at most two decimals (e.g. 120.00).")
 @click.option("--label", help="The bank's label of the movement (default: the counterparty's name).")
@@ -184,9 +214,11 @@ def transfer(
 ) -> None:
     """Record a settled bank transaction on the emulated organization's main account; prints its id.
 
-    A server running on the same state file sees it at once (the state is shared).
+    A server running on the same state file sees it at once (the state is shared). The state file
+    must exist already: a missing or unusable one is refused (exit 2) and nothing is created.
     """
     from .admin import add_transaction
+    from .state_file import StateFileError, check_existing_state
     from .transactions import TransactionIn
 
     try:
@@ -208,10 +240,16 @@ def transfer(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'input'}: {error['msg']}" for error in exc.errors())
         raise click.UsageError(f"invalid transfer: {problems}") from exc
+    try:
+        check_existing_state(state_path)
+    except StateFileError as exc:
+        raise _BadStateFile(str(exc)) from None
     runtime = EmulatorRuntime(_config({"state_path": state_path}))
     try:
         runtime.ensure_ready()
         transaction = add_transaction(runtime, body)
+    except sqlite3.Error as exc:  # e.g. a file damaged past its header: still one line, no traceback
+        raise _BadStateFile(str(StateFileError(state_path, f"SQLite failed on it ({exc})"))) from None
     finally:
         runtime.close()
     click.echo(transaction["id"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .scopes import ALL_SCOPES, parse_scopes
 from .siren import is_valid_siren
 
 EMULATOR_LOGIN = "emulator-org"
@@ -68,6 +69,20 @@ class EmulatorConfig(BaseModel):
     einvoicing_unreachable: frozenset[str] = frozenset()
     # buyers whose platform refuses the invoice (lifecycle 210) instead of receiving it (202)
     einvoicing_refuse: frozenset[str] = frozenset()
+    # the organization has not enabled e-invoicing: GET /v2/einvoicing/settings says so, and what is
+    # finalized from then on (invoices, credit notes) gets a plain PDF without factur-x.xml
+    einvoicing_disabled: bool = False
+    # the OAuth scopes the credentials carry (API key and OAuth tokens alike); a call needing another
+    # one is answered 403 before it is validated. Default: every scope an emulated endpoint needs
+    scopes: frozenset[str] = ALL_SCOPES
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _scope_list(cls, value: object) -> object:
+        # the CLI passes "scope,scope"; Python callers may pass any iterable of names
+        if isinstance(value, str | list | tuple | set | frozenset):
+            return parse_scopes(value)
+        return value
 
     @field_validator("einvoicing_unreachable", "einvoicing_refuse", mode="before")
     @classmethod

@@ -115,7 +115,7 @@ class CreditNoteBook:
             self.connection,
             attachment_id=row["attachment_id"],
             invoice_id=credit_note_id,
-            kind=attachments.CREDIT_NOTE,
+            kind=attachments.final_credit_note_kind(self.invoices.config.einvoicing_disabled),
             version_ms=self.now_ms + render_delay_ms,
             now_ms=self.now_ms,
             source=self.document_source(row),
@@ -160,7 +160,7 @@ class CreditNoteBook:
         amounts = invoice_amounts(
             (Decimal(item["quantity"]), Decimal(item["unit_price"]), Decimal(item["vat_rate"])) for item in items
         )
-        due = attachments.factur_x_due(self.connection, row["attachment_id"], kind=attachments.CREDIT_NOTE)
+        due = attachments.final_due(self.connection, row["attachment_id"])
         visible = for_document or (due is not None and self.now_ms >= due)
         # Qonto presents a credit note negatively: quantities, line and document amounts
         return {

@@ -5,10 +5,10 @@ email left. The emulator sends nothing: each accepted call writes ``<invoice num
 (n = 1, 2, … per invoice, never overwriting a file) into the outbox and records it in the state
 file, so tests can count deliveries (``GET /_emulator/state`` → ``sent_emails``).
 
-The attachment is the invoice's Factur-X PDF, the very bytes ``GET /v2/attachments/{id}`` serves
-once rendered: when the asynchronous render is not due yet, the PDF is rendered right away (an
-email cannot wait) and stored, so the later download is byte-identical. The attachment's
-``updated_at`` still follows the render delay.
+The attachment is the invoice's final PDF (Factur-X; plain without e-invoicing), the very bytes
+``GET /v2/attachments/{id}`` serves once rendered: when the asynchronous render is not due yet,
+the PDF is rendered right away (an email cannot wait) and stored, so the later download is
+byte-identical. The attachment's ``updated_at`` still follows the render delay.
 
 Atomicity: the message is written to a temporary file in the outbox, then hard-linked to its
 final name, which fails instead of overwriting if another writer took that name; n is allocated
@@ -60,10 +60,10 @@ def send_email(runtime: EmulatorRuntime, invoice_id: str, body: SendIn) -> None:
         row = view._row(invoice_id)  # 404 for an unknown id
         _check_sendable(row["status"])
         invoice = view.to_json(row)
-        due = attachments.factur_x_due(connection, row["attachment_id"])
+        due = attachments.final_due(connection, row["attachment_id"])
         version = None if due is None else attachments.version_at(connection, row["attachment_id"], due)
     if version is None:  # every finalized invoice has one; a state file from elsewhere might not
-        raise api_error(500, "document_rendering_failed", "the invoice has no Factur-X document to attach")
+        raise api_error(500, "document_rendering_failed", "the invoice has no final document to attach")
     pdf = attachments.pdf_bytes(runtime, version)  # outside any transaction: rendering is slow
     message = _message(invoice, organization, body, pdf, version.file_name, now_ms)
     outbox = runtime.config.effective_outbox_dir

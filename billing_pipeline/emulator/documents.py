@@ -10,6 +10,9 @@ local Qonto emulator and is not a real invoice.
   ``factur-x`` package (``/AFRelationship /Data``, Factur-X XMP extension schema).
 - ``render_credit_note_pdf``: the same for a Qonto credit note (``GET /v2/credit_notes/{id}`` JSON
   plus its ``corrected_invoice``): CII type 381 with positive amounts, BT-25/BT-26 naming the invoice.
+- ``render_plain_invoice_pdf`` / ``render_plain_credit_note_pdf``: the same pages as plain PDFs, no
+  watermark and no embedded XML — what an organization without e-invoicing gets (Qonto's Factur-X
+  guide: "E-invoicing must be enabled on your Qonto account").
 
 Bad input raises ``InvoiceDataError`` (a ``ValueError``) naming the field.
 """
@@ -35,6 +38,8 @@ __all__ = [
     "render_credit_note_pdf",
     "render_draft_pdf",
     "render_facturx_pdf",
+    "render_plain_credit_note_pdf",
+    "render_plain_invoice_pdf",
 ]
 
 
@@ -52,6 +57,16 @@ def render_facturx_pdf(invoice: Mapping[str, Any], organization: Mapping[str, An
 def render_credit_note_pdf(credit_note: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
     """A credit note as a Factur-X (EN 16931) PDF/A-3B, type 381, referring to the corrected invoice."""
     return _facturx_pdf(build_credit_note_document(credit_note, organization), "credit note")
+
+
+def render_plain_invoice_pdf(invoice: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
+    """The finalized invoice as a plain PDF: numbered, no "DRAFT" watermark, no embedded XML."""
+    return render_invoice_pdf(build_invoice_document(invoice, organization), draft=False, pdfa=False)
+
+
+def render_plain_credit_note_pdf(credit_note: Mapping[str, Any], organization: Mapping[str, Any]) -> bytes:
+    """A credit note as a plain PDF (no embedded XML)."""
+    return render_invoice_pdf(build_credit_note_document(credit_note, organization), draft=False, pdfa=False)
 
 
 def _facturx_pdf(document: InvoiceDocument, kind: str) -> bytes:

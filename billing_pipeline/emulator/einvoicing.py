@@ -1,4 +1,4 @@
-"""``send_by_einvoice`` and the French e-invoicing lifecycle (qonto-api.md §8.3, §9).
+"""``send_by_einvoice``, the French e-invoicing lifecycle (qonto-api.md §8.3, §9) and the settings (§11).
 
 Qonto documents: a 204 means "accepted for processing"; the invoice ``status`` does not change; a
 second call after a request "completes successfully and does not resubmit"; the progress shows in
@@ -32,6 +32,15 @@ REFUSAL_MESSAGE = "Facture refusée par le destinataire (refus émulé : SIREN l
 # submission_failed) [unconfirmed]: null before any submission, then by the latest event
 _STATUS_BY_CODE = {SUBMITTED: "submitted", ISSUED: "submitted", RECEIVED: "approved", REFUSED: "declined"}
 FINALIZED_SENDABLE = ("unpaid", "paid")
+
+
+def settings(config: EmulatorConfig) -> dict[str, str]:
+    """``GET /v2/einvoicing/settings`` (qonto-api.md §11): exactly the two documented fields, as the docs
+    show them, at the top level of the body. ``sending_status`` is whether e-invoicing is activated;
+    the emulated organization receives e-invoices whenever it sends them (``pending_creation`` and
+    ``pending_deletion`` of ``receiving_status`` are never produced)."""
+    status = "disabled" if config.einvoicing_disabled else "enabled"
+    return {"sending_status": status, "receiving_status": status}
 
 
 def submit(

@@ -39,9 +39,13 @@ def start_embedded(
     outbox_dir: Path | None = None,
     einvoicing_unreachable: Iterable[str] = (),
     einvoicing_refuse: Iterable[str] = (),
+    einvoicing_disabled: bool = False,
+    scopes: Iterable[str] | None = None,
 ) -> EmbeddedEmulator:
     """The embedded emulator on ``state_path``; emailed invoices land in ``emulator-outbox/`` beside it
-    unless ``outbox_dir`` says otherwise (the SIREN lists are those of ``emulator serve``)."""
+    unless ``outbox_dir`` says otherwise. The other options are those of ``emulator serve``: the SIREN
+    lists, ``einvoicing_disabled`` (``--einvoicing-disabled``) and ``scopes`` (``--scopes``; None =
+    every scope, an empty iterable = none; an unknown name raises ``pydantic.ValidationError``)."""
     config = EmulatorConfig(
         state_path=state_path,
         render_delay_s=render_delay_s,
@@ -49,5 +53,7 @@ def start_embedded(
         outbox_dir=outbox_dir,
         einvoicing_unreachable=frozenset(einvoicing_unreachable),
         einvoicing_refuse=frozenset(einvoicing_refuse),
+        einvoicing_disabled=einvoicing_disabled,
+        **({} if scopes is None else {"scopes": frozenset(scopes)}),
     )
     return EmbeddedEmulator(embedded_transport(config))

@@ -1,7 +1,9 @@
 """The emulated API gateway in front of the routes — what Qonto's Tyk gateway and load balancer do.
 
 In order: the sandbox login page (no staging token), the rate limit (429), injected faults
-(latency, 5xx, 429), authentication (401), then the route. The route's response is buffered so
+(latency, 5xx, 429), authentication (401), authorization (403: the route needs a scope the
+credentials lack, ``scopes.py``), then the route — so a refused call reads neither its query nor
+its body and writes nothing. The route's response is buffered so
 that a "lost response" can be produced after the write committed: the status line goes out, then
 the connection is dropped (uvicorn closes the socket; ``EmulatorTransport`` raises the same
 error httpx would). ``/_emulator/*`` bypasses all of it and is never counted.
@@ -25,6 +27,7 @@ from .errors import TRACE_HEADER, ApiError, api_error, error_response
 from .faults import LatencyParams, LostResponse, LostResponseParams, RateLimitedParams, ServerErrorParams
 from .runtime import EmulatorRuntime
 from .sandbox import STAGING_HEADER, login_page
+from .scopes import required_scope
 from .traffic import Admission, admit, record_response
 
 logger = logging.getLogger(__name__)
@@ -74,7 +77,7 @@ class Gateway:
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
 
-        early = self._early_error(admission)
+        early = self._early_error(admission, route if is_api else None)
         if early is not None:
             await self._finish(error_response(early, trace_id), route, scope, receive, send)
             return
@@ -112,7 +115,7 @@ class Gateway:
         for message in messages:
             await send(message)
 
-    def _early_error(self, admission: Admission) -> ApiError | None:
+    def _early_error(self, admission: Admission, api_route: str | None) -> ApiError | None:
         fault = admission.fault
         if admission.rate_limited_window is not None:
             return api_error(429, "too_many_requests", f"rate limit exceeded ({admission.rate_limited_window} window)")
@@ -125,6 +128,15 @@ class Gateway:
             return api_error(fault.status, "internal_server_error", "emulated server error")
         if admission.auth_error is not None:
             return api_error(401, "unauthorized", admission.auth_error)
+        needed = required_scope(api_route) if api_route is not None else None
+        if needed is not None and needed not in self.runtime.config.scopes:
+            granted = ", ".join(sorted(self.runtime.config.scopes)) or "none"
+            # Qonto's 403 body is not documented [unconfirmed]: its envelope, our code
+            return api_error(
+                403,
+                "insufficient_scope",
+                f"{api_route} requires the OAuth scope {needed}; the credentials carry: {granted}",
+            )
         return None
 
     async def _finish(self, response: Response, route: str, scope: Scope, receive: Receive, send: Send) -> None:

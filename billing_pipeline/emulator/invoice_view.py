@@ -125,7 +125,7 @@ class InvoiceView:
     def attachment_visible(self, row: sqlite3.Row, data: Mapping[str, Any]) -> bool:
         if row["status"] == "draft":
             return True
-        due = attachments.factur_x_due(self.connection, row["attachment_id"])
+        due = attachments.final_due(self.connection, row["attachment_id"])
         if data.get("created_finalized"):
             return due is not None and self.now_ms >= due
         gap_ms = round(_gap_fraction(row["id"]) * self.config.attachment_gap_s * 1000)

@@ -193,7 +193,7 @@ class InvoiceBook(InvoiceView):
             self.connection,
             attachment_id=finalized["attachment_id"],
             invoice_id=finalized["id"],
-            kind=attachments.FACTURX,
+            kind=attachments.final_invoice_kind(self.config.einvoicing_disabled),
             version_ms=finalized_at + render_delay_ms,
             now_ms=self.now_ms,
             source=self.to_json(finalized),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,6 @@ from .seed import REFRESH_TOKEN_LIFETIME_MS
 
 ACCESS_TOKEN_LIFETIME_S = 3600
 REFRESH_GRACE_MS = 60_000
-SCOPES = (
-    "offline_access organization.read client.read client.write client_invoices.read "
-    "client_invoice.write attachment.read"
-)
 
 
 @dataclass(eq=False)
@@ -35,7 +31,15 @@ class OAuthError(Exception):
         return {"error": self.error, "error_description": self.description}
 
 
-def refresh(connection: sqlite3.Connection, form: Mapping[str, str], now_ms: int) -> dict[str, Any]:
+def granted_scope(scopes: Iterable[str]) -> str:
+    """The token response's ``scope``: what the credentials were granted (qonto-api.md §11 names this
+    field as the way to learn the granted scopes), plus ``offline_access`` since a refresh token came."""
+    return " ".join(["offline_access", *sorted(set(scopes) - {"offline_access"})])
+
+
+def refresh(
+    connection: sqlite3.Connection, form: Mapping[str, str], now_ms: int, scopes: Iterable[str]
+) -> dict[str, Any]:
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise OAuthError(400, "invalid_request", "grant_type is required")
@@ -71,7 +75,7 @@ def refresh(connection: sqlite3.Connection, form: Mapping[str, str], now_ms: int
         "access_token": access,
         "expires_in": ACCESS_TOKEN_LIFETIME_S,
         "refresh_token": new_refresh,
-        "scope": SCOPES,
+        "scope": granted_scope(scopes),
         "token_type": "bearer",
     }
 

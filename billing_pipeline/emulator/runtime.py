@@ -24,6 +24,10 @@ class DocumentRenderer(Protocol):
 
     def render_credit_note_pdf(self, credit_note: dict[str, Any], organization: dict[str, Any]) -> bytes: ...
 
+    def render_plain_invoice_pdf(self, invoice: dict[str, Any], organization: dict[str, Any]) -> bytes: ...
+
+    def render_plain_credit_note_pdf(self, credit_note: dict[str, Any], organization: dict[str, Any]) -> bytes: ...
+
 
 def default_renderer() -> DocumentRenderer:
     # imported on first render only: the PDF stack is heavy and most requests never need it

@@ -19,6 +19,7 @@ from billing_pipeline.qonto.errors import (
     QontoConfigurationError,
     QontoError,
     QontoErrorObject,
+    QontoForbiddenError,
     QontoNotFoundError,
     QontoRateLimitedError,
     QontoServerError,
@@ -47,14 +48,28 @@ from billing_pipeline.qonto.models import (
     PageMeta,
     PaymentMethodsInput,
 )
+from billing_pipeline.qonto.preflight import (
+    PIPELINE_SCOPES,
+    SCOPE_PROBES,
+    EinvoicingSettings,
+    EinvoicingStatus,
+    ScopeCheck,
+    ScopeProbe,
+    ScopeReport,
+    ScopeStatus,
+)
 from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready, facturx_is_ready
 from billing_pipeline.qonto.retries import RetryPolicy
+from billing_pipeline.qonto.wire import MAX_PER_PAGE
 
 __all__ = [
+    "MAX_PER_PAGE",
+    "PIPELINE_SCOPES",
     "PRODUCTION_BASE_URL",
     "PRODUCTION_OAUTH_TOKEN_URL",
     "SANDBOX_BASE_URL",
     "SANDBOX_OAUTH_TOKEN_URL",
+    "SCOPE_PROBES",
     "URL_REFRESH_AFTER",
     "Address",
     "ApiKeyAuth",
@@ -69,6 +84,8 @@ __all__ = [
     "ClientUpdate",
     "CreditNote",
     "CreditNoteCreate",
+    "EinvoicingSettings",
+    "EinvoicingStatus",
     "InvoiceItem",
     "InvoiceItemInput",
     "InvoiceStatus",
@@ -85,12 +102,17 @@ __all__ = [
     "QontoConfigurationError",
     "QontoError",
     "QontoErrorObject",
+    "QontoForbiddenError",
     "QontoNotFoundError",
     "QontoRateLimitedError",
     "QontoServerError",
     "QontoTransportError",
     "QontoValidationError",
     "RetryPolicy",
+    "ScopeCheck",
+    "ScopeProbe",
+    "ScopeReport",
+    "ScopeStatus",
     "credit_note_facturx_is_ready",
     "facturx_is_ready",
 ]

@@ -42,20 +42,22 @@ from billing_pipeline.qonto.models import (
     Page,
     PageMeta,
 )
+from billing_pipeline.qonto.preflight import PreflightCalls
 from billing_pipeline.qonto.ratelimit import shared_budget
 from billing_pipeline.qonto.readiness import facturx_is_ready
 from billing_pipeline.qonto.redaction import install_log_redaction
 from billing_pipeline.qonto.retries import RetryPolicy
 from billing_pipeline.qonto.session import USER_AGENT, ApiSession, JsonObject
 from billing_pipeline.qonto.transactions import TransactionCalls
+from billing_pipeline.qonto.wire import MAX_PER_PAGE
 
-__all__ = ["URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
+# MAX_PER_PAGE stays importable from here (billing_pipeline.invoicing.client_directory imports it)
+__all__ = ["MAX_PER_PAGE", "URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
 
 logger = logging.getLogger(__name__)
 
 # signed URLs live 30 minutes; past 25 the download could start valid and end expired
 URL_REFRESH_AFTER = timedelta(minutes=25)
-MAX_PER_PAGE = 100
 # A pooled connection idle this long is not reused. Servers close idle keep-alive connections (uvicorn
 # after 5 s, load balancers after about 60 s); a write sent on one as the server closes it gets no
 # answer and becomes ambiguous (a create whose outcome is unknown). httpx's default is 5 s, exactly
@@ -67,12 +69,12 @@ M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
 
 
-class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls):
+class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls, PreflightCalls):
     """Async Qonto API client; use as ``async with QontoClient(config) as qonto``.
 
     Credit notes (``create_credit_note``, ``get_credit_note``, ``list_credit_notes``,
     ``iter_credit_notes``) come from ``CreditNoteCalls``; bank transactions and ``mark_client_invoice_paid``
-    from ``TransactionCalls``.
+    from ``TransactionCalls``; ``get_einvoicing_settings`` and ``probe_scopes`` from ``PreflightCalls``.
 
     ``transport`` / ``download_transport`` replace the network (tests, in-process emulator).
     ``retry_policy`` sets the backoff timing (attempts always come from ``config.max_attempts``);

@@ -16,11 +16,10 @@ from pydantic import BaseModel
 from billing_pipeline.qonto.calls import envelope, filters, iterate_pages, parse_model, segment
 from billing_pipeline.qonto.credit_note_models import CreditNote, CreditNoteCreate
 from billing_pipeline.qonto.session import ApiSession
-from billing_pipeline.qonto.wire import Page
+from billing_pipeline.qonto.wire import MAX_PER_PAGE, Page
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_PER_PAGE = 100
 LIST_PATH = "/v2/credit_notes"
 
 

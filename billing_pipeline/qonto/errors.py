@@ -151,6 +151,13 @@ class QontoAuthError(QontoError):
     """401/403, or an OAuth token refresh that was refused. Never retried automatically."""
 
 
+class QontoForbiddenError(QontoAuthError):
+    """403 from the API: the credentials are valid but may not make this call — typically a missing
+    OAuth scope (qonto-api.md §6: missing scope → 403; its body is [unconfirmed]). A subclass of
+    ``QontoAuthError``, so code catching every authentication failure still catches it; a 401 stays
+    a plain ``QontoAuthError``. (A signed download URL refused with 403 is not this: see downloads.)"""
+
+
 class QontoNotFoundError(QontoError):
     """404: unknown id (or a wrong path)."""
 

@@ -22,6 +22,7 @@ from billing_pipeline.qonto.errors import (
     QontoConfigurationError,
     QontoError,
     QontoErrorObject,
+    QontoForbiddenError,
     QontoNotFoundError,
     QontoRateLimitedError,
     QontoServerError,
@@ -89,6 +90,19 @@ class ApiSession:
             with attempt:
                 return await self._send_once(method, path, params, body, idempotent=idempotent)
         raise AssertionError("tenacity ends with a result or an exception")  # pragma: no cover
+
+    async def call_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | list[str]] | None = None,
+        body: JsonObject | None = None,
+    ) -> JsonObject | None:
+        """One attempt, never retried, for a caller that must see the first answer as it is (scope
+        probes: a retry would hide what Qonto said, and repeat a write). It takes its permit of the
+        request budget and its concurrency slot like every call, and maps errors the same way."""
+        return await self._send_once(method, path, params, body, idempotent=is_idempotent(method))
 
     async def _send_once(
         self,
@@ -215,7 +229,9 @@ def error_for_status(
             "read Qonto's state before writing again",
             **kwargs,
         )
-    if status in (401, 403):
+    if status == 403:
+        return QontoForbiddenError(message, **kwargs)
+    if status == 401:
         return QontoAuthError(message, **kwargs)
     if body is None:
         content_type = response.headers.get("content-type", "unknown")

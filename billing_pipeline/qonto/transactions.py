@@ -19,9 +19,8 @@ from billing_pipeline.qonto.calls import envelope, iterate_pages, parse_model, s
 from billing_pipeline.qonto.errors import QontoConfigurationError
 from billing_pipeline.qonto.invoice_models import ClientInvoice
 from billing_pipeline.qonto.session import ApiSession
-from billing_pipeline.qonto.wire import Page, PageMeta, ResponseModel, Timestamp
+from billing_pipeline.qonto.wire import MAX_PER_PAGE, Page, PageMeta, ResponseModel, Timestamp
 
-MAX_PER_PAGE = 100
 PATH = "/v2/transactions"
 
 

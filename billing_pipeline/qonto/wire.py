@@ -111,6 +111,12 @@ class Phone(BaseModel):
     number: str | None = None
 
 
+MAX_PER_PAGE: Final = 100
+"""Qonto's largest ``per_page`` on every list endpoint (qonto-api.md §4: min 1, max 100, default 100).
+
+The one definition in the client: every list call's default and bound come from here."""
+
+
 class PageMeta(ResponseModel):
     current_page: int = 1
     next_page: int | None = None

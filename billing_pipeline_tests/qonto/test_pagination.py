@@ -71,3 +71,23 @@ def test_without_a_count_pages_are_followed_one_by_one() -> None:
     fetch, fetched, most = _server(95, 10, announced=None, counted=False)
     assert asyncio.run(_all(fetch)) == list(range(95))
     assert fetched == list(range(1, 11)) and most() == 1
+
+
+def test_the_page_size_is_defined_once_in_the_client_package() -> None:
+    """Qonto's per_page maximum (100) lives in ``wire``; every list call takes it from there."""
+    import re
+    from pathlib import Path
+
+    import billing_pipeline.qonto as qonto
+    from billing_pipeline.qonto import client, credit_notes, transactions, wire
+
+    package = Path(qonto.__file__).parent
+    defining = sorted(
+        path.name
+        for path in package.glob("*.py")
+        if re.search(r"^\s*[A-Z_]*PER_PAGE\w*\s*(:[^=]+)?=", path.read_text(), re.MULTILINE)
+    )
+
+    assert defining == ["wire.py"]
+    assert wire.MAX_PER_PAGE == 100
+    assert client.MAX_PER_PAGE is credit_notes.MAX_PER_PAGE is transactions.MAX_PER_PAGE is qonto.MAX_PER_PAGE
