@@ -51,8 +51,7 @@ from billing_pipeline.qonto.session import USER_AGENT, ApiSession, JsonObject
 from billing_pipeline.qonto.transactions import TransactionCalls
 from billing_pipeline.qonto.wire import MAX_PER_PAGE
 
-# MAX_PER_PAGE stays importable from here (billing_pipeline.invoicing.client_directory imports it)
-__all__ = ["MAX_PER_PAGE", "URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
+__all__ = ["URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
 
 logger = logging.getLogger(__name__)
 

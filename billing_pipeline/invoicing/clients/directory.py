@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from billing_pipeline.qonto import MAX_PER_PAGE, QontoClient
 from billing_pipeline.qonto.calls import iterate_pages
-from billing_pipeline.qonto.client import MAX_PER_PAGE, QontoClient
 from billing_pipeline.qonto.models import Client, Page
 
 # below this many lookups the searches are cheaper whatever the organization's size
