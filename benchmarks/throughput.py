@@ -29,12 +29,13 @@ from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan, 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.documents.facturx_files import FacturxCollector
-from billing_pipeline.invoicing.documents.readiness import pending_by_period, probe_period
+from billing_pipeline.invoicing.documents.readiness import probe_period
 from billing_pipeline.invoicing.documents.render_follower import RenderFollower, collect_and_follow
 from billing_pipeline.invoicing.drafts.service import DraftSynchronizer
 from billing_pipeline.invoicing.finalization.service import finalize_period
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.payloads import client_create, customer_digest
+from billing_pipeline.invoicing.progress import pending_documents
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
 from billing_pipeline.qonto.models import ClientInvoiceCreate, InvoiceItemInput, Money
@@ -143,11 +144,11 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
     phases["collect the rest"] = time.perf_counter() - start
     phases["sensor"] = 0.0
     while True:  # what the sensor does with what is left: probe the newest, then one collection run
-        pending = pending_by_period(ledger).get(PERIOD)
-        if not pending:
+        pending = pending_documents(ledger, PERIOD).get(PERIOD)
+        if pending is None or not pending.invoices:
             break
         start = time.perf_counter()
-        if (await probe_period(qonto, ledger, PERIOD, pending)).ready:
+        if (await probe_period(qonto, ledger, PERIOD, pending.invoices)).ready:
             await collector.collect(BillingPeriod.parse(PERIOD))
         else:
             await asyncio.sleep(1)

@@ -10,11 +10,12 @@ import click
 
 from billing_pipeline.invoicing.delivery.records import DeliveryState
 from billing_pipeline.invoicing.ledger import Ledger
+from billing_pipeline.invoicing.progress import delivery_facts, period_progress
 from billing_pipeline.settings import BillingSettings
 
 
-def _ledger() -> Ledger:
-    settings = BillingSettings.from_env()
+def _ledger(settings: BillingSettings | None = None) -> Ledger:
+    settings = settings or BillingSettings.from_env()
     return Ledger(settings.resolved_ledger_url, lock_dir=settings.state_dir / "locks")
 
 
@@ -28,7 +29,9 @@ def delivery() -> None:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(period: str | None, output_format: str) -> None:
     """Every delivery recorded in the ledger, with its channel, status and last lifecycle event."""
-    records = _ledger().deliveries(period)
+    settings = BillingSettings.from_env()
+    ledger = _ledger(settings)
+    records = delivery_facts(ledger, period)
     if output_format == "json":
         click.echo(json.dumps([r.model_dump(mode="json") for r in records]))
         return
@@ -39,6 +42,9 @@ def status(period: str | None, output_format: str) -> None:
             f"{r.period}  {r.customer_id:<20} {r.number or '-':<16} {r.channel.value:<8} {r.state.value:<10} "
             f"{event}  {r.last_error or ''}"
         )
+    if period is not None:
+        # the period's totals, from the read model bill and the sensors decide on (a few grouped counts)
+        click.echo(period_progress(ledger, period, delivering=settings.delivery != "off").summary())
 
 
 @delivery.command("resolve")

@@ -6,6 +6,7 @@ current directory, the folder ``make dev`` uses), so the runs show up in the UI'
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -19,14 +20,9 @@ import click
 from billing_pipeline.billing.models import InvalidBillingInput
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import errors_json, plan_period
-from billing_pipeline.headless_delivery import (
-    deliveries_done,
-    delivery_json,
-    delivery_moved,
-    delivery_pending,
-    name_deliveries_not_done,
-)
-from billing_pipeline.invoicing.ledger import InvoiceState
+from billing_pipeline.headless_delivery import delivery_json, name_deliveries_not_done
+from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
+from billing_pipeline.invoicing.progress import NextJob, decide_period, period_progress, period_report
 from billing_pipeline.settings import BillingSettings, qonto_mode, usage_source
 
 POLL_INTERVAL_S = 2.0
@@ -46,12 +42,11 @@ def _instance() -> Any:
     return dg.DagsterInstance.get()
 
 
-def _execute(job_name: str, period: str, instance: Any) -> Any:
+def _execute(defs: Any, job_name: str, period: str, instance: Any) -> Any:
     """Run one job of the period in this process, under run monitoring: runs of dead workers (a
     killed earlier ``bill``, a run killed with ``make dev``) are failed and their pool slots given
     back, before and while this run waits for ``qonto_writes``. The run carries this machine's name,
     so the daemon of ``make dev`` or a later ``bill`` can tell if this process dies."""
-    from billing_pipeline.definitions import defs
     from billing_pipeline.run_monitoring import monitored, worker_tags
 
     with monitored(instance):
@@ -111,107 +106,64 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
     except InvalidBillingInput as error:
         _fail_input(output_format, error.problems, f"invalid billing input, nothing sent to Qonto:\n{error}")
 
-    from billing_pipeline.definitions import defs
-    from billing_pipeline.defs.partitions import billing_period as partitions
+    from billing_pipeline.definitions import build_definitions
 
-    keys = partitions.get_partition_keys()
+    # built once from this command's settings: the same definitions the code location serves
+    defs = build_definitions(settings)
+    partitions = defs.resolve_job_def("bill_period").partitions_def
+    keys = partitions.get_partition_keys() if partitions is not None else []
     if billing_period.key not in keys:
         span = f"{keys[0]}..{keys[-1]}" if keys else "none yet"
         _fail_input(output_format, [], f"{billing_period.key} is not a closed billing period (periods: {span})")
 
     instance = _instance()
-    first = _execute("bill_period", billing_period.key, instance)
+    first = _execute(defs, "bill_period", billing_period.key, instance)
     ok = first.success and not _failed_error_checks(first)
     if not first.success:
         click.echo(f"run {first.run_id} failed; see the Dagster UI for its logs", err=True)
     deadline = time.monotonic() + wait_s
     import dagster as dg
 
+    delivering = settings.delivery != "off"
     # resolved like in a run: EnvVar-backed secrets become values only inside this context
     with dg.build_resources({"qonto": defs.resources["qonto"], "billing": defs.resources["billing"]}) as resources:
         ledger = resources.billing.ledger()
-        delivering = settings.delivery != "off"
         while ok and time.monotonic() < deadline:
-            files_pending = _pending(ledger, billing_period.key)
-            if not files_pending and not (delivering and delivery_pending(ledger, billing_period.key)):
+            if not period_progress(ledger, billing_period.key, delivering=delivering).waiting:
                 break
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
-            if files_pending:
-                if not _period_ready(resources.qonto, ledger, billing_period.key):
-                    continue
-                again = _execute("facturx_collection", billing_period.key, instance)  # collects, then delivers
-            elif delivery_moved(resources.qonto, ledger, billing_period.key):
-                again = _execute("invoice_delivery", billing_period.key, instance)
-            else:
+            decision = next_run(resources.qonto, ledger, billing_period.key, delivering=delivering)
+            if decision.job is None:
                 continue
+            again = _execute(defs, decision.job.value, billing_period.key, instance)
             ok = again.success and not _failed_error_checks(again)
-        records, corrections = _invoices_and_corrections(ledger, billing_period.key)
-        deliveries = {d.invoice_id: d for d in ledger.deliveries(billing_period.key)} if delivering else None
-    _print_result(billing_period.key, records, output_format, corrections, deliveries)
-    _name_customers_not_billed(records)
+        # progress before the rows: a state moving on in between can only make the exit status cautious
+        # (1), never print 0 next to a row still pending
+        progress = period_progress(ledger, billing_period.key, delivering=delivering)
+        report = period_report(ledger, billing_period.key)
+    deliveries = report.deliveries if delivering else None
+    _print_result(billing_period.key, report.invoices, output_format, report.corrections, deliveries)
+    _name_customers_not_billed(report.not_billed)
     if deliveries is not None:
-        name_deliveries_not_done(records, deliveries)
-    status = _exit_status(ok, records, corrections)
-    if deliveries is not None and not deliveries_done(records, deliveries):
-        status = 1
-    sys.exit(status)
+        name_deliveries_not_done(report.invoices, deliveries)
+    sys.exit(0 if ok and progress.done else 1)
 
 
-def _invoices_and_corrections(ledger: Any, period: str) -> tuple[list[Any], list[Any]]:
-    from billing_pipeline.invoicing.corrections.service import credited_invoice_ids
-
-    credited = credited_invoice_ids(ledger, period)
-    # an abandoned row is nothing to bill (the customer left the plan), and an invoice we credited in
-    # full is reported with its credit note under "corrections": neither is an invoice of the period
-    records = [
-        r
-        for r in ledger.invoices(period)
-        if r.state != InvoiceState.ABANDONED and not (r.state == InvoiceState.CANCELED and r.invoice_id in credited)
-    ]
-    return records, ledger.corrections(period)
+def next_run(qonto: Any, ledger: Ledger, period: str, *, delivering: bool) -> NextJob:
+    """The job the sensors would launch for this period now: their decision (``next_job``), their probes
+    (``qonto``: the QontoResource, opened only when a probe is needed). ``bill`` holds no rule of its own."""
+    progress = period_progress(ledger, period, delivering=delivering)
+    return asyncio.run(decide_period(ledger, progress, qonto.connection().open))
 
 
 def _name_customers_not_billed(records: list[Any]) -> None:
     """Never report success for a customer who was not billed: name each one on stderr."""
     for record in records:
-        if record.state == InvoiceState.CANCELED:
-            click.echo(
-                f"NOT BILLED: customer {record.customer_id} — invoice {record.number or record.invoice_id} was "
-                f"canceled in Qonto (set BILLING_REISSUE_CANCELED=true to issue a new one, or bill by hand)",
-                err=True,
-            )
-
-
-def _exit_status(ok: bool, records: list[Any], corrections: Sequence[Any] = ()) -> int:
-    from billing_pipeline.invoicing.ledger import CorrectionState
-
-    all_stored = bool(records or corrections) and all(r.state == InvoiceState.STORED for r in records)
-    corrections_stored = all(c.state == CorrectionState.STORED for c in corrections)
-    return 0 if ok and all_stored and corrections_stored else 1
-
-
-def _pending(ledger: Any, period: str) -> bool:
-    from billing_pipeline.invoicing.ledger import CorrectionState
-
-    return any(r.state == InvoiceState.FINALIZED for r in ledger.invoices(period)) or bool(
-        ledger.corrections(period, {CorrectionState.ISSUED})
-    )
-
-
-def _period_ready(qonto: Any, ledger: Any, period: str) -> bool:
-    from billing_pipeline.defs.resources import run_async
-    from billing_pipeline.invoicing.documents.readiness import pending_by_period, probe_period
-
-    pending = pending_by_period(ledger).get(period)
-    if not pending:
-        # only credit notes are waiting: let the collection run look (it checks each one's attachment)
-        return _pending(ledger, period)
-
-    async def probe() -> bool:
-        async with qonto.connection().open() as client:
-            return (await probe_period(client, ledger, period, pending)).ready
-
-    return run_async(probe())
+        click.echo(
+            f"NOT BILLED: customer {record.customer_id} — invoice {record.number or record.invoice_id} was "
+            f"canceled in Qonto (set BILLING_REISSUE_CANCELED=true to issue a new one, or bill by hand)",
+            err=True,
+        )
 
 
 def _print_result(

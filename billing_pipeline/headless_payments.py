@@ -16,10 +16,12 @@ JOB = "payment_matching"
 
 
 def _run(instance: Any) -> Any:
-    from billing_pipeline.definitions import defs
+    from billing_pipeline.definitions import build_definitions
     from billing_pipeline.headless import RUN_CONFIG
     from billing_pipeline.run_monitoring import monitored, worker_tags
+    from billing_pipeline.settings import BillingSettings
 
+    defs = build_definitions(BillingSettings.from_env())
     with monitored(instance):
         return defs.resolve_job_def(JOB).execute_in_process(
             instance=instance, raise_on_error=False, run_config=RUN_CONFIG, tags=worker_tags()

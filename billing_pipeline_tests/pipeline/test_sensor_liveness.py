@@ -7,13 +7,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from billing_pipeline.invoicing.documents.readiness import (
-    pending_by_period,
-    pending_corrections_by_period,
-    probe_period,
-)
+from billing_pipeline.invoicing.documents.readiness import probe_period
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import Ledger
+from billing_pipeline.invoicing.progress import pending_documents
 from billing_pipeline.qonto.credit_note_models import CreditNote
 from billing_pipeline.qonto.models import Attachment, ClientInvoice
 
@@ -61,7 +58,7 @@ def test_a_newest_invoice_that_never_renders_does_not_hide_the_ready_ones(tmp_pa
     _finalize(ledger, "mid", minutes_ago=4)
     _finalize(ledger, "stuck", minutes_ago=3)  # the newest: never renders
     qonto = _FakeQonto(ready={"att-inv-old", "att-inv-mid"})
-    pending = pending_by_period(ledger)[PERIOD]
+    pending = pending_documents(ledger)[PERIOD].invoices
     readiness = asyncio.run(probe_period(qonto, ledger, PERIOD, pending, NOW))  # type: ignore[arg-type]
     assert readiness.ready
     assert readiness.probed <= 4 and len(qonto.calls) <= 8  # bounded, whatever the number waiting
@@ -72,7 +69,7 @@ def test_an_invoice_pending_for_long_is_re_read_and_its_new_attachment_found(tmp
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     _finalize(ledger, "only", minutes_ago=60, attachment_id="att-stale")  # the stored id is outdated
     qonto = _FakeQonto(ready={"att-new"}, current_attachment={"inv-only": "att-new"})
-    pending = pending_by_period(ledger)[PERIOD]
+    pending = pending_documents(ledger)[PERIOD].invoices
     readiness = asyncio.run(probe_period(qonto, ledger, PERIOD, pending, NOW))  # type: ignore[arg-type]
     assert readiness.ready
     assert "invoice inv-only" in qonto.calls
@@ -85,7 +82,7 @@ def test_the_sensor_stays_bounded_with_many_stale_invoices(tmp_path: Path) -> No
     for n in range(50):
         _finalize(ledger, f"c{n}", minutes_ago=120 + n)
     qonto = _FakeQonto(ready=set())
-    pending = pending_by_period(ledger)[PERIOD]
+    pending = pending_documents(ledger)[PERIOD].invoices
     readiness = asyncio.run(probe_period(qonto, ledger, PERIOD, pending, NOW))  # type: ignore[arg-type]
     assert not readiness.ready
     assert len(qonto.calls) <= 8
@@ -110,7 +107,7 @@ def test_a_period_whose_only_waiting_documents_are_credit_notes_is_collected(tmp
         "BP-2026-10-acme/avoir/F-1", qonto_id="cn-1", number="AV-1", total="-12.00", attachment_id=None,
         finalized_at=NOW - timedelta(hours=1),
     )  # fmt: skip
-    corrections = pending_corrections_by_period(ledger)[PERIOD]
+    corrections = pending_documents(ledger)[PERIOD].credit_notes
     waiting = asyncio.run(probe_period(_FakeCreditNotes(ready=set()), ledger, PERIOD, [], NOW, corrections))  # type: ignore[arg-type]
     assert not waiting.ready and waiting.pending == 1
     rendered = _FakeCreditNotes(ready={"att-cn-1"})

@@ -2,9 +2,11 @@
 
 A period needs a delivery run when a submitted e-invoice moved on the network (its lifecycle events
 in Qonto differ from the ledger's), when a person asked for a delivery to be sent again, or when a
-verified invoice has no delivery yet (a delivery run failed before reaching it). The sensor only
-reads: the run records what it finds. Probes are bounded per tick and rotate through the submitted
-e-invoices with the cursor, so a tick stays short whatever the number in flight.
+verified invoice has no delivery yet in a period whose delivery has begun (a delivery run failed
+before reaching it) — the shared decision ``invoicing.progress.next_job`` says which, the one
+``bill --wait`` follows. The sensor only reads: the run records what it finds. Probes are bounded
+per tick and rotate through the submitted e-invoices with the cursor, so a tick stays short whatever
+the number in flight.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from billing_pipeline.defs.jobs import invoice_delivery
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.invoicing.delivery.lifecycle import event_dicts
-from billing_pipeline.invoicing.delivery.records import DeliveryRecord, DeliveryState
-from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
+from billing_pipeline.invoicing.delivery.lifecycle import lifecycle_moved
+from billing_pipeline.invoicing.delivery.records import DeliveryRecord
+from billing_pipeline.invoicing.progress import Cause, Job, next_job, progress_by_period
+from billing_pipeline.invoicing.progress import delivery_work as read_delivery_work
 
 MAX_PROBES_PER_TICK = 20  # one GET each: well under Qonto's limits and a second or two per tick
 RETRY_WINDOW_S = 1800  # a period with undelivered invoices is re-requested at most every 30 minutes
@@ -31,34 +33,14 @@ def _run_key(period: str, reason: str, fingerprint: list[str]) -> str:
     return f"delivery:{period}:{reason}:{digest}"
 
 
-async def lifecycle_moved(qonto: QontoResource, submitted: list[DeliveryRecord]) -> list[DeliveryRecord]:
-    """The submitted e-invoices whose lifecycle in Qonto is not what the ledger last recorded."""
-    moved = []
+async def _moved(qonto: QontoResource, window: list[DeliveryRecord]) -> list[DeliveryRecord]:
     async with qonto.connection().open() as client:
-        for record in submitted:
-            invoice = await client.get_client_invoice(record.invoice_id)
-            events = event_dicts(invoice.einvoicing_lifecycle_events)
-            if events != record.events or invoice.einvoicing_status != record.einvoicing_status:
-                moved.append(record)
-    return moved
-
-
-def _undelivered(ledger: Ledger) -> dict[str, list[str]]:
-    """Verified invoices without a delivery, in periods whose delivery has begun. A period nobody
-    delivered yet (e.g. billed before delivery existed) is never started by the sensor: only a run
-    someone asked for (``bill``, a backfill, the schedule) delivers it."""
-    deliveries = ledger.deliveries()
-    delivered = {d.invoice_id for d in deliveries}
-    begun = {d.period for d in deliveries}
-    waiting: dict[str, list[str]] = defaultdict(list)
-    for record in ledger.invoices(states={InvoiceState.STORED}):
-        if record.period in begun and record.invoice_id and record.invoice_id not in delivered:
-            waiting[record.period].append(record.invoice_id)
-    return waiting
+        # looked up in this module at call time: a test counts the probes by replacing it
+        return await lifecycle_moved(client, window)
 
 
 @dg.sensor(
-    job=invoice_delivery,
+    job_name=Job.INVOICE_DELIVERY.value,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
@@ -76,29 +58,33 @@ def delivery_lifecycle_sensor(
     ledger = billing.ledger()
     cursor = json.loads(context.cursor) if context.cursor else {}
     offset = int(cursor.get("offset", 0))
-    submitted = ledger.deliveries(states={DeliveryState.SUBMITTED})
+    work = read_delivery_work(ledger)
+    submitted = work.submitted
     window = submitted[offset : offset + MAX_PROBES_PER_TICK] or submitted[:MAX_PROBES_PER_TICK]
     next_offset = (offset + len(window)) if offset + len(window) < len(submitted) else 0
-    moved = run_async(lifecycle_moved(qonto, window)) if window else []
-    requests: dict[str, str] = {}
+    moved = run_async(_moved(qonto, window)) if window else []
     by_period: dict[str, list[str]] = defaultdict(list)
     for record in moved:
         by_period[record.period].append(f"{record.invoice_id}:{len(record.events)}:{record.einvoicing_status}")
-    for period, fingerprint in by_period.items():
-        requests[period] = _run_key(period, "lifecycle", fingerprint)
-    resend: dict[str, list[str]] = defaultdict(list)
-    for record in ledger.deliveries(states={DeliveryState.RESEND}):
-        resend[record.period].append(f"{record.invoice_id}:{record.updated_at.isoformat()}")
-    for period, fingerprint in resend.items():
-        requests.setdefault(period, _run_key(period, "resend", fingerprint))
-    undelivered = _undelivered(ledger)
     slot = str(int(datetime.now(UTC).timestamp() // RETRY_WINDOW_S))
-    for period, invoice_ids in undelivered.items():
-        requests.setdefault(period, _run_key(period, f"undelivered-{slot}", invoice_ids))
+    requests: dict[str, str] = {}
+    # delivering: BILLING_DELIVERY=off returned above
+    for period, progress in progress_by_period(ledger, delivering=True).items():
+        decision = next_job(progress, lifecycle_moved=period in by_period)
+        if decision.job != Job.INVOICE_DELIVERY:
+            continue
+        match decision.cause:
+            case Cause.LIFECYCLE:
+                requests[period] = _run_key(period, "lifecycle", by_period[period])
+            case Cause.RESEND:
+                resend = [f"{r.invoice_id}:{r.updated_at.isoformat()}" for r in work.resend.get(period, [])]
+                requests[period] = _run_key(period, "resend", resend)
+            case Cause.UNDELIVERED:
+                requests[period] = _run_key(period, f"undelivered-{slot}", work.undelivered.get(period, []))
     summary = (
         f"{len(submitted)} e-invoice(s) on the network, {len(window)} probed this tick, {len(moved)} moved; "
-        f"{sum(len(v) for v in resend.values())} to resend; "
-        f"{sum(len(v) for v in undelivered.values())} verified invoice(s) not delivered yet"
+        f"{sum(len(v) for v in work.resend.values())} to resend; "
+        f"{sum(len(v) for v in work.undelivered.values())} verified invoice(s) not delivered yet"
     )
     new_cursor = json.dumps({"offset": next_offset}, sort_keys=True)
     if not requests:

@@ -5,36 +5,36 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from billing_pipeline.defs.jobs import facturx_collection
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.invoicing.documents.readiness import (
-    PeriodReadiness,
-    collection_run_key,
-    pending_by_period,
-    pending_corrections_by_period,
-    probe_period,
+from billing_pipeline.invoicing.documents.readiness import PeriodReadiness, collection_run_key, probe_period
+from billing_pipeline.invoicing.progress import (
+    Job,
+    PendingDocuments,
+    PeriodProgress,
+    next_job,
+    pending_documents,
+    progress_by_period,
 )
-from billing_pipeline.invoicing.ledger import CorrectionRecord, InvoiceRecord
 
 MAX_PERIODS_PER_TICK = 12  # at most two Qonto calls per period: a tick stays well under a second or two
 
 
 async def _probe(
-    qonto: QontoResource,
-    billing: BillingResource,
-    periods: dict[str, list[InvoiceRecord]],
-    now: datetime,
-    corrections: dict[str, list[CorrectionRecord]],
+    qonto: QontoResource, billing: BillingResource, periods: dict[str, PendingDocuments], now: datetime
 ) -> list[PeriodReadiness]:
     async with qonto.connection().open() as client:
         return [
-            await probe_period(client, billing.ledger(), period, pending, now, corrections.get(period))
+            await probe_period(client, billing.ledger(), period, pending.invoices, now, pending.credit_notes)
             for period, pending in periods.items()
         ]
 
 
+def _collects(readiness: PeriodReadiness, progress: PeriodProgress) -> bool:
+    return next_job(progress, files_ready=readiness.ready).job == Job.FACTURX_COLLECTION
+
+
 @dg.sensor(
-    job=facturx_collection,
+    job_name=Job.FACTURX_COLLECTION.value,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
@@ -49,33 +49,34 @@ def facturx_attachment_sensor(
     context: dg.SensorEvaluationContext, qonto: QontoResource, billing: BillingResource
 ) -> dg.SensorResult | dg.SkipReason:
     ledger = billing.ledger()
-    pending = pending_by_period(ledger)
-    corrections = pending_corrections_by_period(ledger)
-    for period in corrections:
-        pending.setdefault(period, [])  # a period whose only waiting documents are credit notes
+    pending = pending_documents(ledger)
     if not pending:
         return dg.SkipReason("no finalized invoice or credit note is waiting for its Factur-X file")
     requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     now = datetime.now(UTC)
-    to_probe: dict[str, list[InvoiceRecord]] = {}
+    to_probe: dict[str, PendingDocuments] = {}
     already_requested = []
-    for period in sorted(pending):
-        key = collection_run_key(period, pending[period], now, [c.reference for c in corrections.get(period, [])])
+    for period, documents in pending.items():
+        key = collection_run_key(period, documents.invoices, now, [c.reference for c in documents.credit_notes])
         if requested.get(period) == key:
             already_requested.append(period)
             continue
-        to_probe[period] = pending[period]
+        to_probe[period] = documents
         if len(to_probe) >= MAX_PERIODS_PER_TICK:
             break
-    readiness = run_async(_probe(qonto, billing, to_probe, now, corrections)) if to_probe else []
-    ready = [r for r in readiness if r.ready]
-    waiting = [r for r in readiness if not r.ready]
+    readiness = run_async(_probe(qonto, billing, to_probe, now)) if to_probe else []
+    # the shared decision (the one bill --wait follows) says which probed periods get a collection run
+    delivering = billing.delivery != "off"
+    progress = progress_by_period(ledger, delivering=delivering) if readiness else {}
+    ready = [r for r in readiness if _collects(r, progress.get(r.period) or PeriodProgress(r.period, delivering))]
+    waiting = [r for r in readiness if r not in ready]
     for r in ready:
         requested[r.period] = r.run_key
     # forget periods that have nothing pending any more: the cursor stays small
     requested = {p: k for p, k in requested.items() if p in pending}
     summary = (
-        f"{sum(len(v) for v in pending.values())} invoice(s) and {sum(len(v) for v in corrections.values())} "
+        f"{sum(len(d.invoices) for d in pending.values())} invoice(s) and "
+        f"{sum(len(d.credit_notes) for d in pending.values())} "
         f"credit note(s) waiting in {len(pending)} period(s); "
         f"ready: {[r.describe() for r in ready] or 'none'}; still rendering: "
         f"{[r.describe() for r in waiting] or 'none'}; collection already requested: "

@@ -269,13 +269,13 @@ def _ours(notes: list[CreditNote], reference: str) -> CreditNote | None:
     return None
 
 
+# a credit note in one of these states exists in Qonto: the invoice it corrects was canceled by us
+CREDITING_STATES = frozenset({CorrectionState.ISSUED, CorrectionState.STORED, CorrectionState.REJECTED})
+
+
 def credited_invoice_ids(ledger: Ledger, period: str) -> set[str]:
     """Invoices of the period we credited ourselves (so their cancellation is a correction, not a person's)."""
-    return {
-        c.corrects_invoice_id
-        for c in ledger.corrections(period)
-        if c.state in (CorrectionState.ISSUED, CorrectionState.STORED, CorrectionState.REJECTED)
-    }
+    return {c.corrects_invoice_id for c in ledger.corrections(period) if c.state in CREDITING_STATES}
 
 
 class NetBilled(BaseModel):

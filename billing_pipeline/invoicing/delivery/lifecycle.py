@@ -11,10 +11,13 @@ there is none, Qonto's ``einvoicing_status`` does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from billing_pipeline.invoicing.delivery.records import DeliveryState
+from billing_pipeline.invoicing.delivery.records import DeliveryRecord, DeliveryState
 from billing_pipeline.qonto.invoice_models import EInvoicingLifecycleEvent
+
+if TYPE_CHECKING:
+    from billing_pipeline.qonto.client import QontoClient
 
 LABELS = {
     200: "submitted",
@@ -85,3 +88,15 @@ def event_dicts(events: Sequence[EInvoicingLifecycleEvent]) -> list[dict[str, An
         }
         for e in events
     ]
+
+
+async def lifecycle_moved(qonto: QontoClient, submitted: Sequence[DeliveryRecord]) -> list[DeliveryRecord]:
+    """The submitted e-invoices whose lifecycle in Qonto is not what the ledger last recorded (one GET
+    each: callers bound how many they pass). Only reads: the delivery run records what moved."""
+    moved = []
+    for record in submitted:
+        invoice = await qonto.get_client_invoice(record.invoice_id)
+        events = event_dicts(invoice.einvoicing_lifecycle_events)
+        if events != record.events or invoice.einvoicing_status != record.einvoicing_status:
+            moved.append(record)
+    return moved

@@ -1,4 +1,5 @@
-"""Cheap decision for the attachment sensor: which periods have Factur-X files ready to collect?
+"""The cheap Factur-X readiness probe of a period (the attachment sensor and ``bill --wait`` ask it; the
+pending documents come from the read model, ``invoicing/progress``).
 
 Per period a tick probes a bounded handful of pending invoices: the most recently finalized (Qonto
 renders in finalization order, so when it is ready the older ones usually are too), the oldest
@@ -11,13 +12,12 @@ period's collection is requested; the run then checks every invoice anyway.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from billing_pipeline.invoicing.documents.facturx_files import STALE_AFTER_S, attachment_ready
-from billing_pipeline.invoicing.ledger import CorrectionRecord, CorrectionState, InvoiceRecord, InvoiceState, Ledger
+from billing_pipeline.invoicing.ledger import CorrectionRecord, InvoiceRecord, Ledger
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready
 
@@ -43,13 +43,6 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def pending_by_period(ledger: Ledger) -> dict[str, list[InvoiceRecord]]:
-    grouped: dict[str, list[InvoiceRecord]] = defaultdict(list)
-    for record in ledger.invoices(states={InvoiceState.FINALIZED}):
-        grouped[record.period].append(record)
-    return dict(grouped)
 
 
 def collection_run_key(
@@ -123,13 +116,6 @@ async def probe_period(
         oldest_age_s=max(0.0, (now - oldest).total_seconds()),
         probed=probed,
     )
-
-
-def pending_corrections_by_period(ledger: Ledger) -> dict[str, list[CorrectionRecord]]:
-    grouped: dict[str, list[CorrectionRecord]] = defaultdict(list)
-    for record in ledger.corrections(states={CorrectionState.ISSUED}):
-        grouped[record.period].append(record)
-    return dict(grouped)
 
 
 async def corrections_ready(qonto: QontoClient, pending: list[CorrectionRecord]) -> bool:
