@@ -3,6 +3,7 @@ ledger written through the Ledger's own transitions, no Dagster, no Qonto, no cl
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -135,7 +136,8 @@ def test_the_cross_period_view_groups_by_period(tmp_path: Path) -> None:
     assert work.undelivered == {"2026-09": ["inv-2026-09-c"]}
     assert {k: [r.invoice_id for r in v] for k, v in work.resend.items()} == {"2026-11": ["inv-2026-11-e"]}
     assert [r.invoice_id for r in work.submitted] == ["inv-2026-11-f"]
-    # one period only: the same numbers
+    # one period only: the same numbers, and only that period read
+    assert list(progress_by_period(ledger, delivering=True, period="2026-11")) == ["2026-11"]
     assert period_progress(ledger, "2026-09", delivering=True) == progress["2026-09"]
 
 
@@ -290,3 +292,25 @@ def test_credit_helper_issues_a_crediting_note(tmp_path: Path) -> None:
     ledger = ledger_with(str(tmp_path / "ledger.sqlite"), [Customer("a", IS.STORED, DS.SENT)])
     credit(ledger, Customer("a", IS.STORED), CS.ISSUED)
     assert period_progress(ledger, PERIOD, delivering=True).credit_note_files_pending == 1
+
+
+def test_delivery_status_shows_the_same_facts_and_the_periods_summary(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from billing_pipeline.cli import main
+
+    state_dir = tmp_path / "state"
+    customers = [Customer("a", IS.STORED, DS.SENT), Customer("b", IS.STORED, DS.UNKNOWN), Customer("c", IS.STORED)]
+    ledger = ledger_with(str((state_dir / "ledger.sqlite").resolve()), customers)
+    env = {"BILLING_STATE_DIR": str(state_dir), "BILLING_DATA_DIR": str(tmp_path), "BILLING_DELIVERY": "auto"}
+    as_json = CliRunner().invoke(main, ["delivery", "status", "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output) == [d.model_dump(mode="json") for d in ledger.deliveries()]
+    text = CliRunner().invoke(main, ["delivery", "status", "--period", PERIOD], env=env)
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert len(lines) == 3 and lines[0].startswith(f"{PERIOD}  a ") and "unknown" in lines[1]
+    assert lines[-1] == (
+        f"{PERIOD}: 3 invoice(s) (3 stored); 0 file(s) pending; deliveries: 1 done, 0 in progress, "
+        "1 needing a person, 1 verified invoice(s) not delivered"
+    )

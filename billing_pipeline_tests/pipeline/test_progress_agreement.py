@@ -88,6 +88,8 @@ CASES = {
                                  Cause.FILES_READY, rendered=frozenset({"att-cn-inv-2026-10-a"})),
     "credit note rendering": Case([Customer("a", IS.CANCELED, credit_note=CS.ISSUED)], None),
     "delivery off": Case([Customer("a", IS.STORED, DS.RESEND), Customer("b", IS.STORED)], None, delivery="off"),
+    "delivery off, e-invoice moved": Case([Customer("a", IS.STORED, DS.SUBMITTED)], None, delivery="off",
+                                          moved=frozenset({"inv-2026-10-a"})),
     "a delivery left sending": Case([Customer("a", IS.STORED, DS.SENDING)], None),
     "a delivery needing a person": Case([Customer("a", IS.STORED, DS.UNKNOWN)], None),
     "done": Case([Customer("a", IS.STORED, DS.SENT)], None),
@@ -134,7 +136,9 @@ def test_bill_launches_the_job_the_sensors_request(tmp_path: Path, monkeypatch: 
         assert [r.run_key.split(":")[2].split("-")[0] for r in delivery] == [cli.cause.value.split("-")[0]]
 
 
-@pytest.mark.parametrize("name", ["verified, not delivered, delivery begun", "done", "delivery off"])
+@pytest.mark.parametrize(
+    "name", ["verified, not delivered, delivery begun", "done", "delivery off", "delivery off, e-invoice moved"]
+)
 def test_bill_opens_qonto_only_when_a_probe_is_needed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:

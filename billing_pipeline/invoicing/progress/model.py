@@ -86,7 +86,7 @@ class PeriodProgress:
     @property
     def all_delivered(self) -> bool:
         """Every verified invoice delivered: an email accepted by Qonto, an e-invoice received."""
-        return all(state in DONE for state, count in self.verified.items() if count)
+        return all(state in DONE for state in self.verified)
 
     # -- the period --------------------------------------------------------------------------
     @property

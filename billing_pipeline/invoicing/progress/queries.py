@@ -21,14 +21,11 @@ from billing_pipeline.invoicing.progress.model import DeliveryWork, PendingDocum
 
 _inv, _cor, _del = invoice_records.c, correction_records.c, delivery_records.c
 
-# an invoice canceled by our own credit note of the same period: a correction, not a person's cancellation
+# an invoice canceled by a credit note of ours: a correction, not a person's cancellation (Qonto invoice
+# ids are unique, so the credit note's period need not be compared)
 _CREDITED_BY_US = sa.and_(
     _inv.state == InvoiceState.CANCELED.value,
-    _inv.invoice_id.in_(
-        sa.select(_cor.corrects_invoice_id).where(
-            _cor.period == _inv.period, _cor.state.in_([s.value for s in CREDITING_STATES])
-        )
-    ),
+    _inv.invoice_id.in_(sa.select(_cor.corrects_invoice_id).where(_cor.state.in_([s.value for s in CREDITING_STATES]))),
 )
 # a person canceled it: the customer is not billed for the period
 _NOT_BILLED = sa.and_(_inv.state == InvoiceState.CANCELED.value, sa.not_(_CREDITED_BY_US))
@@ -136,7 +133,7 @@ def delivery_work(ledger: Ledger) -> DeliveryWork:
     query = (
         sa.select(_inv.period, _inv.invoice_id)
         .select_from(_VERIFIED_AND_DELIVERY)
-        .where(_STORED, _del.invoice_id.is_(None), _inv.invoice_id.is_not(None), _inv.period.in_(begun))
+        .where(_STORED, _del.invoice_id.is_(None), _inv.period.in_(begun))
         .order_by(_inv.period, _inv.customer_id)
     )
     with ledger.engine.connect() as connection:
