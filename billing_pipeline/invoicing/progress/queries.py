@@ -12,10 +12,10 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from billing_pipeline.invoicing.corrections.records import CorrectionState, correction_records
+from billing_pipeline.invoicing.corrections.records import CorrectionRecord, CorrectionState, correction_records
 from billing_pipeline.invoicing.corrections.service import CREDITING_STATES
 from billing_pipeline.invoicing.delivery.records import DeliveryRecord, DeliveryState, delivery_records
-from billing_pipeline.invoicing.invoices.records import InvoiceState, invoice_from_row, invoice_records
+from billing_pipeline.invoicing.invoices.records import InvoiceRecord, InvoiceState, invoice_from_row, invoice_records
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress.model import DeliveryWork, PendingDocuments, PeriodProgress, PeriodReport
 
@@ -42,22 +42,21 @@ def _in_period(column: sa.ColumnElement[str], period: str | None) -> list[sa.Col
 
 
 def progress_by_period(ledger: Ledger, *, delivering: bool, period: str | None = None) -> dict[str, PeriodProgress]:
-    """Every period with a row in the ledger (or only ``period``), by five GROUP BY queries."""
+    """Every period with a row in the ledger (or only ``period``): four GROUP BY queries and the (short)
+    list of customers not billed."""
     invoices: dict[str, dict[InvoiceState, int]] = defaultdict(dict)
-    credited: dict[str, int] = defaultdict(int)
     not_billed: dict[str, list[str]] = defaultdict(list)
     credit_notes: dict[str, dict[CorrectionState, int]] = defaultdict(dict)
     deliveries: dict[str, dict[DeliveryState, int]] = defaultdict(dict)
     verified: dict[str, dict[DeliveryState | None, int]] = defaultdict(dict)
     with ledger.engine.connect() as connection:
         rows = connection.execute(
-            sa.select(_inv.period, _inv.state, sa.func.count(), sa.func.sum(sa.case((_CREDITED_BY_US, 1), else_=0)))
+            sa.select(_inv.period, _inv.state, sa.func.count())
             .where(*_in_period(_inv.period, period))
             .group_by(_inv.period, _inv.state)
         )
-        for key, state, count, credited_count in rows:
+        for key, state, count in rows:
             invoices[key][InvoiceState(state)] = count
-            credited[key] += int(credited_count or 0)
         rows = connection.execute(
             sa.select(_inv.period, _inv.customer_id)
             .where(_NOT_BILLED, *_in_period(_inv.period, period))
@@ -93,7 +92,8 @@ def progress_by_period(ledger: Ledger, *, delivering: bool, period: str | None =
             period=key,
             delivering=delivering,
             invoices=dict(invoices[key]),
-            credited=credited[key],
+            # a canceled invoice is either credited by us or a customer not billed
+            credited=invoices[key].get(InvoiceState.CANCELED, 0) - len(not_billed[key]),
             not_billed=tuple(not_billed[key]),
             credit_notes=dict(credit_notes[key]),
             deliveries=dict(deliveries[key]),
@@ -111,10 +111,10 @@ def period_progress(ledger: Ledger, period: str, *, delivering: bool) -> PeriodP
 
 def pending_documents(ledger: Ledger, period: str | None = None) -> dict[str, PendingDocuments]:
     """Per period, the finalized invoices and issued credit notes without a stored Factur-X file."""
-    invoices: dict[str, list] = defaultdict(list)
+    invoices: dict[str, list[InvoiceRecord]] = defaultdict(list)
     for record in ledger.invoices(period, states={InvoiceState.FINALIZED}):
         invoices[record.period].append(record)
-    notes: dict[str, list] = defaultdict(list)
+    notes: dict[str, list[CorrectionRecord]] = defaultdict(list)
     for note in ledger.corrections(period, states={CorrectionState.ISSUED}):
         notes[note.period].append(note)
     return {
