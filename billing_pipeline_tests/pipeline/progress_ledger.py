@@ -12,10 +12,12 @@ from billing_pipeline.invoicing.delivery.records import DeliveryChannel, Deliver
 from billing_pipeline.invoicing.invoices.records import InvoiceState, PlannedContent
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import Ledger
+from billing_pipeline.ledger import Money
 
 PERIOD = "2026-10"
 # fixed, far from any real date: what the tests compare is relative to it, never to today
 FINALIZED_AT = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+CREDITED = Money(amount=Decimal("-12.00"), currency="EUR")  # a credit note's total is negative
 CONTENT = PlannedContent(digest="d" * 64, net_total=Decimal("10.00"), vat_total=Decimal("2.00"), total=Decimal("12.00"))
 
 
@@ -106,7 +108,7 @@ def credit(ledger: Ledger, customer: Customer, state: CorrectionState, *, finali
     if state == CorrectionState.CREATING:
         return reference
     ledger.record_correction_issued(
-        reference, qonto_id=f"cn-{customer.invoice_id}", number=f"AV-{customer.name}", total="-12.00",
+        reference, qonto_id=f"cn-{customer.invoice_id}", number=f"AV-{customer.name}", total=CREDITED,
         attachment_id=f"att-cn-{customer.invoice_id}", finalized_at=finalized_at + timedelta(minutes=1),
     )  # fmt: skip
     if state == CorrectionState.STORED:

@@ -11,6 +11,7 @@ from billing_pipeline.invoicing.documents.readiness import probe_period
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress import pending_documents
+from billing_pipeline.ledger import Money
 from billing_pipeline.qonto.credit_note_models import CreditNote
 from billing_pipeline.qonto.models import Attachment, ClientInvoice
 
@@ -104,8 +105,8 @@ def test_a_period_whose_only_waiting_documents_are_credit_notes_is_collected(tmp
         corrects_invoice_id="inv-acme", corrects_number="F-1",
     )  # fmt: skip
     ledger.record_correction_issued(
-        "BP-2026-10-acme/avoir/F-1", qonto_id="cn-1", number="AV-1", total="-12.00", attachment_id=None,
-        finalized_at=NOW - timedelta(hours=1),
+        "BP-2026-10-acme/avoir/F-1", qonto_id="cn-1", number="AV-1", total=Money(amount="-12.00", currency="EUR"),
+        attachment_id=None, finalized_at=NOW - timedelta(hours=1),
     )  # fmt: skip
     corrections = pending_documents(ledger)[PERIOD].credit_notes
     waiting = asyncio.run(probe_period(_FakeCreditNotes(ready=set()), ledger, PERIOD, [], NOW, corrections))  # type: ignore[arg-type]
