@@ -48,7 +48,8 @@ def payments(output_format: str) -> None:
         f"{len(report.unmatched)} unmatched, {len(report.partial)} partial, {len(report.overpaid)} overpaid"
     )
     for row in report.matched:
-        click.echo(f"  matched    {row.transaction_id}  {row.amount:>12}  {', '.join(row.invoice_numbers)}")
+        payer = f"  paid by a third party: {row.paid_by_third_party}" if row.paid_by_third_party else ""
+        click.echo(f"  matched    {row.transaction_id}  {row.amount:>12}  {', '.join(row.invoice_numbers)}{payer}")
     for partial in report.partial:
         click.echo(f"  partial    {partial.invoice_number}  paid {partial.paid}, remaining {partial.remaining}")
     for over in report.overpaid:

@@ -182,3 +182,61 @@ def test_a_credit_note_completes_a_partly_paid_invoice_and_metadata_are_tables(
     assert qonto["status"] == "paid" and qonto["paid_at"] == paris_day(when).isoformat()
     [aged] = second.asset_materializations_for_node("receivables")
     assert aged.metadata["open_invoices"].value == 0
+
+
+def test_a_third_party_paying_exactly_by_reference_pays_and_anything_else_goes_to_review(
+    world: PipelineWorld, instance: dg.DagsterInstance
+) -> None:
+    invoices = bill(world, instance, {"alpha": 100, "beta": 200, "gamma": 300})
+    alpha, beta, gamma = invoices["alpha"], invoices["beta"], invoices["gamma"]
+    when = settled_days_ago(world, 2)
+    accountant = "Cabinet Comptable"
+    exact = world.emulator.transfer(
+        str(total(alpha)), reference=alpha["number"], counterparty=accountant, settled_at=when
+    )
+    partial = world.emulator.transfer(
+        str(total(beta) - Decimal("10.00")), reference=beta["number"], counterparty=accountant, settled_at=when
+    )
+    # the exact amount, but the number only in the label: the contract names the reference
+    label_only = world.emulator.transfer(
+        str(total(gamma)), label=f"VIR CABINET COMPTABLE {gamma['number']}", counterparty=accountant, settled_at=when
+    )
+    both = world.emulator.transfer(
+        str(total(beta) + total(gamma)), reference=f"{beta['number']} {gamma['number']}", counterparty=accountant,
+        settled_at=when,
+    )  # fmt: skip
+
+    first = run_payments(world, instance)
+    report = first.output_for_node("payments")
+
+    qonto = invoices_by_id(world)
+    assert qonto[alpha["id"]]["status"] == "paid" and qonto[alpha["id"]]["paid_at"] == paris_day(when).isoformat()
+    assert qonto[beta["id"]]["status"] == qonto[gamma["id"]]["status"] == "unpaid"
+    assert report.contract_json()["matched"] == [
+        {"transaction_id": exact["id"], "invoice_numbers": [alpha["number"]], "amount": str(total(alpha)),
+         "paid_by_third_party": accountant}
+    ]  # fmt: skip
+    reasons = {row.transaction_id: row.reason for row in report.unmatched}
+    assert set(reasons) == {partial["id"], label_only["id"], both["id"]}
+    not_client = f"payer {accountant!r} is not the client of"
+    assert reasons[partial["id"]] == (
+        f"{not_client} {beta['number']} (Beta Logistique SARL); "
+        f"a third party's transfer counts only for exactly what is still due ({total(beta)})"
+    )
+    assert reasons[label_only["id"]].startswith(f"{not_client} {gamma['number']}")
+    assert reasons[label_only["id"]].endswith("with the invoice number in its reference")
+    assert reasons[both["id"]] == (
+        f"{not_client} {beta['number']}, {gamma['number']} (Beta Logistique SARL, Gamma Studio SAS)"
+    )  # unchanged: several invoices are never a third party's payment
+    assert [u.keys() for u in report.contract_json()["unmatched"]] == [
+        {"transaction_id", "amount", "label", "reference"}
+    ] * 3
+    assert report.partial == [] and report.overpaid == []
+    open_items = {item.invoice_number: item.paid for item in first.output_for_node("receivables").items}
+    assert open_items == {beta["number"]: 0, gamma["number"]: 0}  # alpha is no longer chased
+
+    # a re-run counts nothing twice and marks nothing again
+    updated = qonto[alpha["id"]]["updated_at"]
+    again = run_payments(world, instance).output_for_node("payments").contract_json()
+    assert again == {"matched": [], "partial": [], "overpaid": [], "unmatched": []}
+    assert invoices_by_id(world)[alpha["id"]]["updated_at"] == updated

@@ -48,38 +48,62 @@ def _allocations(world: PipelineWorld) -> int:
         return int(connection.execute("SELECT COUNT(*) FROM payment_allocations").fetchone()[0])
 
 
+def _cli_transfer(world: PipelineWorld, amount: Decimal, reference: str, counterparty: str, settled_at: str) -> str:
+    """``billing-pipeline emulator transfer`` on the running emulator's state file; the transaction id."""
+    result = subprocess.run(
+        [sys.executable, "-m", "billing_pipeline.cli", "emulator", "transfer",
+         "--state", str(world.emulator.config.state_path), "--amount", str(amount), "--reference", reference,
+         "--counterparty", counterparty, "--settled-at", settled_at],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_headless_payments_prints_the_contract_json(
     world: PipelineWorld, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
-    invoices = bill(world, instance, {"alpha": 100, "beta": 200})
-    alpha, beta = invoices["alpha"], invoices["beta"]
-    paid = world.emulator.transfer(str(total(alpha)), reference=alpha["number"], settled_at=settled_days_ago(world, 1))
-    part = world.emulator.transfer("5.00", reference=beta["number"], settled_at=settled_days_ago(world, 1))
+    invoices = bill(world, instance, {"alpha": 100, "beta": 200, "gamma": 300})
+    alpha, beta, gamma = invoices["alpha"], invoices["beta"], invoices["gamma"]
+    when = settled_days_ago(world, 1)
+    paid = world.emulator.transfer(str(total(alpha)), reference=alpha["number"], settled_at=when)
+    part = world.emulator.transfer("5.00", reference=beta["number"], settled_at=when)
+    # an accountant's firm pays gamma exactly, its number in the reference
+    by_accountant = _cli_transfer(world, total(gamma), gamma["number"], "Cabinet Comptable", when)
     workdir = tmp_path / "cron"
     workdir.mkdir()
 
     result = _payments(world, workdir)
 
     assert result.returncode == 0, result.stderr[-3000:]
+    rows = [
+        ({"transaction_id": paid["id"], "invoice_numbers": [alpha["number"]], "amount": str(total(alpha))}, paid["id"]),
+        ({"transaction_id": part["id"], "invoice_numbers": [beta["number"]], "amount": "5.00"}, part["id"]),
+        ({"transaction_id": by_accountant, "invoice_numbers": [gamma["number"]], "amount": str(total(gamma)),
+          "paid_by_third_party": "Cabinet Comptable"}, by_accountant),
+    ]  # fmt: skip
     assert json.loads(result.stdout) == {
-        "matched": [
-            {"transaction_id": t["id"], "invoice_numbers": [n], "amount": a}
-            for t, n, a in sorted(
-                [(paid, alpha["number"], str(total(alpha))), (part, beta["number"], "5.00")],
-                key=lambda x: (x[0]["settled_at"], x[0]["id"]),
-            )
-        ],
+        "matched": [row for row, _ in sorted(rows, key=lambda r: r[1])],  # one settlement instant: by id
         "partial": [{"invoice_number": beta["number"], "paid": "5.00", "remaining": str(total(beta) - Decimal(5))}],
         "overpaid": [],
         "unmatched": [],
     }
     assert (workdir / ".dagster_home").is_dir()  # the instance `bill` uses, not a temporary one
+    qonto = invoices_by_id(world)
+    assert qonto[gamma["id"]]["status"] == "paid" and qonto[gamma["id"]]["paid_at"] == paris_day(when).isoformat()
+
+    # the same firm pays what beta still owes: a new pass counts that transfer only
+    rest = _cli_transfer(world, total(beta) - Decimal(5), beta["number"], "Cabinet Comptable", when)
     text = subprocess.run(
         [*PAYMENTS[:-2], "--format", "text"], env=_environment(world), cwd=workdir, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert text.returncode == 0, text.stderr[-3000:]
-    assert "0 matched, 0 unmatched, 0 partial, 0 overpaid" in text.stdout  # a re-run counts nothing again
+    assert "1 matched, 0 unmatched, 0 partial, 0 overpaid" in text.stdout  # nothing counted again
+    [matched] = [line for line in text.stdout.splitlines() if line.strip().startswith("matched")]
+    assert rest in matched and beta["number"] in matched
+    assert matched.endswith("paid by a third party: Cabinet Comptable")
+    assert invoices_by_id(world)[beta["id"]]["status"] == "paid"
 
 
 def _allocated_transactions(world: PipelineWorld) -> set[str]:

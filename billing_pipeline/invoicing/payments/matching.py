@@ -10,7 +10,13 @@ anything that does not confirm is reported as unmatched with its reason, never g
   removed. Several numbers in one transfer pay several invoices. A number that looks like ours but
   is no invoice of the organization makes the whole transfer unmatched (it may be a typo for another).
 * **Counterparty.** When both the payer's name and the client's name are known, they must share a
-  significant word (legal forms and accents ignored); otherwise the transfer is unmatched.
+  significant word (legal forms and accents ignored); otherwise the transfer is unmatched — unless it
+  is a **third party's payment**: its reference (the structured remittance field the payer fills in,
+  not the bank's label) carries exactly one invoice number, nothing else points to another invoice,
+  and the amount is exactly what remains due on it. Parent companies and accountants pay this way;
+  an exact amount quoted deliberately is not a coincidence, whereas any other amount from a stranger
+  (partial, over, several invoices) is left to a person. It is counted like the client's payment
+  and reported with the payer's name.
 * **Amount.** One invoice: any amount counts — less than what remains is a partial payment
   (instalments accumulate), more is an overpayment (the excess is reported). Several invoices: the
   amount must equal the sum of what remains on each (any other split would be a guess).
@@ -155,6 +161,8 @@ class Matcher:
         reason = self._refusal(credit, invoices, unknown)
         if reason is not None:
             return self._unmatched(credit, reason)
+        # past the refusals, a payer who is not the client can only be a third party paying exactly
+        third_party = credit.counterparty if not self._payer_is_client(credit, invoices) else None
         if len(invoices) == 1:
             shares = [(invoices[0], credit.amount)]
         else:
@@ -172,6 +180,7 @@ class Matcher:
             transaction_id=credit.transaction_id, outcome=TransactionOutcome.COUNTED, amount=credit.amount,
             settled_on=credit.settled_on, label=credit.label, reference=credit.reference,
             counterparty=credit.counterparty, allocations=tuple(allocations), completes=tuple(completes),
+            paid_by_third_party=third_party,
         )  # fmt: skip
 
     def _refusal(self, credit: BankCredit, invoices: list[OpenInvoice], unknown: list[str]) -> str | None:
@@ -185,9 +194,14 @@ class Matcher:
         canceled = [i.number for i in invoices if i.canceled]
         if canceled:
             return f"invoice {', '.join(canceled)} is canceled (credited in full or canceled in Qonto)"
-        if not any(names_agree(credit.counterparty, i.client_name) for i in invoices):
+        if not self._payer_is_client(credit, invoices):
             clients = ", ".join(sorted({i.client_name or "?" for i in invoices}))
-            return f"payer {credit.counterparty!r} is not the client of {numbers} ({clients})"
+            not_client = f"payer {credit.counterparty!r} is not the client of {numbers} ({clients})"
+            if len(invoices) > 1:
+                return not_client  # a stranger's transfer for several invoices is never a third party's payment
+            why_not = self._not_a_third_party_payment(credit, invoices[0])
+            if why_not is not None:
+                return f"{not_client}; {why_not}"
         if len(invoices) > 1:
             settled = [i.number for i in invoices if i.remaining <= ZERO]
             if settled:
@@ -195,6 +209,22 @@ class Matcher:
             expected = sum((i.remaining for i in invoices), ZERO)
             if credit.amount != expected:
                 return f"one transfer of {credit.amount} for {numbers}, which have {expected} left to pay"
+        return None
+
+    @staticmethod
+    def _payer_is_client(credit: BankCredit, invoices: list[OpenInvoice]) -> bool:
+        return any(names_agree(credit.counterparty, i.client_name) for i in invoices)
+
+    def _not_a_third_party_payment(self, credit: BankCredit, invoice: OpenInvoice) -> str | None:
+        """Why a transfer from someone other than the client is not ``invoice``'s payment, or None when
+        it is: the number in the reference (a label is the bank's text, often the payer's own name and
+        words, so a number there alone is weaker evidence) and exactly the amount still due."""
+        in_reference, _ = self._referenced(credit.reference or "")
+        if [i.invoice_id for i in in_reference] != [invoice.invoice_id]:
+            return "a third party's transfer counts only with the invoice number in its reference"
+        if credit.amount != invoice.remaining:
+            due = max(ZERO, invoice.remaining)
+            return f"a third party's transfer counts only for exactly what is still due ({due})"
         return None
 
     @staticmethod

@@ -148,6 +148,9 @@ class CountedTransaction(BaseModel):
     allocations: tuple[Allocation, ...] = ()
     # invoices this transaction completed: (invoice_id, number, paid_at)
     completes: tuple[tuple[str, str, date], ...] = ()
+    # the payer's name when someone other than the client paid an invoice exactly (reported, not
+    # stored: the ledger keeps the counterparty, and a rebuilt ledger reaches the same decision)
+    paid_by_third_party: str | None = None
 
 
 class Marking(BaseModel):

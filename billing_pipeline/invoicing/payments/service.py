@@ -52,6 +52,7 @@ class MatchedRow(BaseModel):
     transaction_id: str
     invoice_numbers: list[str]
     amount: str
+    paid_by_third_party: str | None = None  # the payer's name when it is not the client
 
 
 class PartialRow(BaseModel):
@@ -94,7 +95,10 @@ class PaymentReport(BaseModel):
     def contract_json(self) -> dict[str, list[dict[str, object]]]:
         """The shape of ``billing-pipeline payments --format json`` (contracts.md)."""
         return {
-            "matched": [r.model_dump() for r in self.matched],
+            # the payer of a third party's payment is an extra key; a client's row keeps the contract's three
+            "matched": [
+                r.model_dump(exclude=None if r.paid_by_third_party else {"paid_by_third_party"}) for r in self.matched
+            ],
             "partial": [r.model_dump() for r in self.partial],
             "overpaid": [r.model_dump() for r in self.overpaid],
             "unmatched": [r.model_dump(exclude={"reason"}) for r in self.unmatched],
@@ -183,6 +187,9 @@ async def payment_pass(qonto: QontoClient, ledger: Ledger, *, timezone: str) -> 
             decision = decision.model_copy(update={"completes": completes})
             if ledger.record_transaction(decision):
                 decisions.append(decision)
+                if decision.paid_by_third_party:
+                    logger.info("%s paid by a third party, %r", decision.allocations[0].invoice_number,
+                                decision.paid_by_third_party)  # fmt: skip
         _complete_credited(ledger, invoices)
         marked = await mark_pending(qonto, ledger)
         if high is not None:
@@ -259,6 +266,7 @@ def _report(
                 transaction_id=decision.transaction_id,
                 invoice_numbers=[a.invoice_number for a in decision.allocations],
                 amount=str(decision.amount),
+                paid_by_third_party=decision.paid_by_third_party,
             )
         )
         for allocation in decision.allocations:
