@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from billing_pipeline.definitions import defs
 from billing_pipeline.defs.payments.sensor import payments_sensor
+from billing_pipeline_tests.defs_for_tests import DEFS as defs
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.payments_world import bill, run_payments, settled_days_ago, total
 

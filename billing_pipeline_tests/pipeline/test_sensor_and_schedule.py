@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from billing_pipeline.definitions import defs
-from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.defs.documents.sensor import facturx_attachment_sensor
 from billing_pipeline.emulator.testing import running_emulator
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, facturx_files
+from billing_pipeline_tests.defs_for_tests import DEFS as defs
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld, world_on
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from billing_pipeline.defs.jobs import invoice_delivery
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.delivery.lifecycle import event_dicts
 from billing_pipeline.invoicing.delivery.records import DeliveryRecord, DeliveryState
@@ -58,7 +57,7 @@ def _undelivered(ledger: Ledger) -> dict[str, list[str]]:
 
 
 @dg.sensor(
-    job=invoice_delivery,
+    job_name="invoice_delivery",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from billing_pipeline.defs.jobs import facturx_collection
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.documents.readiness import (
     PeriodReadiness,
@@ -34,7 +33,7 @@ async def _probe(
 
 
 @dg.sensor(
-    job=facturx_collection,
+    job_name="facturx_collection",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(

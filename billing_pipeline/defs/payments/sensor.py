@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from billing_pipeline.defs.jobs import payment_matching
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
 from billing_pipeline.invoicing.payments.service import new_credits
 
@@ -14,7 +13,7 @@ async def _new(qonto: QontoResource, billing: BillingResource, since: str | None
 
 
 @dg.sensor(
-    job=payment_matching,
+    job_name="payment_matching",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
