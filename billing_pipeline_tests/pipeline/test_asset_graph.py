@@ -12,13 +12,13 @@ from typing import Any
 
 import dagster as dg
 
-from billing_pipeline_tests.defs_for_tests import DEFS as defs
+from billing_pipeline_tests.defs_for_tests import DEFS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
 
 def _graph() -> dict[str, Any]:
-    repository = defs.get_repository_def()
+    repository = DEFS.get_repository_def()
     asset_graph = repository.asset_graph
     assets: dict[str, Any] = {}
     for key in sorted(asset_graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -80,4 +80,4 @@ def test_lineage_is_the_billing_steps_in_order() -> None:
 
 
 def test_definitions_load() -> None:
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(DEFS)
