@@ -4,11 +4,11 @@
 checks and sensors (``defs/stages.py``), the jobs and schedules (``defs/jobs.py``), the resources —
 from its argument alone, so two definitions with different settings can live in one process.
 
-The environment is read once, when Dagster *loads* the code location, by the
-``@dg.definitions``-decorated ``code_location`` below — never at import. Dagster 1.13 loads such a
-function from a module (``dagster/_core/workspace/autodiscovery.py`` prefers a module-level
-``LazyDefinitions`` over a ``Definitions`` object; the code server resolves it once per load,
-``_grpc/utils.py``; run workers call it through their code pointer, ``reconstruct.py``), and so do
+The environment is read when Dagster *loads* the code location, by the ``@dg.definitions``-decorated
+``code_location`` below — never at import. Dagster 1.13 loads such a function from a module
+(``dagster/_core/workspace/autodiscovery.py`` prefers a module-level ``LazyDefinitions`` over a
+``Definitions`` object; the code server calls it when it loads, ``_grpc/utils.py``; a run worker calls
+it through its code pointer, ``reconstruct.py``), and so do
 ``dagster dev -w workspace.yaml``, ``dagster definitions validate`` and ``dagster asset materialize -m
 billing_pipeline.definitions``. We chose it over a module-level ``defs = build_definitions(...)``
 because importing this module then has no effect: a test or a command imports ``build_definitions``
