@@ -157,3 +157,8 @@ def amount_rank(column: str) -> Callable[[Mapping[str, Any]], Decimal]:
 def table_records(value: dg.TableMetadataValue) -> list[dict[str, Any]]:
     """The rows of a table metadata value as plain dicts (tests, scripts)."""
     return [dict(record.data) for record in value.records]
+
+
+def money(amount: Decimal | str, currency: str = QONTO_CURRENCY) -> dg.TextMetadataValue:
+    """A single amount with its currency (``"15762.35 EUR"``): a bare number in the UI reads as anything."""
+    return dg.MetadataValue.text(f"{amount} {currency}")

@@ -21,7 +21,10 @@ from billing_pipeline.qonto.config import (
     OAuthAuth,
     QontoConfig,
 )
-from billing_pipeline.settings import QontoMode
+from billing_pipeline.settings import BillingSettings, QontoMode
+
+# the connection's defaults are the settings' (declared once, in settings.py)
+_SETTINGS = BillingSettings.model_fields
 
 EMULATOR_NOTICE = (
     "EMULATED: no Qonto credentials are set, so invoices go to the local Qonto emulator "
@@ -40,9 +43,9 @@ class QontoConnection(BaseModel):
     oauth_client_secret: SecretStr | None = None
     oauth_refresh_token: SecretStr | None = None
     staging_token: SecretStr | None = None
-    emulator_render_delay_s: float = 10.0
-    emulator_einvoicing_delay_s: float = 5.0
-    max_concurrency: int = 24
+    emulator_render_delay_s: float = _SETTINGS["emulator_render_delay_s"].default
+    emulator_einvoicing_delay_s: float = _SETTINGS["emulator_einvoicing_delay_s"].default
+    max_concurrency: int = _SETTINGS["max_concurrency"].default
 
     def describe(self) -> str:
         """A human label for logs and the UI, without any secret."""

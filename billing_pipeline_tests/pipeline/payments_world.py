@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from billing_pipeline.defs.payments.assets import PAYMENT_ASSETS
+from billing_pipeline_tests.defs_for_tests import PAYMENT_ASSETS
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.small_world import (
     Company,

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import httpx
 
-from billing_pipeline.defs.catalog import BILLING_ASSETS
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 
 PERIOD = "2026-10"

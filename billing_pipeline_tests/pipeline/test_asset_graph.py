@@ -12,13 +12,13 @@ from typing import Any
 
 import dagster as dg
 
-from billing_pipeline.definitions import defs
+from billing_pipeline_tests.defs_for_tests import DEFS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
 
 def _graph() -> dict[str, Any]:
-    repository = defs.get_repository_def()
+    repository = DEFS.get_repository_def()
     asset_graph = repository.asset_graph
     assets: dict[str, Any] = {}
     for key in sorted(asset_graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -68,8 +68,11 @@ def test_lineage_is_the_billing_steps_in_order() -> None:
     assert assets["invoice_corrections"]["deps"] == ["billable_usage", "finalized_invoices"]
     # credit notes' files are collected with the period's invoices
     assert assets["facturx_files"]["deps"] == ["finalized_invoices", "invoice_corrections"]
-    # payments pay invoices of any period: fed by the transactions sensor, not monthly
-    assert assets["payments"]["deps"] == [] and assets["receivables"]["deps"] == ["payments"]
+    assert assets["delivered_invoices"]["deps"] == ["facturx_files"]
+    # payments settle the invoices (and the corrections' documents): the graph reads invoices → payments →
+    # receivables; they pay invoices of any period: fed by the transactions sensor, not monthly
+    assert assets["payments"]["deps"] == ["finalized_invoices", "invoice_corrections"]
+    assert assets["receivables"]["deps"] == ["payments"]
     assert assets["payments"]["partitions"] is None and assets["receivables"]["partitions"] is None
     assert {a["group"] for a in assets.values()} == {"billing"}
     monthly = {k: a for k, a in assets.items() if k not in ("payments", "receivables")}
@@ -77,4 +80,4 @@ def test_lineage_is_the_billing_steps_in_order() -> None:
 
 
 def test_definitions_load() -> None:
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(DEFS)

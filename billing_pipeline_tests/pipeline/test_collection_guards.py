@@ -10,9 +10,9 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
-from billing_pipeline.defs.catalog import facturx_files
 from billing_pipeline.invoicing.documents.storage import safe_file_name
 from billing_pipeline.invoicing.ledger import InvoiceState, invoice_records
+from billing_pipeline_tests.defs_for_tests import facturx_files
 from billing_pipeline_tests.pipeline.conftest import RENDER_DELAY_S, PipelineWorld
 from billing_pipeline_tests.pipeline.small_world import (
     PERIOD,

@@ -12,12 +12,12 @@ from pathlib import Path
 import dagster as dg
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import facturx_files
 from billing_pipeline.defs.documents.sensor import MAX_PERIODS_PER_TICK, facturx_attachment_sensor
 from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
 from billing_pipeline.qonto.models import Attachment, ClientInvoice
+from billing_pipeline_tests.defs_for_tests import facturx_files
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.test_crash_recovery import start_run
 

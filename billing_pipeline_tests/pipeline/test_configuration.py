@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import UnionType
+from typing import get_args, get_origin
 
 import dagster as dg
 import pytest
+from pydantic import SecretStr
 
 from billing_pipeline.definitions import build_billing_resource, build_qonto_resource
 from billing_pipeline.defs.resources import BillingResource, QontoResource, resource_config
-from billing_pipeline.settings import BILLING, BillingSettings, QontoMode, qonto_mode, usage_source
+from billing_pipeline.invoicing.connection import QontoConnection
+from billing_pipeline.settings import (
+    BILLING,
+    QONTO,
+    QONTO_SERVER,
+    BillingSettings,
+    QontoMode,
+    qonto_mode,
+    usage_source,
+)
 
 # the variables of contracts.md / README, the field each sets and a value that is not its default
 CONTRACT = {
@@ -110,16 +122,40 @@ def test_the_mode_is_answered_even_when_another_setting_is_invalid() -> None:
     assert qonto_mode({"QONTO_API_KEY": "l:k", "BILLING_TIMEZONE": "Mars/Olympus"}) == QontoMode.PRODUCTION
 
 
-def test_resources_declare_every_setting_they_receive_with_its_default() -> None:
+def _config_annotation(annotation: object) -> object:
+    """What a setting's type becomes in Dagster config: paths and secrets are strings (a secret as an EnvVar)."""
+    if annotation in (Path, SecretStr):
+        return str
+    if get_origin(annotation) is UnionType:
+        return _config_annotation(get_args(annotation)[0]) | None
+    return annotation
+
+
+@pytest.mark.parametrize(
+    ("resource", "targets", "own"),
+    [(BillingResource, (BILLING,), set()), (QontoResource, (QONTO, QONTO_SERVER), {"mode"})],
+)
+def test_resources_declare_exactly_the_settings_they_receive_with_their_defaults(
+    resource: type[dg.ConfigurableResource], targets: tuple[str, ...], own: set[str]
+) -> None:
     defaults = BillingSettings()
-    for resource, targets in ((BillingResource, ("billing",)), (QontoResource, ("qonto", "qonto_server"))):
-        for target in targets:
-            for name, declared, value in defaults.for_resource(target):
-                field = resource.model_fields[name]
-                assert field.default == (
-                    None if declared.secret else (str(value) if isinstance(value, Path) else value)
-                )
-                assert declared.variable in (field.description or "")
+    received = {name: (declared, value) for t in targets for name, declared, value in defaults.for_resource(t)}
+    # no setting missing, none extra: a setting added for a resource needs its field, and only there
+    assert set(resource.model_fields) - own == set(received)
+    for name, (declared, value) in received.items():
+        field = resource.model_fields[name]
+        assert field.default == (None if declared.secret else (str(value) if isinstance(value, Path) else value))
+        assert field.annotation == _config_annotation(BillingSettings.model_fields[name].annotation), name
+        assert declared.variable in (field.description or "")
+
+
+def test_the_connection_takes_its_defaults_from_the_settings() -> None:
+    for name in ("emulator_render_delay_s", "emulator_einvoicing_delay_s", "max_concurrency"):
+        assert QontoConnection.model_fields[name].default == BillingSettings.model_fields[name].default
+    assert set(QontoConnection.model_fields) - {"mode"} <= set(QontoResource.model_fields)
+
+
+def test_resources_keep_the_defaults_tests_rely_on() -> None:
     # the defaults that tests rely on when they build a resource by hand
     assert BillingResource().invoices_dir == "data/invoices" and BillingResource().ledger_url is None
     assert QontoResource().mode == "emulator" and QontoResource().max_concurrency == 24

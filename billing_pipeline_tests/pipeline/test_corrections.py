@@ -15,9 +15,9 @@ import dagster as dg
 
 from benchmarks.chaos_harness import start_bill
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.ledger import CorrectionState
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, facturx_files
 from billing_pipeline_tests.pipeline.conftest import RENDER_DELAY_S, PipelineWorld
 from billing_pipeline_tests.pipeline.small_world import (
     PERIOD,

@@ -17,9 +17,9 @@ import pytest
 
 from benchmarks.chaos_harness import SELECTION, start_materialization
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import BILLING_ASSETS
 from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.dev_instance import prepare_dev_home
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS
 from billing_pipeline_tests.pipeline.conftest import (
     PipelineWorld,
     dev_instance,

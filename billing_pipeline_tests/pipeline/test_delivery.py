@@ -13,11 +13,11 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from billing_pipeline.defs.catalog import BILLING_ASSETS, delivered_invoices, facturx_files
 from billing_pipeline.defs.metadata import table_records
 from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline.invoicing.delivery.records import DeliveryChannel, DeliveryState
 from billing_pipeline.invoicing.ledger import InvoiceState
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, delivered_invoices, facturx_files
 from billing_pipeline_tests.pipeline.conftest import EINVOICING_DELAY_S, RENDER_DELAY_S, PipelineWorld, world_on
 from billing_pipeline_tests.pipeline.small_world import PERIOD, failed_checks, failure_text, materialize
 

@@ -9,10 +9,10 @@ import time
 import dagster as dg
 import pytest
 
-from billing_pipeline.defs.catalog import delivered_invoices
 from billing_pipeline.defs.delivery import sensor as module
 from billing_pipeline.defs.delivery.sensor import delivery_lifecycle_sensor
 from billing_pipeline.invoicing.delivery.records import DeliveryState
+from billing_pipeline_tests.defs_for_tests import delivered_invoices
 from billing_pipeline_tests.pipeline.conftest import EINVOICING_DELAY_S, PipelineWorld
 from billing_pipeline_tests.pipeline.small_world import PERIOD, failure_text, materialize
 from billing_pipeline_tests.pipeline.test_delivery import _bill_collect_deliver

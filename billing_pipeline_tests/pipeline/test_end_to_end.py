@@ -11,10 +11,10 @@ import dagster as dg
 import yaml
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.defs.metadata import table_records
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.ledger import InvoiceState
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, facturx_files
 from billing_pipeline_tests.pipeline.conftest import RENDER_DELAY_S, PipelineWorld
 
 UP_TO_FINALIZED = BILLING_ASSETS[:4]

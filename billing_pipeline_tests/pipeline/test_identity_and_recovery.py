@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import sqlalchemy as sa
 
-from billing_pipeline.defs.catalog import BILLING_ASSETS
 from billing_pipeline.defs.resources import QontoResource
 from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline.invoicing.in_flight import in_flight_wait_s
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import InvoiceState, client_links
 from billing_pipeline.invoicing.payloads import customer_digest
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS
 from billing_pipeline_tests.pipeline.conftest import IN_FLIGHT_GRACE_S, PipelineWorld
 from billing_pipeline_tests.pipeline.small_world import (
     PERIOD,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from billing_pipeline.defs.metadata import (
     table,
     table_records,
 )
+from billing_pipeline.defs.payments.assets import payment_metadata, receivables_metadata
+from billing_pipeline.invoicing.payments.receivables import BUCKETS, CustomerAgeing, OpenItem, ReceivablesReport
+from billing_pipeline.invoicing.payments.service import MatchedRow, PartialRow, PaymentReport, UnmatchedRow
 
 COLUMNS = ["customer", "lines", "total", "note"]
 
@@ -70,3 +74,67 @@ def test_small_and_empty_tables_and_lists() -> None:
     assert table_records(small) == [{"customer_id": "a", "total": "12.50 EUR"}]
     assert bounded_list(range(3)).value == [0, 1, 2]
     assert bounded_list(range(1_000)).value == {"first": list(range(TOP_ROWS)), "total": 1_000, "not_shown": 950}
+
+
+def test_payment_tables_are_typed_bounded_and_carry_the_currency() -> None:
+    report = PaymentReport(
+        matched=[
+            MatchedRow(transaction_id=f"tx-{i}", invoice_numbers=[f"F-2026-{i:05d}", "F-2026-99999"], amount=f"{i}.50")
+            for i in range(1, 121)
+        ],
+        partial=[PartialRow(invoice_number="F-2026-00007", paid="40.00", remaining="12.00")],
+        unmatched=[UnmatchedRow(transaction_id="tx-x", amount="9.99", label="virement", reference=None)],
+        seen=122,
+    )
+    metadata = payment_metadata(report)
+    assert metadata["matched_total"].value == f"{sum(Decimal(f'{i}.50') for i in range(1, 121))} EUR"
+    assert metadata["unmatched_total"].value == "9.99 EUR"
+    matched = metadata["matched"]
+    assert [(c.name, c.type) for c in matched.schema.columns] == [
+        ("transaction_id", "string"), ("invoice_numbers", "string"), ("amount", "money")
+    ]  # fmt: skip
+    records = table_records(matched)
+    assert len(records) == TOP_ROWS  # bounded: the largest first, the rest in the asset's value
+    assert records[0] == {"transaction_id": "tx-120", "invoice_numbers": "F-2026-00120, F-2026-99999",
+                          "amount": "120.50 EUR"}  # fmt: skip
+    assert table_records(metadata["partial"]) == [
+        {"invoice_number": "F-2026-00007", "paid": "40.00 EUR", "remaining": "12.00 EUR"}
+    ]
+    assert [c.type for c in metadata["unmatched"].schema.columns] == ["string", "money", "string", "string", "string"]
+
+
+def test_receivables_tables_are_typed_bounded_and_carry_the_currency() -> None:
+    items = [
+        OpenItem(
+            customer=f"cus_{i:03d}",
+            invoice_id=f"inv-{i}",
+            invoice_number=f"F-2026-{i:05d}",
+            due_date=date(2026, 10, 31),
+            outstanding=Decimal(i),
+            paid=Decimal("0.00"),
+            days_overdue=i,
+            bucket="1-30",
+        )
+        for i in range(1, 81)
+    ]
+    buckets = {name: Decimal("0.00") for name in BUCKETS}
+    report = ReceivablesReport(
+        as_of=date(2026, 12, 1),
+        items=items,
+        customers=[CustomerAgeing(customer=i.customer, buckets=buckets, total=i.outstanding) for i in items],
+        totals={**buckets, "1-30": Decimal("3240.00")},
+        total=Decimal("15762.35"),
+    )
+    metadata = receivables_metadata(report)
+    assert metadata["total_outstanding"].value == "15762.35 EUR"
+    open_items = metadata["open_items"]
+    assert {c.name: c.type for c in open_items.schema.columns} == {
+        "customer": "string", "invoice_number": "string", "due_date": "string", "outstanding": "money",
+        "paid": "money", "days_overdue": "int", "bucket": "string",
+    }  # fmt: skip
+    rows = table_records(open_items)
+    assert len(rows) == TOP_ROWS and rows[0]["days_overdue"] == 80  # the most overdue first
+    assert rows[0]["outstanding"] == "80 EUR" and rows[0]["due_date"] == "2026-10-31"
+    assert table_records(metadata["totals"]) == [{**{b: "0.00 EUR" for b in BUCKETS}, "1-30": "3240.00 EUR",
+                                                  "total": "15762.35 EUR"}]  # fmt: skip
+    assert all(c.type == "money" for c in metadata["by_customer"].schema.columns[1:])

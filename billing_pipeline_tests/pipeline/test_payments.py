@@ -162,10 +162,14 @@ def test_a_credit_note_completes_a_partly_paid_invoice_and_metadata_are_tables(
     [materialization] = first.asset_materializations_for_node("payments")
     partial = materialization.metadata["partial"]
     assert isinstance(partial, dg.TableMetadataValue)
-    assert [c.name for c in partial.schema.columns] == ["invoice_number", "paid", "remaining"]
+    # typed columns; amounts carry their currency (a bare "12.00" reads as anything in the UI)
+    assert [(c.name, c.type) for c in partial.schema.columns] == [
+        ("invoice_number", "string"), ("paid", "money"), ("remaining", "money")
+    ]  # fmt: skip
     assert partial.records[0].data == {
-        "invoice_number": alpha["number"], "paid": str(total(alpha) - 12), "remaining": "12.00"
+        "invoice_number": alpha["number"], "paid": f"{total(alpha) - 12} EUR", "remaining": "12.00 EUR"
     }  # fmt: skip
+    assert materialization.metadata["matched_total"].value == f"{total(alpha) - 12} EUR"
 
     # a person credits 12.00 (10.00 + 20 % VAT): what was paid now covers what is due
     person = Person(world)
@@ -182,6 +186,7 @@ def test_a_credit_note_completes_a_partly_paid_invoice_and_metadata_are_tables(
     assert qonto["status"] == "paid" and qonto["paid_at"] == paris_day(when).isoformat()
     [aged] = second.asset_materializations_for_node("receivables")
     assert aged.metadata["open_invoices"].value == 0
+    assert aged.metadata["total_outstanding"].value == "0.00 EUR"
 
 
 def test_a_third_party_paying_exactly_by_reference_pays_and_anything_else_goes_to_review(

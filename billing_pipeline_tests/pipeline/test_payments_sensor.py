@@ -3,10 +3,13 @@ says what it saw; the cursor moves with Qonto's updated_at; counted transfers ne
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import dagster as dg
 
-from billing_pipeline.definitions import defs
 from billing_pipeline.defs.payments.sensor import payments_sensor
+from billing_pipeline_tests.defs_for_tests import DEFS
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.payments_world import bill, run_payments, settled_days_ago, total
 
@@ -45,8 +48,14 @@ def test_sensor_requests_a_pass_for_new_credits_only(world: PipelineWorld, insta
 
 
 def test_the_sensor_and_the_daily_schedule_target_the_payment_job() -> None:
-    assert defs.resolve_sensor_def("payments_sensor").job_name == "payment_matching"
-    schedule = defs.resolve_schedule_def("payment_matching_schedule")
+    assert DEFS.resolve_sensor_def("payments_sensor").job_name == "payment_matching"
+    schedule = DEFS.resolve_schedule_def("payment_matching_schedule")
     assert schedule.job_name == "payment_matching" and schedule.cron_schedule == "0 7 * * *"
-    selected = defs.resolve_job_def("payment_matching").asset_layer.selected_asset_keys
-    assert {k.to_user_string() for k in selected} == {"payments", "receivables"}
+    job = DEFS.resolve_job_def("payment_matching")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"payments", "receivables"}
+    # payments depend on the monthly invoice assets for lineage only: the job is not partitioned and a
+    # tick asks for no partition, so nothing of any period's partitions can hold a pass back
+    assert job.partitions_def is None
+    at = datetime(2026, 11, 20, 7, tzinfo=ZoneInfo("Europe/Paris"))
+    [request] = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=at)).run_requests
+    assert request.partition_key is None

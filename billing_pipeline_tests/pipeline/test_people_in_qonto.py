@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import BILLING_ASSETS
 from billing_pipeline.defs.resources import BillingResource
 from billing_pipeline.invoicing.ledger import InvoiceState
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld
 from billing_pipeline_tests.pipeline.small_world import (
     PERIOD,

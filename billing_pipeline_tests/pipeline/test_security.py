@@ -13,7 +13,6 @@ import pytest
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.definitions import build_definitions
-from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline.emulator.config import EMULATOR_SECRET_KEY, EMULATOR_STAGING_TOKEN
 from billing_pipeline.emulator.testing import running_emulator
@@ -21,6 +20,7 @@ from billing_pipeline.invoicing.documents.facturx_files import FacturxCollector
 from billing_pipeline.invoicing.ledger import InvoiceState
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.settings import BillingSettings, QontoMode
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, facturx_files
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld, copy_sample_data
 
 SECRETS = (EMULATOR_SECRET_KEY, EMULATOR_STAGING_TOKEN)

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from billing_pipeline.definitions import defs
-from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
+from billing_pipeline.definitions import code_location
 from billing_pipeline.defs.documents.sensor import facturx_attachment_sensor
 from billing_pipeline.emulator.testing import running_emulator
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, DEFS, facturx_files
 from billing_pipeline_tests.pipeline.conftest import PipelineWorld, world_on
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -79,7 +79,7 @@ def test_sensor_waits_for_rendering_then_requests_one_run_per_period(
 
 
 def test_schedule_bills_the_month_that_just_closed_after_the_grace_days() -> None:
-    schedule = defs.resolve_schedule_def("monthly_invoicing_schedule")
+    schedule = DEFS.resolve_schedule_def("monthly_invoicing_schedule")
     assert schedule.cron_schedule == "0 6 3 * *"
     assert schedule.execution_timezone == "Europe/Paris"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -92,7 +92,7 @@ def test_schedule_bills_the_month_that_just_closed_after_the_grace_days() -> Non
 
 
 def test_monthly_job_targets_the_invoicing_steps_and_the_corrections() -> None:
-    job = defs.resolve_job_def("monthly_invoicing")
+    job = DEFS.resolve_job_def("monthly_invoicing")
     selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     # BILLING_CORRECTIONS=auto (default): a re-run of a finalized period issues its corrections
     assert selected == {
@@ -100,40 +100,26 @@ def test_monthly_job_targets_the_invoicing_steps_and_the_corrections() -> None:
     }  # fmt: skip
 
 
-def test_review_mode_leaves_finalization_out_of_the_schedule() -> None:
-    import json as _json
-    import os
-    import subprocess
-    import sys
-
-    probe = (
-        "import json; from billing_pipeline.definitions import defs;"
-        "job = defs.resolve_job_def('monthly_invoicing');"
-        "s = defs.resolve_schedule_def('monthly_invoicing_schedule');"
-        "print(json.dumps({'assets': sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys),"
-        "'cron': s.cron_schedule}))"
-    )
-    env = {**os.environ, "BILLING_AUTO_FINALIZE": "false", "BILLING_SCHEDULE_DAY": "5", "BILLING_SCHEDULE_HOUR": "7"}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = _json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"assets": ["billable_usage", "draft_invoices", "qonto_clients"], "cron": "0 7 5 * *"}
+def test_review_mode_leaves_finalization_out_of_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the code location's entry point, as Dagster loads it, with the environment of `make dev`
+    monkeypatch.setenv("BILLING_AUTO_FINALIZE", "false")
+    monkeypatch.setenv("BILLING_SCHEDULE_DAY", "5")
+    monkeypatch.setenv("BILLING_SCHEDULE_HOUR", "7")
+    loaded = code_location()
+    job = loaded.resolve_job_def("monthly_invoicing")
+    schedule = loaded.resolve_schedule_def("monthly_invoicing_schedule")
+    assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == [
+        "billable_usage", "draft_invoices", "qonto_clients"
+    ]  # fmt: skip
+    assert schedule.cron_schedule == "0 7 5 * *"
 
 
-def test_review_corrections_leave_invoice_corrections_out_of_every_job() -> None:
-    import json as _json
-    import os
-    import subprocess
-    import sys
-
-    probe = (
-        "import json; from billing_pipeline.definitions import defs;"
-        "print(json.dumps({n: sorted(k.to_user_string() for k in defs.resolve_job_def(n).asset_layer"
-        ".executable_asset_keys) for n in ('monthly_invoicing', 'bill_period')}))"
-    )
-    env = {**os.environ, "BILLING_CORRECTIONS": "review"}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    jobs = _json.loads(out.stdout.strip().splitlines()[-1])
+def test_review_corrections_leave_invoice_corrections_out_of_every_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_CORRECTIONS", "review")
+    loaded = code_location()
+    jobs = {
+        name: {k.to_user_string() for k in loaded.resolve_job_def(name).asset_layer.executable_asset_keys}
+        for name in ("monthly_invoicing", "bill_period")
+    }
     assert all("invoice_corrections" not in assets for assets in jobs.values())
     assert "finalized_invoices" in jobs["bill_period"] and "facturx_files" in jobs["bill_period"]

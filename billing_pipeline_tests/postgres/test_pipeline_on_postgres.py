@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import BILLING_ASSETS, facturx_files
 from billing_pipeline.facturx import verify_pdf
 from billing_pipeline.invoicing.ledger import InvoiceState, Ledger
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, facturx_files
 from billing_pipeline_tests.postgres.conftest import RENDER_DELAY_S, PostgresBillingWorld
 
 pytestmark = pytest.mark.postgres

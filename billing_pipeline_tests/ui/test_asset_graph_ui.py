@@ -12,9 +12,8 @@ from decimal import Decimal
 import pytest
 
 from billing_pipeline.billing.planning import plan_period
-from billing_pipeline.defs.catalog import BILLING_ASSETS
-from billing_pipeline.defs.payments.assets import PAYMENT_ASSETS
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, PAYMENT_ASSETS
 from billing_pipeline_tests.ui.asset_graph import read_drawn_graph
 from billing_pipeline_tests.ui.conftest import LOCATION, PERIOD, REPO, BilledUi
 

@@ -7,19 +7,19 @@ import dagster as dg
 from pydantic import BaseModel
 
 from billing_pipeline.billing.models import PeriodPlan
-from billing_pipeline.defs.drafts.assets import draft_synchronizer
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.defs.errors import reported_as_failure
-from billing_pipeline.defs.finalization.assets import finalized_invoices
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
-from billing_pipeline.defs.partitions import billing_period, partition_period
+from billing_pipeline.defs.partitions import partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.defs.usage.assets import billable_usage, current_plan
+from billing_pipeline.defs.services import current_plan, draft_synchronizer
+from billing_pipeline.defs.stage import StageContext
 from billing_pipeline.invoicing.corrections.service import (
     CorrectionIssuer,
     CorrectionNeed,
     IssuedCorrection,
     NetBilled,
-    needed_corrections,
+    issue_corrections,
     net_billed,
 )
 from billing_pipeline.invoicing.finalization.service import finalize_period
@@ -41,49 +41,19 @@ async def _correct(qonto: QontoResource, billing: BillingResource, plan: PeriodP
             issue_date=datetime.now(ZoneInfo(billing.timezone)).date(),
             in_flight_grace_s=billing.in_flight_grace_s,
         )
-        with ledger.period_lock(plan.period.key):
-            needs = needed_corrections(plan, ledger)
-            issued = await issuer.credit_in_full(plan, needs)
-            links = ledger.client_links()
-            client_ids = {c: links[c].client_id for c in links if links[c].client_id}
-            # replacements (and invoices of customers who appeared after finalization) as drafts
-            await synchronizer.sync_locked(plan, client_ids)
+        # credit notes, then the replacements as drafts (under the period lock), then finalized
+        needs, issued = await issue_corrections(issuer, synchronizer, plan)
         await finalize_period(synchronizer, plan)
         net = await net_billed(synchronizer.qonto, ledger, plan, billing.timezone)
     return CorrectionsReport(period=plan.period.key, needs=needs, issued=issued, net=net)
 
 
-@dg.asset(
-    partitions_def=billing_period,
-    deps=[billable_usage, finalized_invoices],
-    description=(
-        "Corrections of a finalized period whose usage changed: every finalized invoice that no longer "
-        "matches the current plan is credited in full by a credit note (avoir) referring to it, and a "
-        "replacement invoice at the current plan is drafted and finalized; a customer with nothing left to "
-        "bill only gets the credit note. Each credit note once (deterministic reference in its reason, "
-        "intent in the ledger, Qonto listed before any create). Their Factur-X files are collected with "
-        "the period's invoices. BILLING_CORRECTIONS=review leaves this asset out of the jobs: it then runs "
-        "only when materialized explicitly."
-    ),
-    kinds={"python"},
-    pool="qonto_writes",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "net_billed_matches_plan",
-            asset="invoice_corrections",
-            description="Per customer: Σ invoices − Σ credit notes in Qonto = the current plan, to the cent, VAT "
-            "included.",
-        )
-    ],
-    code_version="1",
-    **COMMON_ASSET_ARGS,
-)
-def invoice_corrections(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
+def _invoice_corrections(
+    context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource, period: BillingPeriod
+) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
-    period = partition_period(context)
     plan = current_plan(billing, period)
-    with reported_as_failure(f"corrections of {period}"):
-        report = run_async(_correct(qonto, billing, plan))
+    report = run_async(_correct(qonto, billing, plan))
     wrong = [n for n in report.net if not n.matches]
     return dg.MaterializeResult(
         value=report,
@@ -134,3 +104,38 @@ def invoice_corrections(context: dg.AssetExecutionContext, qonto: QontoResource,
             )
         ],
     )
+
+
+def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=ctx.partitions,
+        deps=["billable_usage", "finalized_invoices"],
+        description=(
+            "Corrections of a finalized period whose usage changed: every finalized invoice that no longer "
+            "matches the current plan is credited in full by a credit note (avoir) referring to it, and a "
+            "replacement invoice at the current plan is drafted and finalized; a customer with nothing left to "
+            "bill only gets the credit note. Each credit note once (deterministic reference in its reason, "
+            "intent in the ledger, Qonto listed before any create). Their Factur-X files are collected with "
+            "the period's invoices. BILLING_CORRECTIONS=review leaves this asset out of the jobs: it then runs "
+            "only when materialized explicitly."
+        ),
+        kinds={"python"},
+        pool="qonto_writes",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "net_billed_matches_plan",
+                asset="invoice_corrections",
+                description=(
+                    "Per customer: Σ invoices − Σ credit notes in Qonto = the current plan, to the cent, VAT included."
+                ),
+            )
+        ],
+        code_version="1",
+        **COMMON_ASSET_ARGS,
+    )
+    def invoice_corrections(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
+        period = partition_period(context)
+        with reported_as_failure(f"corrections of {period}"):
+            return _invoice_corrections(context, qonto, billing, period)
+
+    return [invoice_corrections]

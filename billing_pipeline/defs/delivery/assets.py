@@ -2,11 +2,12 @@
 
 import dagster as dg
 
-from billing_pipeline.defs.documents.assets import facturx_files
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, table
-from billing_pipeline.defs.partitions import billing_period, partition_period
+from billing_pipeline.defs.partitions import partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
+from billing_pipeline.defs.stage import StageContext
 from billing_pipeline.invoicing.delivery.records import IN_PROGRESS, DeliveryState
 from billing_pipeline.invoicing.delivery.service import DeliveryReport, InvoiceDeliverer
 from billing_pipeline.settings import QontoMode
@@ -21,6 +22,7 @@ ACTIONS = {
 
 
 async def _deliver(qonto: QontoResource, billing: BillingResource, period: str) -> DeliveryReport:
+    """The deliverer takes the period lock itself."""
     async with qonto.connection().open() as client:
         deliverer = InvoiceDeliverer(
             client,
@@ -51,37 +53,12 @@ def _problems(report: DeliveryReport) -> list[dict[str, str | None]]:
     ]
 
 
-@dg.asset(
-    partitions_def=billing_period,
-    deps=[facturx_files],
-    description=(
-        "Every invoice of the period whose Factur-X file is stored and verified, delivered once to its "
-        "customer: through the e-invoicing network (`send_by_einvoice`) when the client is reachable, "
-        "otherwise by one email to the client's addresses. The intent is committed before each send; an "
-        "email whose answer was lost is never re-sent blindly (it shows as `unknown` for a person to "
-        "resolve). Submitted e-invoices are followed through their lifecycle events (the lifecycle "
-        "sensor re-runs this asset when they change). `BILLING_DELIVERY=off` sends nothing."
-    ),
-    kinds={"python", "email"},
-    pool="qonto_writes",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "no_delivery_failed_refused_or_unknown",
-            asset="delivered_invoices",
-            description="No invoice of the period was refused, disputed, failed to be delivered, or has an "
-            "unknown email delivery; each one is named with the code, the reason and the action.",
-        )
-    ],
-    code_version="1",
-    **COMMON_ASSET_ARGS,
-)
-def delivered_invoices(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
-    period = partition_period(context)
+def _delivered_invoices(
+    context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource, period: BillingPeriod
+) -> dg.MaterializeResult:
     if billing.delivery == "off":
         context.log.info("BILLING_DELIVERY=off: nothing is sent")
-    ledger = billing.ledger()
-    with reported_as_failure(f"delivery of {period.key}"), ledger.period_lock(period.key):
-        report = run_async(_deliver(qonto, billing, period.key))
+    report = run_async(_deliver(qonto, billing, period.key))
     problems = _problems(report)
     counts = {s.value: len(report.in_state(s)) for s in DeliveryState}
     context.log.info(
@@ -122,3 +99,36 @@ def delivered_invoices(context: dg.AssetExecutionContext, qonto: QontoResource, 
             )
         ],
     )
+
+
+def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=ctx.partitions,
+        deps=["facturx_files"],
+        description=(
+            "Every invoice of the period whose Factur-X file is stored and verified, delivered once to its "
+            "customer: through the e-invoicing network (`send_by_einvoice`) when the client is reachable, "
+            "otherwise by one email to the client's addresses. The intent is committed before each send; an "
+            "email whose answer was lost is never re-sent blindly (it shows as `unknown` for a person to "
+            "resolve). Submitted e-invoices are followed through their lifecycle events (the lifecycle "
+            "sensor re-runs this asset when they change). `BILLING_DELIVERY=off` sends nothing."
+        ),
+        kinds={"python", "email"},
+        pool="qonto_writes",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "no_delivery_failed_refused_or_unknown",
+                asset="delivered_invoices",
+                description="No invoice of the period was refused, disputed, failed to be delivered, or has an "
+                "unknown email delivery; each one is named with the code, the reason and the action.",
+            )
+        ],
+        code_version="1",
+        **COMMON_ASSET_ARGS,
+    )
+    def delivered_invoices(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
+        period = partition_period(context)
+        with reported_as_failure(f"delivery of {period.key}"):
+            return _delivered_invoices(context, qonto, billing, period)
+
+    return [delivered_invoices]

@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster import AssetKey
 
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.defs.finalization.assets import finalized_invoices
+from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import (
     COMMON_ASSET_ARGS,
     QONTO_CURRENCY,
@@ -16,56 +15,26 @@ from billing_pipeline.defs.metadata import (
     per_customer_table,
     table,
 )
-from billing_pipeline.defs.partitions import billing_period, partition_period
+from billing_pipeline.defs.partitions import partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
+from billing_pipeline.defs.stage import StageContext
 from billing_pipeline.invoicing.documents.facturx_files import FacturxCollector, FacturxReport
 from billing_pipeline.invoicing.documents.render_follower import collect_and_follow
 
 
 async def _collect(qonto: QontoResource, billing: BillingResource, period: BillingPeriod) -> FacturxReport:
     """One pass over the period's invoices, then the ones finalized moments ago are followed until
-    Qonto has rendered them (for up to BILLING_RENDER_FOLLOW_S) rather than left to the next tick."""
+    Qonto has rendered them (for up to BILLING_RENDER_FOLLOW_S) rather than left to the next tick.
+    ``collect_and_follow`` holds the period lock for both."""
     async with qonto.connection().open() as client:
         collector = FacturxCollector(client, billing.ledger(), Path(billing.invoices_dir))
         return await collect_and_follow(collector, period, billing.settings().render_follow_s)
 
 
-@dg.asset(
-    partitions_def=billing_period,
-    deps=[finalized_invoices, AssetKey("invoice_corrections")],
-    description=(
-        "Factur-X PDFs (PDF/A-3 + EN 16931 factur-x.xml) of the period's finalized invoices, downloaded "
-        "once Qonto re-rendered them (attachment updated after finalization), verified (XSD, EN 16931 and "
-        "BR-FR rules, PDF/A-3 container, our Decimal money checks), compared with our plan and Qonto's "
-        "totals, and stored atomically with a SHA-256 under `<invoices dir>/YYYY-MM/`. Requested by the "
-        "attachment sensor."
-    ),
-    kinds={"pdf", "python"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "every_finalized_invoice_has_verified_file",
-            asset="facturx_files",
-            description="Every finalized invoice of the period has a stored, verified Factur-X file.",
-        ),
-        dg.AssetCheckSpec(
-            "every_correction_has_verified_file",
-            asset="facturx_files",
-            description="Every credit note issued as a correction has a stored, verified Factur-X file (381, BT-25).",
-        ),
-        dg.AssetCheckSpec(
-            "facturx_matches_plan_and_qonto",
-            asset="facturx_files",
-            description="The embedded XML is valid and its number and totals equal our plan and Qonto's.",
-        ),
-    ],
-    code_version="1",
-    **COMMON_ASSET_ARGS,
-)
-def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
-    ledger = billing.ledger()
-    period = partition_period(context)
-    with ledger.period_lock(period.key):
-        report = run_async(_collect(qonto, billing, period))
+def _facturx_files(
+    context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource, period: BillingPeriod
+) -> dg.MaterializeResult:
+    report = run_async(_collect(qonto, billing, period))
     stored, pending, rejected, failed = (report.by_status(s) for s in ("stored", "pending", "rejected", "failed"))
     context.log.info(
         "period %s: %d stored, %d still rendering, %d rejected, %d failed",
@@ -136,3 +105,45 @@ def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billi
             ),
         ],
     )
+
+
+def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=ctx.partitions,
+        deps=["finalized_invoices", "invoice_corrections"],
+        description=(
+            "Factur-X PDFs (PDF/A-3 + EN 16931 factur-x.xml) of the period's finalized invoices, downloaded "
+            "once Qonto re-rendered them (attachment updated after finalization), verified (XSD, EN 16931 and "
+            "BR-FR rules, PDF/A-3 container, our Decimal money checks), compared with our plan and Qonto's "
+            "totals, and stored atomically with a SHA-256 under `<invoices dir>/YYYY-MM/`. Requested by the "
+            "attachment sensor."
+        ),
+        kinds={"pdf", "python"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "every_finalized_invoice_has_verified_file",
+                asset="facturx_files",
+                description="Every finalized invoice of the period has a stored, verified Factur-X file.",
+            ),
+            dg.AssetCheckSpec(
+                "every_correction_has_verified_file",
+                asset="facturx_files",
+                description=(
+                    "Every credit note issued as a correction has a stored, verified Factur-X file (381, BT-25)."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                "facturx_matches_plan_and_qonto",
+                asset="facturx_files",
+                description="The embedded XML is valid and its number and totals equal our plan and Qonto's.",
+            ),
+        ],
+        code_version="1",
+        **COMMON_ASSET_ARGS,
+    )
+    def facturx_files(context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource):
+        period = partition_period(context)
+        with reported_as_failure(f"Factur-X files of {period}"):
+            return _facturx_files(context, qonto, billing, period)
+
+    return [facturx_files]

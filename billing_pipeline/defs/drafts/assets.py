@@ -1,40 +1,16 @@
 """Step 3 — one draft invoice per customer and period, following the plan until finalized."""
 
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from billing_pipeline.billing.models import PeriodPlan
 from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, amount_rank, full_table_file, per_customer_table, table
-from billing_pipeline.defs.partitions import billing_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.invoicing.drafts.service import DraftReport, DraftSynchronizer
-
-
-@asynccontextmanager
-async def draft_synchronizer(qonto: QontoResource, billing: BillingResource) -> AsyncIterator[DraftSynchronizer]:
-    """The synchronizer of drafts, on an open Qonto client (shared by drafts and finalization)."""
-    async with qonto.connection().open() as client:
-        organization = await client.get_organization()
-        try:
-            account = organization.main_account()
-        except LookupError:
-            raise dg.Failure("the Qonto organization has no open bank account to receive payments") from None
-        yield DraftSynchronizer(
-            client,
-            billing.ledger(),
-            iban=account.iban,
-            issue_date=datetime.now(ZoneInfo(billing.timezone)).date(),
-            timezone=billing.timezone,
-            in_flight_grace_s=billing.in_flight_grace_s,
-            reissue_canceled=billing.reissue_canceled,
-            mentions=billing.legal_mentions(),
-        )
+from billing_pipeline.defs.services import draft_synchronizer
+from billing_pipeline.defs.stage import StageContext
+from billing_pipeline.invoicing.drafts.service import DraftReport
 
 
 async def _sync(
@@ -44,50 +20,15 @@ async def _sync(
         return await synchronizer.sync(plan, client_ids)
 
 
-@dg.asset(
-    partitions_def=billing_period,
-    description=(
-        "One Qonto draft invoice per (customer, period), found by its reference `BP-<period>-<customer>` "
-        "before any create, with an intent committed to the ledger before each create. Drafts are updated "
-        "when usage is corrected; finalized invoices are never edited."
-    ),
-    kinds={"python"},
-    pool="qonto_writes",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "qonto_totals_match",
-            asset="draft_invoices",
-            blocking=True,
-            description="Qonto's total and VAT equal our Decimal plan, to the cent, for every invoice.",
-        ),
-        dg.AssetCheckSpec(
-            "every_planned_customer_billed",
-            asset="draft_invoices",
-            description=(
-                "No planned customer goes unbilled: an invoice a person canceled in Qonto fails this check by "
-                "customer (unless BILLING_REISSUE_CANCELED re-issues it)."
-            ),
-        ),
-        dg.AssetCheckSpec(
-            "one_invoice_per_customer",
-            asset="draft_invoices",
-            blocking=True,
-            description="Exactly one live Qonto invoice per planned customer for the period, none duplicated.",
-        ),
-    ],
-    code_version="1",
-    **COMMON_ASSET_ARGS,
-)
-def draft_invoices(
+def _draft_invoices(
     context: dg.AssetExecutionContext,
     billable_usage: PeriodPlan,
     qonto_clients: dict[str, str],
     qonto: QontoResource,
     billing: BillingResource,
-):
+) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
-    with reported_as_failure(f"draft invoices of {billable_usage.period}"):
-        report = run_async(_sync(qonto, billing, billable_usage, qonto_clients))
+    report = run_async(_sync(qonto, billing, billable_usage, qonto_clients))
     planned = {i.customer.customer_id for i in billable_usage.invoices}
     not_billed = report.not_billed()
     mismatched = [o for o in report.outcomes if o.customer_id in planned and not o.totals_match]
@@ -166,3 +107,51 @@ def draft_invoices(
             ),
         ],
     )
+
+
+def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=ctx.partitions,
+        description=(
+            "One Qonto draft invoice per (customer, period), found by its reference `BP-<period>-<customer>` "
+            "before any create, with an intent committed to the ledger before each create. Drafts are updated "
+            "when usage is corrected; finalized invoices are never edited."
+        ),
+        kinds={"python"},
+        pool="qonto_writes",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "qonto_totals_match",
+                asset="draft_invoices",
+                blocking=True,
+                description="Qonto's total and VAT equal our Decimal plan, to the cent, for every invoice.",
+            ),
+            dg.AssetCheckSpec(
+                "every_planned_customer_billed",
+                asset="draft_invoices",
+                description=(
+                    "No planned customer goes unbilled: an invoice a person canceled in Qonto fails this check by "
+                    "customer (unless BILLING_REISSUE_CANCELED re-issues it)."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                "one_invoice_per_customer",
+                asset="draft_invoices",
+                blocking=True,
+                description="Exactly one live Qonto invoice per planned customer for the period, none duplicated.",
+            ),
+        ],
+        code_version="1",
+        **COMMON_ASSET_ARGS,
+    )
+    def draft_invoices(
+        context: dg.AssetExecutionContext,
+        billable_usage: PeriodPlan,
+        qonto_clients: dict[str, str],
+        qonto: QontoResource,
+        billing: BillingResource,
+    ):
+        with reported_as_failure(f"draft invoices of {billable_usage.period}"):
+            return _draft_invoices(context, billable_usage, qonto_clients, qonto, billing)
+
+    return [draft_invoices]

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from billing_pipeline.billing.models import PeriodPlan
-from billing_pipeline.defs.drafts.assets import draft_invoices, draft_synchronizer
+from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import (
     COMMON_ASSET_ARGS,
@@ -19,9 +19,10 @@ from billing_pipeline.defs.metadata import (
     full_table_file,
     per_customer_table,
 )
-from billing_pipeline.defs.partitions import billing_period, partition_period
+from billing_pipeline.defs.partitions import partition_period
 from billing_pipeline.defs.resources import BillingResource, QontoResource, run_async
-from billing_pipeline.defs.usage.assets import current_plan
+from billing_pipeline.defs.services import current_plan, draft_synchronizer
+from billing_pipeline.defs.stage import StageContext
 from billing_pipeline.invoicing.documents.facturx_files import FacturxCollector, FacturxFileOutcome
 from billing_pipeline.invoicing.documents.render_follower import RenderFollower
 from billing_pipeline.invoicing.finalization.service import FinalizeReport, finalize_period
@@ -43,29 +44,12 @@ async def _finalize(
         return report, collected
 
 
-@dg.asset(
-    partitions_def=billing_period,
-    deps=[draft_invoices],
-    description=(
-        "The period's drafts finalized in Qonto: numbered, locked, Factur-X rendering started. Right before "
-        "finalizing, each draft is re-read and compared with the current plan: a draft behind changed usage is "
-        "synced first; a draft a person edited in Qonto is refused, naming the customer and the difference. "
-        "Safe to re-run: an invoice already finalized is read back, never finalized twice. Leave it out of the "
-        "schedule (BILLING_AUTO_FINALIZE=false) to review drafts in Qonto before finalizing from the UI."
-    ),
-    kinds={"python"},
-    pool="qonto_writes",
-    code_version="2",
-    **COMMON_ASSET_ARGS,
-)
-def finalized_invoices(
-    context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource
+def _finalized_invoices(
+    context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource, period: BillingPeriod
 ) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
-    period = partition_period(context)
     plan = current_plan(billing, period)
-    with reported_as_failure(f"finalizing {period}"):
-        report, collected = run_async(_finalize(qonto, billing, plan))
+    report, collected = run_async(_finalize(qonto, billing, plan))
     if report.synced_first:
         context.log.info("usage changed since drafting: synced %s before finalizing", report.synced_first)
     if report.not_billed:
@@ -92,3 +76,30 @@ def finalized_invoices(
             ),
         },
     )
+
+
+def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=ctx.partitions,
+        deps=["draft_invoices"],
+        description=(
+            "The period's drafts finalized in Qonto: numbered, locked, Factur-X rendering started. Right before "
+            "finalizing, each draft is re-read and compared with the current plan: a draft behind changed usage "
+            "is synced first; a draft a person edited in Qonto is refused, naming the customer and the "
+            "difference. Safe to re-run: an invoice already finalized is read back, never finalized twice. Leave "
+            "it out of the schedule (BILLING_AUTO_FINALIZE=false) to review drafts in Qonto before finalizing "
+            "from the UI."
+        ),
+        kinds={"python"},
+        pool="qonto_writes",
+        code_version="2",
+        **COMMON_ASSET_ARGS,
+    )
+    def finalized_invoices(
+        context: dg.AssetExecutionContext, qonto: QontoResource, billing: BillingResource
+    ) -> dg.MaterializeResult:
+        period = partition_period(context)
+        with reported_as_failure(f"finalizing {period}"):
+            return _finalized_invoices(context, qonto, billing, period)
+
+    return [finalized_invoices]

@@ -4,12 +4,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from billing_pipeline.billing.models import InvalidBillingInput, PeriodPlan
+from billing_pipeline.billing.models import PeriodPlan
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.billing.planning import plan_period
+from billing_pipeline.defs.errors import reported_as_failure
 from billing_pipeline.defs.metadata import COMMON_ASSET_ARGS, amount_rank, full_table_file, per_customer_table, table
-from billing_pipeline.defs.partitions import billing_period, partition_period
+from billing_pipeline.defs.partitions import partition_period
 from billing_pipeline.defs.resources import BillingResource
+from billing_pipeline.defs.services import current_plan
+from billing_pipeline.defs.stage import StageContext
 from billing_pipeline.invoicing.invoices.reconciliation import late_changes, plan_arithmetic_problems
 
 
@@ -53,57 +55,10 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
     }
 
 
-def current_plan(billing: BillingResource, period: BillingPeriod) -> PeriodPlan:
-    """The period priced from the billing input as it is *now* (a Failure listing every problem)."""
-    try:
-        return plan_period(
-            period,
-            Path(billing.data_dir),
-            timezone=billing.timezone,
-            bill_customers_without_usage=billing.bill_customers_without_usage,
-            usage_source=billing.usage_source(),
-        )
-    except InvalidBillingInput as error:
-        raise dg.Failure(
-            description=(
-                f"{len(error.problems)} problem(s) in the billing input for {period.key}; "
-                f"nothing was sent to Qonto.\n{error}"
-            ),
-            metadata={
-                "problems": table((p.model_dump() for p in error.problems), ["file", "row", "field", "value", "reason"])
-            },
-        ) from None
-
-
-@dg.asset(
-    partitions_def=billing_period,
-    description=(
-        "Usage events of the billing period (data/usage, CSV + Parquet), validated and priced with the "
-        "price list into one invoice plan per customer. Invalid input fails here, before any Qonto call, "
-        "with every problem listed (file, row, field, value, reason)."
-    ),
-    kinds={"pandas", "python"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "usage_valid",
-            asset="billable_usage",
-            blocking=True,
-            description="Every line net = quantity × unit price (to the cent), VAT per rate, totals add up.",
-        ),
-        dg.AssetCheckSpec(
-            "no_late_usage_after_finalization",
-            asset="billable_usage",
-            description=(
-                "Usage of an already finalized period has not changed since finalization; the per-customer "
-                "differences are corrected by invoice_corrections (finalized invoices are never edited)."
-            ),
-        ),
-    ],
-    code_version="1",
-    **COMMON_ASSET_ARGS,
-)
-def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
-    plan = current_plan(billing, partition_period(context))
+def _billable_usage(
+    context: dg.AssetExecutionContext, billing: BillingResource, period: BillingPeriod
+) -> dg.MaterializeResult:
+    plan = current_plan(billing, period)
     arithmetic = plan_arithmetic_problems(plan)
     changes = late_changes(plan, billing.ledger())
     context.log.info(
@@ -135,3 +90,39 @@ def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
             ),
         ],
     )
+
+
+def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=ctx.partitions,
+        description=(
+            "Usage events of the billing period (data/usage, CSV + Parquet), validated and priced with the "
+            "price list into one invoice plan per customer. Invalid input fails here, before any Qonto call, "
+            "with every problem listed (file, row, field, value, reason)."
+        ),
+        kinds={"pandas", "python"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "usage_valid",
+                asset="billable_usage",
+                blocking=True,
+                description="Every line net = quantity × unit price (to the cent), VAT per rate, totals add up.",
+            ),
+            dg.AssetCheckSpec(
+                "no_late_usage_after_finalization",
+                asset="billable_usage",
+                description=(
+                    "Usage of an already finalized period has not changed since finalization; the per-customer "
+                    "differences are corrected by invoice_corrections (finalized invoices are never edited)."
+                ),
+            ),
+        ],
+        code_version="1",
+        **COMMON_ASSET_ARGS,
+    )
+    def billable_usage(context: dg.AssetExecutionContext, billing: BillingResource):
+        period = partition_period(context)
+        with reported_as_failure(f"billable usage of {period}"):
+            return _billable_usage(context, billing, period)
+
+    return [billable_usage]

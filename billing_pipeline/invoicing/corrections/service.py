@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -36,6 +37,9 @@ from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.credit_note_models import CreditNote, CreditNoteCreate
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError
 from billing_pipeline.qonto.models import ClientInvoice, InvoiceItemInput, Money
+
+if TYPE_CHECKING:  # drafts/service.py imports this module: a runtime import would be circular
+    from billing_pipeline.invoicing.drafts.service import DraftSynchronizer
 
 CREDIT_NOTE = "credit_note"
 
@@ -276,6 +280,25 @@ CREDITING_STATES = frozenset({CorrectionState.ISSUED, CorrectionState.STORED, Co
 def credited_invoice_ids(ledger: Ledger, period: str) -> set[str]:
     """Invoices of the period we credited ourselves (so their cancellation is a correction, not a person's)."""
     return {c.corrects_invoice_id for c in ledger.corrections(period) if c.state in CREDITING_STATES}
+
+
+async def issue_corrections(
+    issuer: CorrectionIssuer, drafts: DraftSynchronizer, plan: PeriodPlan
+) -> tuple[list[CorrectionNeed], list[IssuedCorrection]]:
+    """Credit in full every finalized invoice that no longer matches ``plan``, then draft the
+    replacements (and the invoices of customers who appeared after finalization).
+
+    All under the period lock, taken here like every writer of a period does in its own service: no
+    other writer sees the credit notes without their replacement drafts. Finalizing the replacements
+    (``finalize_period``) takes the lock again afterwards."""
+    ledger = issuer.ledger
+    with ledger.period_lock(plan.period.key):
+        needs = needed_corrections(plan, ledger)
+        issued = await issuer.credit_in_full(plan, needs)
+        links = ledger.client_links()
+        client_ids = {c: link.client_id for c, link in links.items() if link.client_id}
+        await drafts.sync_locked(plan, client_ids)
+    return needs, issued
 
 
 class NetBilled(BaseModel):

@@ -98,17 +98,19 @@ class InvoiceDeliverer:
         self._clients: ClientDirectory | None = None
 
     async def deliver(self, period: str) -> DeliveryReport:
-        """Deliver the period's stored invoices and follow those on the network; caller holds the lock."""
-        if self.policy == "off":
-            return DeliveryReport(period=period, outcomes=[])
-        records = [r for r in self.ledger.invoices(period) if r.state == InvoiceState.STORED and r.invoice_id]
-        unsettled = (DeliveryState.SENDING, DeliveryState.RESEND)
-        settled = {d.invoice_id for d in self.ledger.deliveries(period) if d.state not in unsettled}
-        # each invoice still to send needs its client (channel, recipients): one listing may be cheaper
-        to_send = sum(1 for r in records if r.invoice_id not in settled)
-        self._clients = await ClientDirectory.load_if_cheaper(self.qonto, lookups=to_send)
-        results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
-        outcomes = successes_or_raise(f"delivery of {period}", results)
+        """Deliver the period's stored invoices and follow those on the network, under the period lock
+        (a send is decided from the ledger's deliveries: two deliverers of a period would both send)."""
+        with self.ledger.period_lock(period):
+            if self.policy == "off":
+                return DeliveryReport(period=period, outcomes=[])
+            records = [r for r in self.ledger.invoices(period) if r.state == InvoiceState.STORED and r.invoice_id]
+            unsettled = (DeliveryState.SENDING, DeliveryState.RESEND)
+            settled = {d.invoice_id for d in self.ledger.deliveries(period) if d.state not in unsettled}
+            # each invoice still to send needs its client (channel, recipients): one listing may be cheaper
+            to_send = sum(1 for r in records if r.invoice_id not in settled)
+            self._clients = await ClientDirectory.load_if_cheaper(self.qonto, lookups=to_send)
+            results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
+            outcomes = successes_or_raise(f"delivery of {period}", results)
         return DeliveryReport(period=period, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
 
     async def _one(self, record: InvoiceRecord) -> DeliveryOutcome:

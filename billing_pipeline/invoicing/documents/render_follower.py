@@ -53,12 +53,16 @@ async def collect_and_follow(
     collector: FacturxCollector, period: BillingPeriod, window_s: float, now: datetime | None = None
 ) -> FacturxReport:
     """A collection run: one pass over the period, then the invoices finalized less than ``window_s``
-    ago and still rendering are followed until their file is ready (for up to ``window_s``)."""
-    report = await collector.collect(period)
-    follower = RenderFollower(collector, collector.ledger)
-    records = collector.ledger.invoices(period.key, {InvoiceState.FINALIZED})
-    follow_young_renders(follower, report, records, now or datetime.now(UTC), window_s)
-    collected = await follower.finish(follow_for_s=window_s)
+    ago and still rendering are followed until their file is ready (for up to ``window_s``).
+
+    Both under the period lock: the collection writes the period's files and ledger rows, like every
+    other writer of the period (drafts, finalization, corrections, delivery)."""
+    with collector.ledger.period_lock(period.key):
+        report = await collector.collect(period)
+        follower = RenderFollower(collector, collector.ledger)
+        records = collector.ledger.invoices(period.key, {InvoiceState.FINALIZED})
+        follow_young_renders(follower, report, records, now or datetime.now(UTC), window_s)
+        collected = await follower.finish(follow_for_s=window_s)
     if not collected:
         return report
     return report.model_copy(update={"outcomes": [collected.get(o.customer_id, o) for o in report.outcomes]})
