@@ -22,8 +22,6 @@ resolved inside the run, so the UI, run config and logs show names, never secret
 
 from __future__ import annotations
 
-from functools import cache
-
 import dagster as dg
 
 from billing_pipeline.defs.jobs import build_jobs
@@ -78,16 +76,3 @@ def code_location() -> dg.Definitions:
     """What Dagster loads: the definitions of the settings in the environment, read now."""
     return build_definitions(BillingSettings.from_env())
 
-
-@cache
-def _environment_definitions() -> dg.Definitions:
-    return build_definitions(BillingSettings.from_env())
-
-
-def __getattr__(name: str) -> dg.Definitions:
-    # Transitional, for billing_pipeline/headless.py and headless_payments.py only (owned by another
-    # change): they still import `defs`. Built on first access, from the environment, never at import.
-    # Replacement: `build_definitions(BillingSettings.from_env())`. Delete once they have moved.
-    if name == "defs":
-        return _environment_definitions()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

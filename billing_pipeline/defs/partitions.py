@@ -25,12 +25,3 @@ def partition_period(context: dg.AssetExecutionContext) -> BillingPeriod:
     """The run's billing period, built once from its partition key and carried typed from here on."""
     return BillingPeriod.parse(context.partition_key)
 
-
-def __getattr__(name: str) -> dg.MonthlyPartitionsDefinition:
-    # Transitional, for billing_pipeline/headless.py only (owned by another change): it still imports
-    # `billing_period`. Built on access from the environment, like the code location, never at import.
-    # Replacement: `billing_period_partitions(BillingSettings.from_env())`, or the partitions of
-    # `build_definitions(settings).resolve_job_def("bill_period")`. Delete once headless.py has moved.
-    if name == "billing_period":
-        return billing_period_partitions(BillingSettings.from_env())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -237,6 +237,9 @@ def test_a_third_party_paying_exactly_by_reference_pays_and_anything_else_goes_t
         {"transaction_id", "amount", "label", "reference"}
     ] * 3
     assert report.partial == [] and report.overpaid == []
+    [materialization] = first.asset_materializations_for_node("payments")
+    assert materialization.metadata["paid_by_third_party_count"].value == 1
+    assert [r.data["paid_by_third_party"] for r in materialization.metadata["matched"].records] == [accountant]
     open_items = {item.invoice_number: item.paid for item in first.output_for_node("receivables").items}
     assert open_items == {beta["number"]: 0, gamma["number"]: 0}  # alpha is no longer chased
 

@@ -36,12 +36,13 @@ def payment_metadata(report: PaymentReport) -> dict[str, Any]:
     return {
         "transactions_listed": report.seen,
         "matched_count": len(report.matched),
+        "paid_by_third_party_count": sum(1 for r in report.matched if r.paid_by_third_party),
         "unmatched_count": len(report.unmatched),
         "matched_total": money(matched),
         "unmatched_total": money(unmatched),
         "matched": table(
             ({**r.model_dump(), "invoice_numbers": ", ".join(r.invoice_numbers)} for r in report.matched),
-            ["transaction_id", "invoice_numbers", "amount"],
+            ["transaction_id", "invoice_numbers", "amount", "paid_by_third_party"],
             currency=QONTO_CURRENCY,
             amounts=["amount"],
             rank=amount_rank("amount"),
@@ -143,7 +144,9 @@ def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
             "dots ignored; several numbers pay several invoices), confirmed by amount and, where known, the "
             "payer's name; instalments accumulate. Each transfer is counted once (ledger first); an invoice "
             "paid in full is marked paid in Qonto with paid_at = the settlement date of the transfer that "
-            "completed it. Under-, overpayments, unknown numbers and ambiguous transfers are reported, never "
+            "completed it. A transfer from another payer (a parent company, an accountant) counts when its "
+            "reference carries exactly one invoice number and the exact amount still due: reported as paid by a "
+            "third party. Under-, overpayments, unknown numbers and ambiguous transfers are reported, never "
             "guessed. Debits are ignored."
         ),
         kinds={"python"},
