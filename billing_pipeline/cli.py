@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "bill": "billing_pipeline.headless:bill",
     "payments": "billing_pipeline.headless_payments:payments",
     "delivery": "billing_pipeline.delivery_cli:delivery",
+    "check": "billing_pipeline.invoicing.preflight.cli:check",
 }
 # shown by --help without importing every sub-command
 _SHORT_HELP: dict[str, str] = {
@@ -29,6 +30,7 @@ _SHORT_HELP: dict[str, str] = {
     "bill": "Bill one period end to end through Dagster (headless).",
     "payments": "Match incoming transfers to invoices, mark paid ones (one pass, headless).",
     "delivery": "Delivery status of invoices; resolve an unknown or failed delivery.",
+    "check": "Is Qonto ready to bill? Scopes, e-invoicing, receiving account (nothing written).",
 }
 
 

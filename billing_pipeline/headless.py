@@ -116,6 +116,7 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
         span = f"{keys[0]}..{keys[-1]}" if keys else "none yet"
         _fail_input(output_format, [], f"{billing_period.key} is not a closed billing period (periods: {span})")
 
+    _refuse_unless_qonto_is_ready(settings, output_format)
     instance = _instance()
     first = _execute(defs, "bill_period", billing_period.key, instance)
     ok = first.success and not _failed_error_checks(first)
@@ -147,6 +148,25 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
     if deliveries is not None:
         name_deliveries_not_done(report.invoices, deliveries)
     sys.exit(0 if ok and progress.done else 1)
+
+
+def _refuse_unless_qonto_is_ready(settings: BillingSettings, output_format: str) -> None:
+    """The preflight before the first write: exit 2, naming what to fix in Qonto, when it fails (the
+    run's own blocking check would stop it too, but after the run began: this says it up front)."""
+    from billing_pipeline.invoicing.connection import QontoConnection
+    from billing_pipeline.invoicing.preflight.cli import preflight, report_json
+
+    report = asyncio.run(preflight(QontoConnection.from_settings(settings)))
+    for line in report.lines():
+        if not line.startswith("ok"):
+            click.echo(line, err=True)
+    if report.ready:
+        return
+    click.echo(f"Qonto is {report.summary()}; nothing was written to Qonto", err=True)
+    if output_format == "json":
+        errors = [{"check": p.name, "reason": p.message, "fix": p.fix} for p in report.problems]
+        click.echo(json.dumps({"errors": errors, "preflight": report_json(report, settings.qonto_mode.value)}))
+    sys.exit(2)
 
 
 def next_run(qonto: Any, ledger: Ledger, period: str, *, delivering: bool) -> NextJob:

@@ -26,6 +26,7 @@ def assets_for(settings: BillingSettings = DEFAULT_SETTINGS) -> dict[str, dg.Ass
 
 ASSETS = assets_for()
 billable_usage = ASSETS["billable_usage"]
+qonto_preflight = ASSETS["qonto_preflight"]
 qonto_clients = ASSETS["qonto_clients"]
 draft_invoices = ASSETS["draft_invoices"]
 finalized_invoices = ASSETS["finalized_invoices"]

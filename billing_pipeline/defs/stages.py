@@ -15,8 +15,19 @@ from billing_pipeline.defs import (
     drafts,
     finalization,
     payments,
+    preflight,
     usage,
 )
 from billing_pipeline.defs.stage import Stage
 
-STAGES: tuple[Stage, ...] = (usage, clients, drafts, finalization, documents, corrections, delivery, payments)
+STAGES: tuple[Stage, ...] = (
+    usage,
+    preflight,
+    clients,
+    drafts,
+    finalization,
+    documents,
+    corrections,
+    delivery,
+    payments,
+)

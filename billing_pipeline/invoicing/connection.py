@@ -8,6 +8,7 @@ emulated Qonto. Its credentials are the emulator's public local ones, never the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -21,7 +22,7 @@ from billing_pipeline.qonto.config import (
     OAuthAuth,
     QontoConfig,
 )
-from billing_pipeline.settings import BillingSettings, QontoMode
+from billing_pipeline.settings import QONTO, QONTO_SERVER, BillingSettings, QontoMode
 
 # the connection's defaults are the settings' (declared once, in settings.py)
 _SETTINGS = BillingSettings.model_fields
@@ -46,6 +47,18 @@ class QontoConnection(BaseModel):
     emulator_render_delay_s: float = _SETTINGS["emulator_render_delay_s"].default
     emulator_einvoicing_delay_s: float = _SETTINGS["emulator_einvoicing_delay_s"].default
     max_concurrency: int = _SETTINGS["max_concurrency"].default
+
+    @classmethod
+    def from_settings(cls, settings: BillingSettings) -> QontoConnection:
+        """The connection a command outside Dagster opens (``billing-pipeline check``): the values the
+        ``qonto`` resource receives, the user's credentials only when a server is reached."""
+        targets = (QONTO,) if settings.qonto_mode == QontoMode.EMULATOR else (QONTO, QONTO_SERVER)
+        values: dict[str, Any] = {"mode": settings.qonto_mode}
+        for target in targets:
+            for name, _, value in settings.for_resource(target):
+                unwrap = name in cls.model_fields and cls.model_fields[name].annotation == (str | None)
+                values[name] = value.get_secret_value() if unwrap and isinstance(value, SecretStr) else value
+        return cls.model_validate(values)
 
     def describe(self) -> str:
         """A human label for logs and the UI, without any secret."""

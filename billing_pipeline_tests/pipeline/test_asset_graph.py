@@ -59,10 +59,13 @@ def test_asset_graph_matches_snapshot() -> None:
 def test_lineage_is_the_billing_steps_in_order() -> None:
     assets = _graph()["assets"]
     assert list(assets) == sorted(
-        ["billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "facturx_files",
+        ["billable_usage", "qonto_preflight", "qonto_clients", "draft_invoices", "finalized_invoices", "facturx_files",
          "invoice_corrections", "delivered_invoices", "payments", "receivables"]
     )  # fmt: skip
-    assert assets["qonto_clients"]["deps"] == ["billable_usage"]
+    # the preflight's blocking check stands before the first write to Qonto
+    assert assets["qonto_preflight"]["deps"] == []
+    assert assets["qonto_preflight"]["checks"] == ["qonto_ready"]
+    assert assets["qonto_clients"]["deps"] == ["billable_usage", "qonto_preflight"]
     assert assets["draft_invoices"]["deps"] == ["billable_usage", "qonto_clients"]
     assert assets["finalized_invoices"]["deps"] == ["draft_invoices"]
     assert assets["invoice_corrections"]["deps"] == ["billable_usage", "finalized_invoices"]

@@ -31,6 +31,8 @@ NEW_YORK = BillingSettings(
 )
 
 
+UP_TO_DRAFTS = {"billable_usage", "qonto_preflight", "qonto_clients", "draft_invoices"}
+
 def _selected(defs: dg.Definitions, job: str) -> set[str]:
     return {key.to_user_string() for key in defs.resolve_job_def(job).asset_layer.executable_asset_keys}
 
@@ -53,13 +55,13 @@ def test_two_definitions_with_different_settings_in_one_process() -> None:
         assert defs.resolve_assets_def("payments").partitions_def is None
 
     assert _selected(paris, "monthly_invoicing") == {
-        "billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "invoice_corrections"
+        *UP_TO_DRAFTS, "finalized_invoices", "invoice_corrections"
     }  # fmt: skip
     # BILLING_AUTO_FINALIZE=false: drafts wait for a person; BILLING_CORRECTIONS=review: never in a job
-    assert _selected(new_york, "monthly_invoicing") == {"billable_usage", "qonto_clients", "draft_invoices"}
+    assert _selected(new_york, "monthly_invoicing") == UP_TO_DRAFTS
     assert "invoice_corrections" in _selected(paris, "bill_period")
     assert _selected(new_york, "bill_period") == {
-        "billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "facturx_files",
+        *UP_TO_DRAFTS, "finalized_invoices", "facturx_files",
         "delivered_invoices",
     }  # fmt: skip
     for defs in (paris, new_york):
@@ -85,7 +87,7 @@ def test_the_code_location_reads_the_environment_when_loaded(monkeypatch: pytest
     monkeypatch.setenv("BILLING_SCHEDULE_HOUR", "7")
     monkeypatch.setenv("BILLING_TIMEZONE", "America/New_York")
     loaded = code_location()
-    assert _selected(loaded, "monthly_invoicing") == {"billable_usage", "qonto_clients", "draft_invoices"}
+    assert _selected(loaded, "monthly_invoicing") == UP_TO_DRAFTS
     assert loaded.resolve_schedule_def("monthly_invoicing_schedule").cron_schedule == "0 7 5 * *"
     assert _partitions(loaded, "billable_usage").timezone == "America/New_York"
     monkeypatch.setenv("BILLING_CORRECTIONS", "review")

@@ -46,6 +46,7 @@ def _qonto_clients(
 def build_assets(ctx: StageContext) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=ctx.partitions,
+        deps=["qonto_preflight"],  # its blocking check stops the run before the first write
         description=(
             "The Qonto client of every customer billed in the period: linked from the ledger, else found in "
             "Qonto by email (confirmed by SIREN/SIRET or name), else created once. Customer changes are "
