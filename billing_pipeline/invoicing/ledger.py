@@ -40,7 +40,7 @@ from billing_pipeline.invoicing.invoices.records import (
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.migrations import LEDGER_MIGRATIONS
 from billing_pipeline.invoicing.payments.records import PaymentLedger
-from billing_pipeline.invoicing.tables import IllegalTransition, LedgerConflict, metadata
+from billing_pipeline.invoicing.tables import IllegalTransition, LedgerConflict, metadata, period_rows
 from billing_pipeline.ledger import DB_NOW, LedgerEngine, move, redacted, refresh
 
 __all__ = [
@@ -111,13 +111,7 @@ class Ledger(ClientLinks, CorrectionLedger, DeliveryLedger, PaymentLedger):
         return invoice_from_row(row) if row else None
 
     def invoices(self, period: str | None = None, states: set[InvoiceState] | None = None) -> list[InvoiceRecord]:
-        query = sa.select(invoice_records).order_by(invoice_records.c.period, invoice_records.c.customer_id)
-        if period is not None:
-            query = query.where(invoice_records.c.period == period)
-        if states:
-            query = query.where(invoice_records.c.state.in_([s.value for s in states]))
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
+        rows = period_rows(self.engine, invoice_records, ("period", "customer_id"), period, states)
         return [invoice_from_row(row) for row in rows]
 
     # -- invoices: typed transitions -------------------------------------------------------

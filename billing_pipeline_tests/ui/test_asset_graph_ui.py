@@ -13,17 +13,17 @@ import pytest
 
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
-from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, PAYMENT_ASSETS
+from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, PAYMENT_ASSETS, qonto_preflight
 from billing_pipeline_tests.ui.asset_graph import read_drawn_graph
 from billing_pipeline_tests.ui.conftest import LOCATION, PERIOD, REPO, BilledUi
 
 pytestmark = pytest.mark.slow
 
 SCREENSHOT = REPO / "docs" / "asset-graph.png"
-ALL_ASSETS = [*BILLING_ASSETS, *PAYMENT_ASSETS]
+ALL_ASSETS = [qonto_preflight, *BILLING_ASSETS, *PAYMENT_ASSETS]
 ASSET_NAMES = {asset.key.to_user_string() for asset in ALL_ASSETS}
 # the monthly assets show their partition status once loaded (payments and receivables have none)
-PARTITIONED = sorted(asset.key.to_user_string() for asset in BILLING_ASSETS)
+PARTITIONED = sorted(asset.key.to_user_string() for asset in (qonto_preflight, *BILLING_ASSETS))
 NODES_SHOW_PARTITION_STATUS = """(partitioned) => {
   const nodes = [...document.querySelectorAll('svg foreignObject')].filter(
     n => partitioned.includes(n.querySelector('[data-tooltip]')?.getAttribute('data-tooltip')));

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from billing_pipeline.invoicing.invoices.records import QONTO_CURRENCY
-from billing_pipeline.invoicing.tables import from_row, metadata
+from billing_pipeline.invoicing.tables import from_row, metadata, period_rows
 from billing_pipeline.ledger import DB_NOW, DecimalString, Money, StateMachine, move
 
 # corrections after finalization: one row per correction document (a credit note today), keyed by a
@@ -94,13 +94,8 @@ class CorrectionLedger:
     def corrections(
         self, period: str | None = None, states: set[CorrectionState] | None = None
     ) -> list[CorrectionRecord]:
-        query = sa.select(correction_records).order_by(correction_records.c.period, correction_records.c.reference)
-        if period is not None:
-            query = query.where(correction_records.c.period == period)
-        if states:
-            query = query.where(correction_records.c.state.in_([s.value for s in states]))
-        with self.engine.connect() as connection:
-            return [correction_from_row(row) for row in connection.execute(query).mappings().all()]
+        rows = period_rows(self.engine, correction_records, ("period", "reference"), period, states)
+        return [correction_from_row(row) for row in rows]
 
     def record_correction_intent(
         self, reference: str, *, customer_id: str, period: str, kind: str, corrects_invoice_id: str,

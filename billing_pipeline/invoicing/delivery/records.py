@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from billing_pipeline.invoicing.tables import from_row, metadata
+from billing_pipeline.invoicing.tables import from_row, metadata, period_rows
 from billing_pipeline.ledger import DB_NOW, StateMachine, move
 
 delivery_records = sa.Table(
@@ -119,13 +119,8 @@ class DeliveryLedger:
     engine: sa.Engine
 
     def deliveries(self, period: str | None = None, states: set[DeliveryState] | None = None) -> list[DeliveryRecord]:
-        query = sa.select(delivery_records).order_by(delivery_records.c.period, delivery_records.c.customer_id)
-        if period is not None:
-            query = query.where(delivery_records.c.period == period)
-        if states:
-            query = query.where(delivery_records.c.state.in_([s.value for s in states]))
-        with self.engine.connect() as connection:
-            return [_delivery_from_row(row) for row in connection.execute(query).mappings().all()]
+        rows = period_rows(self.engine, delivery_records, ("period", "customer_id"), period, states)
+        return [_delivery_from_row(row) for row in rows]
 
     def delivery(self, invoice_id: str) -> DeliveryRecord | None:
         query = sa.select(delivery_records).where(delivery_records.c.invoice_id == invoice_id)
