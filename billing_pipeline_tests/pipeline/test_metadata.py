@@ -91,12 +91,13 @@ def test_payment_tables_are_typed_bounded_and_carry_the_currency() -> None:
     assert metadata["unmatched_total"].value == "9.99 EUR"
     matched = metadata["matched"]
     assert [(c.name, c.type) for c in matched.schema.columns] == [
-        ("transaction_id", "string"), ("invoice_numbers", "string"), ("amount", "money")
+        ("transaction_id", "string"), ("invoice_numbers", "string"), ("amount", "money"),
+        ("paid_by_third_party", "string"),
     ]  # fmt: skip
     records = table_records(matched)
     assert len(records) == TOP_ROWS  # bounded: the largest first, the rest in the asset's value
     assert records[0] == {"transaction_id": "tx-120", "invoice_numbers": "F-2026-00120, F-2026-99999",
-                          "amount": "120.50 EUR"}  # fmt: skip
+                          "amount": "120.50 EUR", "paid_by_third_party": None}  # fmt: skip
     assert table_records(metadata["partial"]) == [
         {"invoice_number": "F-2026-00007", "paid": "40.00 EUR", "remaining": "12.00 EUR"}
     ]

@@ -96,7 +96,8 @@ def test_monthly_job_targets_the_invoicing_steps_and_the_corrections() -> None:
     selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     # BILLING_CORRECTIONS=auto (default): a re-run of a finalized period issues its corrections
     assert selected == {
-        "billable_usage", "qonto_clients", "draft_invoices", "finalized_invoices", "invoice_corrections"
+        "billable_usage", "qonto_preflight", "qonto_clients", "draft_invoices", "finalized_invoices",
+        "invoice_corrections",
     }  # fmt: skip
 
 
@@ -109,7 +110,7 @@ def test_review_mode_leaves_finalization_out_of_the_schedule(monkeypatch: pytest
     job = loaded.resolve_job_def("monthly_invoicing")
     schedule = loaded.resolve_schedule_def("monthly_invoicing_schedule")
     assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == [
-        "billable_usage", "draft_invoices", "qonto_clients"
+        "billable_usage", "draft_invoices", "qonto_clients", "qonto_preflight"
     ]  # fmt: skip
     assert schedule.cron_schedule == "0 7 5 * *"
 
