@@ -148,7 +148,7 @@ def test_verify_cli_reports_a_credit_note_as_valid(credit_note_pdf: bytes, tmp_p
     as_json = CliRunner().invoke(verify, [str(path), "--format", "json"])
 
     assert text.exit_code == 0, text.output
-    assert "VALID (EN 16931, credit note AV-2026-00001 correcting F-2026-00001, total 1074.50 EUR)" in text.output
+    assert "VALID (CII, EN 16931, credit note AV-2026-00001 correcting F-2026-00001, total 1074.50 EUR)" in text.output
     assert as_json.exit_code == 0
     assert '"invoice_number": "AV-2026-00001"' in as_json.output
 
