@@ -34,21 +34,9 @@ class Findings:
         """These layers' checks ran: a layer with no error is then true."""
         self.judged.update(layers)
 
-    def extend(self, other: Findings) -> None:
-        for finding in other.errors:
-            self.add_with_severity(finding.rule, finding.message, Severity.ERROR, _layer(finding))
-        for finding in other.warnings:
-            self.add_with_severity(finding.rule, finding.message, Severity.WARNING, _layer(finding))
-        self.judged |= other.judged
-        self.failed |= other.failed
-
     def checks(self) -> Checks:
         """Each layer: False when it has an error, True when judged without one, None when not judged."""
         verdicts: dict[str, bool | None] = {}
         for layer in Layer:
             verdicts[layer.value] = (layer not in self.failed) if layer in self.judged else None
         return Checks(**verdicts)
-
-
-def _layer(finding: Finding) -> Layer | None:
-    return Layer(finding.layer) if finding.layer else None

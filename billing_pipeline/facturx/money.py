@@ -44,8 +44,8 @@ def _check_net_prices(lines: Iterable[InvoiceLine], findings: Findings) -> None:
         if line.gross_price is None or line.unit_price is None:
             continue
         discount = line.price_discount or ZERO
-        net_base = line.base_quantity or line.gross_base_quantity or ONE
-        gross_base = line.gross_base_quantity or line.base_quantity or ONE
+        net_base = line.base_quantity or ONE  # BT-149, the base of the net price
+        gross_base = line.gross_base_quantity or net_base  # the gross price's own, when it has one
         exact = (line.gross_price - discount) * net_base / gross_base
         # the net price may be rounded to the precision it is written with (at most to the cent)
         exponent = line.unit_price.as_tuple().exponent
@@ -66,11 +66,7 @@ def _check_line_nets(lines: Iterable[InvoiceLine], findings: Findings) -> None:
         if line.quantity is None or line.unit_price is None or line.net_amount is None:
             continue
         base = line.base_quantity or ONE  # absent or 0: per unit
-        exact = _line_net(line, base)
-        if abs(line.net_amount - exact) > HALF_CENT and line.gross_base_quantity and not line.base_quantity:
-            # the base quantity written on the gross price only, meant for both prices
-            if abs(line.net_amount - _line_net(line, line.gross_base_quantity)) <= HALF_CENT:
-                continue
+        exact = line.quantity * line.unit_price / base + line.charges - line.allowances
         if abs(line.net_amount - exact) > HALF_CENT:
             formula = f"{line.quantity} × {line.unit_price}"
             if base != 1:
@@ -84,11 +80,6 @@ def _check_line_nets(lines: Iterable[InvoiceLine], findings: Findings) -> None:
                 f"line {line.line_id or '?'}: {formula} = {round_cents(exact)} but the line net (BT-131) is "
                 f"{line.net_amount}",
             )
-
-
-def _line_net(line: InvoiceLine, base: Decimal) -> Decimal:
-    assert line.quantity is not None and line.unit_price is not None
-    return line.quantity * line.unit_price / base + line.charges - line.allowances
 
 
 def _check_document_sums(invoice: FacturXInvoice, findings: Findings) -> None:

@@ -59,9 +59,18 @@ RULES: dict[str, Rule] = {
     rule.id: rule
     for rule in (
         # the file itself
-        Rule("BP-PDF-01", _E, "The input is not a PDF that can be opened (or cannot be read at all).", _PDF),
+        Rule(
+            "BP-PDF-01",
+            _E,
+            "The input cannot be read: missing, not a PDF that opens, or so damaged that no invoice XML can be "
+            "read from it.",
+            _PDF,
+        ),
         Rule("BP-PDF-02", _E, "The PDF is encrypted (PDF/A forbids encryption).", _PDF),
         Rule("BP-PDF-03", _E, "The verification itself failed on this file (an unexpected error, logged).", _PDF),
+        Rule(
+            "BP-PDF-04", _E, "The PDF is damaged: it had to be repaired to be read (PDF/A needs an intact file).", _PDF
+        ),
         Rule("BP-XML-01", _E, "The XML file is not well-formed XML (corrupt or truncated).", _XML),
         Rule("BP-XML-02", _E, "The XML file is refused: it declares a DOCTYPE (entities) or exceeds 20 MB.", _XML),
         Rule("BP-XML-03", _E, "The XML file is neither a CII CrossIndustryInvoice nor a UBL Invoice/CreditNote.", _XML),

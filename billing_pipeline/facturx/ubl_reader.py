@@ -78,7 +78,9 @@ def read_ubl_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice
         period_start=reader.iso_date(root, "cac:InvoicePeriod/cbc:StartDate", "BT-73"),
         period_end=reader.iso_date(root, "cac:InvoicePeriod/cbc:EndDate", "BT-74"),
         lines=[_line(reader, element, credit_note) for element in _XPATHS(root, line_path)],
-        vat_breakdown=[_vat_entry(reader, element, vat_point_code) for element in _vat_subtotals(root, currency)],
+        vat_breakdown=[
+            _vat_entry(reader, element, vat_point_code) for element in _XPATHS(root, "cac:TaxTotal/cac:TaxSubtotal")
+        ],
         allowances_charges=[_allowance_charge(reader, element) for element in _XPATHS(root, "cac:AllowanceCharge")],
         line_total=reader.amount(root, f"{_TOTALS}/cbc:LineExtensionAmount", "BT-106"),
         allowance_total=reader.amount(root, f"{_TOTALS}/cbc:AllowanceTotalAmount", "BT-107"),
@@ -103,17 +105,6 @@ def _notes(root: etree._Element) -> dict[str, list[str]]:
         code, content = (match.group(1), match.group(2).strip()) if match else ("", text)
         notes.setdefault(code, []).append(content)
     return notes
-
-
-def _vat_subtotals(root: etree._Element, currency: str | None) -> list[etree._Element]:
-    """BG-23: the subtotals of the TaxTotal in the document currency (the other one has none)."""
-    subtotals: list[etree._Element] = []
-    for tax_total in _XPATHS(root, "cac:TaxTotal"):
-        amount = _XPATHS(tax_total, "cbc:TaxAmount")
-        if amount and currency is not None and amount[0].get("currencyID") not in (None, currency):
-            continue
-        subtotals.extend(_XPATHS(tax_total, "cac:TaxSubtotal"))
-    return subtotals
 
 
 def _vat_total(reader: TermReader, root: etree._Element, currency: str | None) -> Decimal | None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ from billing_pipeline.facturx.xmp import check_info_matches_xmp, check_xmp, read
 logger = logging.getLogger(__name__)
 
 Rules = RuleSet | str
+_QPDF_STREAM = re.compile(r"^stream <[^>]*>:?\s*")
 
 
 @dataclass
@@ -134,8 +136,15 @@ def _verify_pdf(data: bytes, rules: RuleSet, findings: Findings, outcome: _Outco
     except (pikepdf.PdfError, ValueError, OSError) as exc:
         findings.add("BP-PDF-01", f"not a readable PDF: {exc}")
         return
+    damage: list[str] = []  # what qpdf had to repair while reading (get_warnings() drains its list)
     with pdf:
-        xml_file = select_invoice_xml(embedded_files(pdf), findings)
+        files = embedded_files(pdf)
+        if not any(file.looks_like_xml for file in files) and _damage(pdf, damage):
+            findings.add(
+                "BP-PDF-01", f"the PDF is damaged and no invoice XML can be read from it: {_damage(pdf, damage)}"
+            )
+            return
+        xml_file = select_invoice_xml(files, findings)
         if xml_file is None:
             return
         root = _parse_embedded(xml_file, findings)
@@ -161,6 +170,8 @@ def _verify_pdf(data: bytes, rules: RuleSet, findings: Findings, outcome: _Outco
         check_pdfa_basics(pdf, findings)
         if xmp is not None:
             check_info_matches_xmp(pdf, xmp, findings)
+        if _damage(pdf, damage):
+            findings.add("BP-PDF-04", f"the PDF had to be repaired to be read: {_damage(pdf, damage)}")
         findings.judge(Layer.PDF)
     if root is None or invoice is None:
         return
@@ -203,6 +214,12 @@ def _verify_xml(data: bytes, rules: RuleSet, findings: Findings, outcome: _Outco
         report_ubl_guideline(identify_guideline(invoice.guideline_id), findings)
         plan = plan_ubl(kind, invoice, rules)
     judge_xml(root, invoice, plan, findings)
+
+
+def _damage(pdf: pikepdf.Pdf, damage: list[str]) -> str | None:
+    """What qpdf had to repair while reading the file so far (its first three warnings), if anything."""
+    damage.extend(_QPDF_STREAM.sub("", warning) for warning in pdf.get_warnings())
+    return "; ".join(damage[:3]) if damage else None
 
 
 def _parse_embedded(xml_file: EmbeddedFile, findings: Findings) -> etree._Element | None:
