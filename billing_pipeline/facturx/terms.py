@@ -67,7 +67,7 @@ class TermReader:
         return number
 
     def indicator(self, context: etree._Element, path: str) -> bool:
-        return (self.text(context, path) or "").lower() in TRUE_INDICATORS
+        return self.text(context, path) in TRUE_INDICATORS
 
     def cii_date(self, context: etree._Element, path: str, term: str) -> date | None:
         """A CII ``udt:DateTimeString``: format 102 (YYYYMMDD) is the only one EN 16931 uses."""

@@ -9,7 +9,9 @@ import facturx
 import pytest
 from lxml import etree
 
-from billing_pipeline.facturx import Checks, VerificationReport, verify_pdf, verify_xml
+from billing_pipeline.facturx import Checks, RuleSet, VerificationReport, verify_pdf, verify_xml
+from billing_pipeline.facturx.judgement import Role, plan_cii
+from billing_pipeline.facturx.profiles import identify_guideline
 from billing_pipeline_tests.facturx import received, tampering
 from billing_pipeline_tests.facturx.tampering import NS
 from billing_pipeline_tests.facturx.tampering import SUM as _SUM
@@ -227,10 +229,13 @@ def test_standalone_xrechnung_cii_rules_all_count_as_en16931(german_xml: bytes) 
     def xrechnung_with_a_wrong_total(root: etree._Element) -> None:
         tampering.set_text(root, _GUIDELINE, received.XRECHNUNG_GUIDELINE)
         tampering.set_text(root, f"{_SUM}/ram:GrandTotalAmount", "90.66")
+        root.xpath(f"{_SUM}/ram:LineTotalAmount", namespaces=NS)[0].set("currencyID", "EUR")
 
     report = verify_xml(tampering.edit_xml(german_xml, xrechnung_with_a_wrong_total))
 
     assert _errors(report)["BR-CO-15"] == "en16931"
+    # a Factur-X structure rule ("@currencyID … not used in the given context") judges EN 16931 here
+    assert _errors(report)["BP-SCH-02"] == "en16931"
     assert report.checks.profile is None
     assert _warnings(report) == {"BP-FX-12"}
 
@@ -325,3 +330,15 @@ def test_embedded_ubl_is_not_a_factur_x(german_ubl: bytes) -> None:
 
     assert _errors(report) == {"BP-FX-04": "xml_schema"}
     assert "root element 'Invoice'" in report.errors[0].message
+
+
+def test_minimum_profile_never_gets_the_french_rules(german_xml: bytes) -> None:
+    invoice = verify_xml(german_xml).invoice
+    assert invoice is not None
+
+    minimum = plan_cii(identify_guideline("urn:factur-x.eu:1p0:minimum"), invoice, RuleSet.FRANCE)
+    basic_wl = plan_cii(identify_guideline("urn:factur-x.eu:1p0:basicwl"), invoice, RuleSet.FRANCE)
+
+    assert (minimum.french, minimum.en16931, minimum.profile) == (False, False, True)
+    assert [role for _, role in minimum.stylesheets] == [Role.FACTURX]
+    assert basic_wl.french is True
