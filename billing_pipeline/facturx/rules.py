@@ -69,7 +69,7 @@ RULES: dict[str, Rule] = {
         Rule("BP-PDF-02", _E, "The PDF is encrypted (PDF/A forbids encryption).", _PDF),
         Rule("BP-PDF-03", _E, "The verification itself failed on this file (an unexpected error, logged).", _PDF),
         Rule(
-            "BP-PDF-04", _E, "The PDF is damaged: it had to be repaired to be read (PDF/A needs an intact file).", _PDF
+            "BP-PDF-04", _W, "The PDF is damaged: it had to be repaired to be read (PDF/A needs an intact file).", _PDF
         ),
         Rule("BP-XML-01", _E, "The XML file is not well-formed XML (corrupt or truncated).", _XML),
         Rule("BP-XML-02", _E, "The XML file is refused: it declares a DOCTYPE (entities) or exceeds 20 MB.", _XML),
