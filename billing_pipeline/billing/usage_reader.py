@@ -353,9 +353,6 @@ class UsageReader:
 
 
 def _typed(kind: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or (pa.types.is_timestamp(kind))
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or (
+        pa.types.is_timestamp(kind)
     )

@@ -71,7 +71,9 @@ def _check_schema(path: Path) -> None:
         raise StateFileError(path, f"SQLite cannot open it ({exc})") from None
     try:
         connection.execute("PRAGMA query_only = ON")
-        has_meta = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        has_meta = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
         version = (
             connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if has_meta else None
         )

@@ -35,3 +35,6 @@ def from_row(model: type[M], row: Any, timestamps: tuple[str, ...]) -> M:
     for key in timestamps:
         data[key] = aware(data[key])
     return model.model_validate(data)
+
+
+

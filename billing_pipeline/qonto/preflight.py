@@ -132,7 +132,9 @@ SCOPE_PROBES: Final[Mapping[str, ScopeProbe]] = {
     EINVOICING_READ: ScopeProbe(EINVOICING_READ, "GET", SETTINGS_PATH),
     # write scopes: an empty object to the create endpoint, 422 = authorized, then refused
     CLIENT_WRITE: ScopeProbe(CLIENT_WRITE, "POST", "/v2/clients", granted_on=frozenset({422})),
-    CLIENT_INVOICE_WRITE: ScopeProbe(CLIENT_INVOICE_WRITE, "POST", "/v2/client_invoices", granted_on=frozenset({422})),
+    CLIENT_INVOICE_WRITE: ScopeProbe(
+        CLIENT_INVOICE_WRITE, "POST", "/v2/client_invoices", granted_on=frozenset({422})
+    ),
 }
 
 
