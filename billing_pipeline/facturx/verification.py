@@ -79,8 +79,9 @@ def verify_document(
 
 
 def sniff(data: bytes, file_name: str | None = None) -> str:
-    """ "pdf" or "xml": the header (``%PDF-`` in the first KB, or markup), else the file name's extension;
-    anything else is read as a PDF (and is reported unreadable)."""
+    """Tell a PDF from an XML document: by the header (``%PDF-`` in the first KB, or markup after an
+    optional byte-order mark), else by the file name's extension; anything else is read as a PDF (and
+    reported unreadable). Returns "pdf" or "xml"."""
     head = data[:1024]
     if b"%PDF-" in head:
         return "pdf"
