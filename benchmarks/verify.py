@@ -1,15 +1,16 @@
-"""Factur-X verification speed: ``python benchmarks/verify.py --files N``.
+"""E-invoice verification speed: ``python benchmarks/verify.py --files N [--ubl-share 0.25]``.
 
-Renders N varied Factur-X invoices with the emulator's document code, compiles the XSD and the
-Schematrons once, then times, file by file and interleaved (so that load from other processes hits
-both alike), ``verify_pdf`` on the PDF and the *bare validation* of the same file's
-``factur-x.xml``: lxml parse + the Factur-X XSD + every Schematron ``verify_pdf`` runs for the
-profile (EN 16931: the Factur-X EN 16931 stylesheet and the French BR-FR Flux 2 one), compiled once.
-The XML is extracted from each PDF before timing, so the bare figure is the irreducible work.
-Ends with exactly one line:
-``verify: <X> ms/file over <N> files, <R>x bare validation`` (X = mean wall time of ``verify_pdf``
-per file after the one-off compile; R = total ``verify_pdf`` time / total bare validation time,
-measured in the same process on the same files).
+Renders N varied invoices with the emulator's document code: most as Factur-X PDFs, a share (one
+in four by default) as standalone UBL XML (the same CII converted by the factur-x package). Compiles
+the XSDs and the Schematrons once, then times, file by file and interleaved (so that load from other
+processes hits both alike), ``verify_document`` on the file and the *bare validation* of the same
+invoice XML: lxml parse + the XSD + every Schematron ``verify_document`` runs for it, compiled once
+(a French EN 16931 CII: the Factur-X EN 16931 stylesheet and BR-FR Flux 2 for CII; a French UBL: the
+CEN EN 16931 UBL stylesheet and BR-FR Flux 2 for UBL). The XML is extracted from each PDF before
+timing, so the bare figure is the irreducible work. Ends with exactly one line:
+``verify: <X> ms/file over <N> files, <R>x bare validation`` (X = mean wall time of
+``verify_document`` per file after the one-off compile; R = total ``verify_document`` time / total
+bare validation time, measured in the same process on the same files).
 """
 
 from __future__ import annotations
@@ -21,14 +22,21 @@ import time
 from typing import Any
 
 import click
+import facturx
 from lxml import etree
 
 from billing_pipeline.emulator.documents import render_facturx_pdf
-from billing_pipeline.facturx import verify_pdf, warm_up
+from billing_pipeline.facturx import verify_document, warm_up
 from billing_pipeline.facturx.container import embedded_files, open_pdf, select_facturx_xml
 from billing_pipeline.facturx.engines import SCHEMATRON, XSD
 from billing_pipeline.facturx.findings import Findings
-from billing_pipeline.facturx.profiles import BR_FR_CII_SCHEMATRON, PROFILES
+from billing_pipeline.facturx.profiles import (
+    BR_FR_CII_SCHEMATRON,
+    BR_FR_UBL_SCHEMATRON,
+    EN16931_UBL_SCHEMATRON,
+    PROFILES,
+    UBL_INVOICE_XSD,
+)
 
 _ORGANIZATION: dict[str, Any] = {
     "legal_name": "Emulated SaaS SAS (local Qonto emulator)",
@@ -104,7 +112,11 @@ def _invoice(index: int, rng: random.Random) -> dict[str, Any]:
 
 
 _EN16931 = next(profile for profile in PROFILES if profile.level == "en16931")
-_BARE_STYLESHEETS = (_EN16931.schematron, BR_FR_CII_SCHEMATRON)
+# what verify_document runs on a French EN 16931 invoice, per syntax: (XSD, Schematrons)
+_BARE = {
+    "CII": (_EN16931.xsd, (_EN16931.schematron, BR_FR_CII_SCHEMATRON)),
+    "UBL": (UBL_INVOICE_XSD, (EN16931_UBL_SCHEMATRON, BR_FR_UBL_SCHEMATRON)),
+}
 
 
 def _embedded_xml(pdf: bytes) -> bytes:
@@ -114,47 +126,79 @@ def _embedded_xml(pdf: bytes) -> bytes:
         return chosen.read()
 
 
-def _bare_validation(xml: bytes) -> bool:
+def _to_ubl(cii: bytes) -> bytes:
+    """The same invoice as a UBL 2.1 Invoice, converted by the factur-x package."""
+    return facturx.generate_ubl_xml(
+        facturx.parse_ubl_cii_xml(cii, check_xsd=False), check_xsd=False, check_schematron=False
+    )
+
+
+def _bare_validation(xml: bytes, syntax: str) -> bool:
     """The irreducible work: parse, XSD, the Schematrons (compiled once); True when all pass."""
+    xsd, stylesheets = _BARE[syntax]
     root = etree.fromstring(xml)
-    xsd_errors = XSD.validate(root.getroottree(), _EN16931.xsd)
-    results = SCHEMATRON.run(xml, _BARE_STYLESHEETS)
+    xsd_errors = XSD.validate(root.getroottree(), xsd)
+    results = SCHEMATRON.run(xml, stylesheets)
     return not xsd_errors and not any(not result.is_warning for stylesheet in results.values() for result in stylesheet)
 
 
 @click.command()
 @click.option("--files", "count", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def main(count: int, seed: int) -> None:
+@click.option(
+    "--ubl-share",
+    type=click.FloatRange(min=0, max=1),
+    default=0.25,
+    show_default=True,
+    help="the share of files that are standalone UBL XML instead of Factur-X PDFs",
+)
+def main(count: int, seed: int, ubl_share: float) -> None:
     rng = random.Random(seed)
     started = time.perf_counter()
     pdfs = [render_facturx_pdf(_invoice(index, rng), _ORGANIZATION) for index in range(1, count + 1)]
     render_s = time.perf_counter() - started
     print(f"rendered {count} Factur-X PDFs in {render_s:.1f} s ({render_s * 1000 / count:.1f} ms/file)")
-    xmls = [_embedded_xml(pdf) for pdf in pdfs]
+    ubl_every = round(1 / ubl_share) if ubl_share else 0
+    files: list[bytes] = []
+    xmls: list[tuple[bytes, str]] = []
+    for index, pdf in enumerate(pdfs):
+        cii = _embedded_xml(pdf)
+        if ubl_every and index % ubl_every == ubl_every - 1:
+            ubl = _to_ubl(cii)
+            files.append(ubl)
+            xmls.append((ubl, "UBL"))
+        else:
+            files.append(pdf)
+            xmls.append((cii, "CII"))
+    ubl_count = sum(syntax == "UBL" for _, syntax in xmls)
+    print(f"the mix: {count - ubl_count} Factur-X PDFs, {ubl_count} UBL XML files")
 
     started = time.perf_counter()
-    warm_up()
-    verify_pdf(pdfs[0])  # first call also loads the XSD and the PDF stack
-    _bare_validation(xmls[0])
+    warm_up(ubl=bool(ubl_count))
+    first_of_each: dict[str, tuple[bytes, bytes]] = {}
+    for file, (xml, syntax) in zip(files, xmls, strict=True):
+        first_of_each.setdefault(syntax, (file, xml))
+    for syntax, (file, xml) in first_of_each.items():
+        verify_document(file)  # the first call of each kind also loads its XSD and the PDF stack
+        _bare_validation(xml, syntax)
     print(f"one-off compile and first verification: {time.perf_counter() - started:.2f} s")
 
     timings: list[float] = []
     bare_timings: list[float] = []
     invalid = bare_invalid = 0
     cpu_full = cpu_bare = 0.0
-    for index, (pdf, xml) in enumerate(zip(pdfs, xmls, strict=True)):
+    for index, (file, (xml, syntax)) in enumerate(zip(files, xmls, strict=True)):
         # alternate which goes first, so that neither always runs on a warmer cache
         order = ("full", "bare") if index % 2 == 0 else ("bare", "full")
         for which in order:
             cpu = time.process_time()
             begin = time.perf_counter()
             if which == "full":
-                invalid += not verify_pdf(pdf).valid
+                invalid += not verify_document(file).valid
                 timings.append((time.perf_counter() - begin) * 1000)
                 cpu_full += time.process_time() - cpu
             else:
-                bare_invalid += not _bare_validation(xml)
+                bare_invalid += not _bare_validation(xml, syntax)
                 bare_timings.append((time.perf_counter() - begin) * 1000)
                 cpu_bare += time.process_time() - cpu
     total_ms = sum(timings)
@@ -166,13 +210,18 @@ def main(count: int, seed: int) -> None:
         "processes share the cores)"
     )
     print(
-        f"bare validation (XSD + {len(_BARE_STYLESHEETS)} Schematrons): {sum(bare_timings) / count:.1f} ms/file, "
+        f"bare validation (XSD + 2 Schematrons): {sum(bare_timings) / count:.1f} ms/file, "
         f"median {statistics.median(bare_timings):.1f} ms; CPU {cpu_bare * 1000 / count:.1f} ms/file; "
         f"CPU ratio {cpu_full / cpu_bare:.2f}x; median per-file ratio "
         f"{statistics.median(f / b for f, b in zip(timings, bare_timings, strict=True)):.2f}x"
     )
+    for syntax in sorted({syntax for _, syntax in xmls}):
+        picked = [index for index, (_, kind) in enumerate(xmls) if kind == syntax]
+        full = sum(timings[index] for index in picked)
+        bare = sum(bare_timings[index] for index in picked)
+        print(f"  {syntax}: {len(picked)} files, {full / len(picked):.1f} ms/file, {full / bare:.2f}x bare validation")
     if invalid or bare_invalid:
-        print("error: generated invoices must all be valid", file=sys.stderr)
+        print(f"error: generated invoices must all be valid ({invalid} / {bare_invalid} were not)", file=sys.stderr)
         sys.exit(1)
     print(f"verify: {total_ms / count:.1f} ms/file over {count} files, {ratio:.2f}x bare validation")
 

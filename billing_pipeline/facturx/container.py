@@ -18,6 +18,10 @@ from billing_pipeline.facturx.findings import Findings
 from billing_pipeline.facturx.profiles import ALLOWED_RELATIONSHIPS, DATA_ONLY_LEVELS, Profile
 
 FACTURX_FILE_NAME = "factur-x.xml"
+ZUGFERD_2_0_FILE_NAME = "zugferd-invoice.xml"  # ZUGFeRD 2.0 (2019); ZUGFeRD 2.1+ uses factur-x.xml
+XRECHNUNG_FILE_NAME = "xrechnung.xml"  # ZUGFeRD 2.1+ XRECHNUNG profile
+# the names an invoice XML may carry, preferred first
+INVOICE_FILE_NAMES = (FACTURX_FILE_NAME, ZUGFERD_2_0_FILE_NAME, XRECHNUNG_FILE_NAME)
 _EMBEDDED_FONT_KEYS = ("/FontFile", "/FontFile2", "/FontFile3")
 _MAX_FORM_DEPTH = 8
 # an invoice XML or an XMP packet is a few KB; 20 MB leaves room for huge invoices, not for bombs
@@ -93,7 +97,15 @@ def embedded_files(pdf: pikepdf.Pdf) -> list[EmbeddedFile]:
 
 
 def select_facturx_xml(files: list[EmbeddedFile], findings: Findings) -> EmbeddedFile | None:
-    """Pick the embedded XML to verify; record missing, several and misnamed XML files."""
+    """Pick the embedded invoice XML; record missing, several and misnamed XML files."""
+    chosen = select_invoice_xml(files, findings)
+    if chosen is not None:
+        check_invoice_xml_name(chosen, findings)
+    return chosen
+
+
+def select_invoice_xml(files: list[EmbeddedFile], findings: Findings) -> EmbeddedFile | None:
+    """Pick the embedded XML to verify (factur-x.xml first, then the ZUGFeRD names); record none and several."""
     xml_files = [file for file in files if file.looks_like_xml]
     if not xml_files:
         others = ", ".join(sorted(file.display_name for file in files)) or "none"
@@ -106,15 +118,36 @@ def select_facturx_xml(files: list[EmbeddedFile], findings: Findings) -> Embedde
     if len(xml_files) > 1:
         listed = ", ".join(repr(file.display_name) for file in xml_files)
         findings.add("BP-FX-02", f"{len(xml_files)} XML files are embedded ({listed}); expected only factur-x.xml")
-    chosen = next((file for file in xml_files if FACTURX_FILE_NAME in file.all_names), xml_files[0])
-    wrong = sorted(name for name in chosen.all_names if name != FACTURX_FILE_NAME)
+    for name in INVOICE_FILE_NAMES:
+        chosen = next((file for file in xml_files if name in file.all_names), None)
+        if chosen is not None:
+            return chosen
+    return xml_files[0]
+
+
+def check_invoice_xml_name(chosen: EmbeddedFile, findings: Findings) -> None:
+    """factur-x.xml everywhere (name-tree key, /F, /UF); ZUGFeRD's zugferd-invoice.xml and
+    xrechnung.xml are accepted with a warning."""
+    expected = next((name for name in INVOICE_FILE_NAMES if name in chosen.all_names), FACTURX_FILE_NAME)
+    wrong = sorted(name for name in chosen.all_names if name != expected)
     if wrong:
         findings.add(
             "BP-FX-03",
             f"the invoice XML is embedded as {', '.join(repr(name) for name in wrong)}; "
-            f"the name-tree key, /F and /UF must all be {FACTURX_FILE_NAME!r}",
+            f"the name-tree key, /F and /UF must all be {expected!r}",
         )
-    return chosen
+    if expected == ZUGFERD_2_0_FILE_NAME:
+        findings.add(
+            "BP-FX-11",
+            f"the invoice XML is embedded as {expected!r}, the ZUGFeRD 2.0 name; Factur-X and ZUGFeRD 2.1+ "
+            f"use {FACTURX_FILE_NAME!r}",
+        )
+    elif expected == XRECHNUNG_FILE_NAME:
+        findings.add(
+            "BP-FX-11",
+            f"the invoice XML is embedded as {expected!r} (ZUGFeRD's XRECHNUNG profile); Factur-X uses "
+            f"{FACTURX_FILE_NAME!r}",
+        )
 
 
 def check_attachment(pdf: pikepdf.Pdf, xml_file: EmbeddedFile, profile: Profile | None, findings: Findings) -> None:

@@ -20,6 +20,25 @@ class Finding(BaseModel):
 
     rule: str
     message: str
+    # the verdict layer it belongs to (``Layer`` value); not part of the JSON shape ``{rule, message}``
+    layer: str | None = Field(default=None, exclude=True)
+
+
+class Checks(BaseModel):
+    """The verdict per layer: True passed, False failed, None not applicable (or not reached)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pdf: bool | None = None  # PDF/A-3 container, XMP, /AF (None for an XML file)
+    xml_schema: bool | None = None  # well-formed, safe, CII or UBL, XSD, readable values
+    en16931: bool | None = None  # the official EN 16931 rules of the syntax
+    profile: bool | None = None  # the Factur-X / ZUGFeRD profile rules (None for UBL and other CIUS)
+    france: bool | None = None  # BR-FR Flux 2 (None unless seller and buyer are in France, or --rules france)
+    arithmetic: bool | None = None  # our exact money and check-digit computations
+
+    @property
+    def all_applicable_pass(self) -> bool:
+        return all(value is not False for value in self.model_dump().values())
 
 
 class Totals(BaseModel):
@@ -45,6 +64,9 @@ class InvoiceLine(BaseModel):
     vat_rate: Decimal | None  # BT-152, a percentage: 20 = 20 %
     allowances: Decimal = Decimal(0)  # Σ BT-136
     charges: Decimal = Decimal(0)  # Σ BT-141
+    gross_price: Decimal | None = None  # BT-148
+    price_discount: Decimal | None = None  # BT-147 (gross price allowances − charges)
+    gross_base_quantity: Decimal | None = None  # the gross price's own base quantity, when written
 
 
 class VatBreakdownEntry(BaseModel):
@@ -133,7 +155,8 @@ class FacturXInvoice(BaseModel):
 
 
 class VerificationReport(BaseModel):
-    """The verdict on one file. ``valid`` is true only when ``errors`` is empty."""
+    """The verdict on one file. ``valid`` is true only when ``errors`` is empty, which is when every
+    applicable layer of ``checks`` is true."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -145,10 +168,12 @@ class VerificationReport(BaseModel):
     warnings: list[Finding]
     totals: Totals | None
     invoice: FacturXInvoice | None
+    syntax: str | None = None  # "CII" or "UBL"; None when the XML could not be read as either
+    checks: Checks = Field(default_factory=Checks)
 
     @property
     def unreadable(self) -> bool:
-        """The input is not a PDF we could open at all (the CLI's exit status 2)."""
+        """The input is not a PDF or XML document we could read at all, or is corrupt (exit status 2)."""
         return any(finding.rule in UNREADABLE_RULES for finding in self.errors)
 
     def has_rule(self, rule: str) -> bool:
@@ -162,11 +187,13 @@ class VerificationReport(BaseModel):
         return {
             "file": self.file,
             "valid": self.valid,
+            "syntax": self.syntax,
             "profile": self.profile,
             "invoice_number": self.invoice_number,
             "errors": [finding.model_dump() for finding in self.errors],
             "warnings": [finding.model_dump() for finding in self.warnings],
             "totals": ({key: str(value) for key, value in self.totals.model_dump().items()} if self.totals else None),
+            "checks": self.checks.model_dump(),
         }
 
 

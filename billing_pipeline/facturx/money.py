@@ -1,8 +1,14 @@
-"""Our own ``Decimal`` reconciliation of the amounts in the XML.
+"""Our own ``Decimal`` reconciliation of the amounts in the XML (CII or UBL alike).
 
 The official rules never check quantity × price and accept a VAT amount up to ±1.00 away from
 basis × rate; here every amount must be exactly what EN 16931 arithmetic gives: a computed value
 rounded to the cent (any half-cent rounding direction is accepted, nothing more).
+
+- line net (BT-131) = quantity (BT-129) × net price (BT-146) ÷ base quantity (BT-149) + line charges
+  (BT-141) − line allowances (BT-136); net price = gross price (BT-148) − price discount (BT-147);
+- BT-106 = Σ BT-131; BT-109 = BT-106 − BT-107 + BT-108; each VAT basis (BT-116) = its lines + its
+  document charges − its document allowances; BT-117 = BT-116 × BT-119; BT-110 = Σ BT-117;
+  BT-112 = BT-109 + BT-110; BT-115 = BT-112 − BT-113 + BT-114.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from billing_pipeline.facturx.models import FacturXInvoice, InvoiceLine
 
 HALF_CENT = Decimal("0.005")
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 VatKey = tuple[str, Decimal]
 
 
 def check_money(invoice: FacturXInvoice, findings: Findings) -> None:
+    _check_net_prices(invoice.lines, findings)
     _check_line_nets(invoice.lines, findings)
     _check_document_sums(invoice, findings)
     if invoice.lines:
@@ -31,11 +39,33 @@ def check_money(invoice: FacturXInvoice, findings: Findings) -> None:
     _check_totals(invoice, findings)
 
 
+def _check_net_prices(lines: Iterable[InvoiceLine], findings: Findings) -> None:
+    for line in lines:
+        if line.gross_price is None or line.unit_price is None:
+            continue
+        discount = line.price_discount or ZERO
+        net_base = line.base_quantity or ONE  # BT-149, the base of the net price
+        gross_base = line.gross_base_quantity or net_base  # the gross price's own, when it has one
+        exact = (line.gross_price - discount) * net_base / gross_base
+        # the net price may be rounded to the precision it is written with (at most to the cent)
+        exponent = line.unit_price.as_tuple().exponent
+        tolerance = min(Decimal((0, (5,), exponent - 1)), HALF_CENT) if isinstance(exponent, int) else HALF_CENT
+        if abs(line.unit_price - exact) > tolerance:
+            formula = f"{line.gross_price} − {discount}" if discount else f"{line.gross_price}"
+            if net_base != gross_base:
+                formula = f"({formula}) × {net_base} / {gross_base}"
+            findings.add(
+                "BP-MONEY-10",
+                f"line {line.line_id or '?'}: gross price − price discount (BT-148 − BT-147) = {formula} = "
+                f"{exact.normalize():f} but the net price (BT-146) is {line.unit_price}",
+            )
+
+
 def _check_line_nets(lines: Iterable[InvoiceLine], findings: Findings) -> None:
     for line in lines:
         if line.quantity is None or line.unit_price is None or line.net_amount is None:
             continue
-        base = line.base_quantity or Decimal(1)  # absent or 0: per unit
+        base = line.base_quantity or ONE  # absent or 0: per unit
         exact = line.quantity * line.unit_price / base + line.charges - line.allowances
         if abs(line.net_amount - exact) > HALF_CENT:
             formula = f"{line.quantity} × {line.unit_price}"

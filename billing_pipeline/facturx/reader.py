@@ -1,15 +1,9 @@
-"""Business terms of a CII ``CrossIndustryInvoice`` read into ``FacturXInvoice``.
-
-Reading is lenient: a term that is absent becomes ``None``; a term whose value cannot be read
-(``20261345`` as a date, ``12,50`` as an amount) becomes ``None`` and a ``BP-FX-07`` finding, so a
-broken file still gets a complete report.
-"""
+"""Business terms of a CII ``CrossIndustryInvoice`` read into ``FacturXInvoice`` (leniently: see
+``terms.py``)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from decimal import Decimal
 
 from lxml import etree
 
@@ -20,7 +14,8 @@ from billing_pipeline.facturx.models import (
     InvoiceLine,
     VatBreakdownEntry,
 )
-from billing_pipeline.facturx.profiles import profile_for_guideline
+from billing_pipeline.facturx.profiles import identify_guideline
+from billing_pipeline.facturx.terms import TermReader, XPaths
 
 NAMESPACES = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
@@ -29,6 +24,7 @@ NAMESPACES = {
     "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
 }
 CII_ROOT_TAG = f"{{{NAMESPACES['rsm']}}}CrossIndustryInvoice"
+GUIDELINE_PATH = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
 
 _TX = "rsm:SupplyChainTradeTransaction"
 _AGR = f"{_TX}/ram:ApplicableHeaderTradeAgreement"
@@ -38,83 +34,27 @@ _SELLER = f"{_AGR}/ram:SellerTradeParty"
 _BUYER = f"{_AGR}/ram:BuyerTradeParty"
 _MEANS = f"{_SET}/ram:SpecifiedTradeSettlementPaymentMeans"
 _PRECEDING = f"{_SET}/ram:InvoiceReferencedDocument"
-_TRUE = frozenset({"true", "1"})
-
-
-@lru_cache(maxsize=256)
-def _compiled(path: str) -> etree.XPath:
-    # compiled once per path: ``element.xpath(path)`` re-compiles the expression on every call
-    return etree.XPath(path, namespaces=NAMESPACES)
+_XPATHS = XPaths(NAMESPACES)
 
 
 def _xpath(context: etree._Element, path: str) -> list:
-    return _compiled(path)(context)
-
-
-class _Reader:
-    def __init__(self, findings: Findings) -> None:
-        self.findings = findings
-
-    def text(self, context: etree._Element, path: str) -> str | None:
-        found = _xpath(context, path)
-        if not found:
-            return None
-        first = found[0]
-        value = first if isinstance(first, str) else first.text
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
-
-    def amount(self, context: etree._Element, path: str, term: str) -> Decimal | None:
-        return self.decimal(self.text(context, path), term)
-
-    def decimal(self, value: str | None, term: str) -> Decimal | None:
-        if value is None:
-            return None
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            number = None
-        if number is None or not number.is_finite():
-            self.findings.add("BP-FX-07", f"{term} {value!r} is not a decimal number")
-            return None
-        return number
-
-    def date(self, context: etree._Element, path: str, term: str) -> date | None:
-        holder = _xpath(context, path)
-        if not holder:
-            return None
-        element = holder[0]
-        value = (element.text or "").strip()
-        if not value:
-            return None
-        date_format = element.get("format", "102")
-        if date_format != "102":
-            self.findings.add("BP-FX-07", f"{term} uses date format {date_format!r}; EN 16931 uses 102 (YYYYMMDD)")
-            return None
-        try:
-            return datetime.strptime(value, "%Y%m%d").date()
-        except ValueError:
-            self.findings.add("BP-FX-07", f"{term} {value!r} is not a valid YYYYMMDD date")
-            return None
+    return _XPATHS(context, path)
 
 
 def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
-    reader = _Reader(findings)
-    guideline = reader.text(root, "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID")
-    profile = profile_for_guideline(guideline)
+    reader = TermReader(findings, _XPATHS)
+    guideline = reader.text(root, GUIDELINE_PATH)
     currency = reader.text(root, f"{_SET}/ram:InvoiceCurrencyCode")
     return FacturXInvoice(
-        profile=profile.name if profile else None,
+        profile=identify_guideline(guideline).name,
         guideline_id=guideline,
         business_process=reader.text(
             root, "rsm:ExchangedDocumentContext/ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID"
         ),
         number=reader.text(root, "rsm:ExchangedDocument/ram:ID"),
         type_code=reader.text(root, "rsm:ExchangedDocument/ram:TypeCode"),
-        issue_date=reader.date(root, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString", "BT-2"),
-        due_date=reader.date(
+        issue_date=reader.cii_date(root, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString", "BT-2"),
+        due_date=reader.cii_date(
             root, f"{_SET}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString", "BT-9"
         ),
         currency=currency,
@@ -135,10 +75,12 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
         payment_means_code=reader.text(root, f"{_MEANS}/ram:TypeCode"),
         iban=reader.text(root, f"{_MEANS}/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"),
         bic=reader.text(root, f"{_MEANS}/ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID"),
-        period_start=reader.date(
+        period_start=reader.cii_date(
             root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString", "BT-73"
         ),
-        period_end=reader.date(root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", "BT-74"),
+        period_end=reader.cii_date(
+            root, f"{_SET}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", "BT-74"
+        ),
         lines=[_line(reader, element) for element in _xpath(root, f"{_TX}/ram:IncludedSupplyChainTradeLineItem")],
         vat_breakdown=[_vat_entry(reader, element) for element in _xpath(root, f"{_SET}/ram:ApplicableTradeTax")],
         allowances_charges=[
@@ -154,7 +96,7 @@ def read_invoice(root: etree._Element, findings: Findings) -> FacturXInvoice:
         rounding_amount=reader.amount(root, f"{_SUM}/ram:RoundingAmount", "BT-114"),
         due_payable_amount=reader.amount(root, f"{_SUM}/ram:DuePayableAmount", "BT-115"),
         preceding_invoice_number=reader.text(root, f"{_PRECEDING}/ram:IssuerAssignedID"),
-        preceding_invoice_date=reader.date(
+        preceding_invoice_date=reader.cii_date(
             root, f"{_PRECEDING}/ram:FormattedIssueDateTime/qdt:DateTimeString", "BT-26"
         ),
         notes=_notes(root),
@@ -171,7 +113,7 @@ def _notes(root: etree._Element) -> dict[str, list[str]]:
     return notes
 
 
-def _vat_total(reader: _Reader, root: etree._Element, currency: str | None) -> Decimal | None:
+def _vat_total(reader: TermReader, root: etree._Element, currency: str | None) -> Decimal | None:
     # BT-110 is the TaxTotalAmount in the invoice currency; a second one (BT-111) may be in the
     # accounting currency
     amounts = _xpath(root, f"{_SUM}/ram:TaxTotalAmount")
@@ -181,18 +123,24 @@ def _vat_total(reader: _Reader, root: etree._Element, currency: str | None) -> D
     return reader.decimal((chosen.text or "").strip() or None, "BT-110")
 
 
-def _line(reader: _Reader, element: etree._Element) -> InvoiceLine:
+def _line(reader: TermReader, element: etree._Element) -> InvoiceLine:
     line_id = reader.text(element, "ram:AssociatedDocumentLineDocument/ram:LineID")
     where = f"line {line_id or '?'}"
     settlement = "ram:SpecifiedLineTradeSettlement"
     allowances = charges = Decimal(0)
     for adjustment in _xpath(element, f"{settlement}/ram:SpecifiedTradeAllowanceCharge"):
         amount = reader.amount(adjustment, "ram:ActualAmount", f"{where} BT-136/BT-141") or Decimal(0)
-        if reader.text(adjustment, "ram:ChargeIndicator/udt:Indicator") in _TRUE:
+        if reader.indicator(adjustment, "ram:ChargeIndicator/udt:Indicator"):
             charges += amount
         else:
             allowances += amount
     price = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice"
+    gross = "ram:SpecifiedLineTradeAgreement/ram:GrossPriceProductTradePrice"
+    discount = None
+    for adjustment in _xpath(element, f"{gross}/ram:AppliedTradeAllowanceCharge"):
+        amount = reader.amount(adjustment, "ram:ActualAmount", f"{where} BT-147") or Decimal(0)
+        sign = -1 if reader.indicator(adjustment, "ram:ChargeIndicator/udt:Indicator") else 1
+        discount = (discount or Decimal(0)) + sign * amount
     return InvoiceLine(
         line_id=line_id,
         name=reader.text(element, "ram:SpecifiedTradeProduct/ram:Name"),
@@ -211,10 +159,13 @@ def _line(reader: _Reader, element: etree._Element) -> InvoiceLine:
         ),
         allowances=allowances,
         charges=charges,
+        gross_price=reader.amount(element, f"{gross}/ram:ChargeAmount", f"{where} BT-148"),
+        price_discount=discount,
+        gross_base_quantity=reader.amount(element, f"{gross}/ram:BasisQuantity", f"{where} BT-149 (gross price)"),
     )
 
 
-def _vat_entry(reader: _Reader, element: etree._Element) -> VatBreakdownEntry:
+def _vat_entry(reader: TermReader, element: etree._Element) -> VatBreakdownEntry:
     return VatBreakdownEntry(
         category=reader.text(element, "ram:CategoryCode"),
         rate=reader.amount(element, "ram:RateApplicablePercent", "BT-119"),
@@ -226,9 +177,9 @@ def _vat_entry(reader: _Reader, element: etree._Element) -> VatBreakdownEntry:
     )
 
 
-def _allowance_charge(reader: _Reader, element: etree._Element) -> DocumentAllowanceCharge:
+def _allowance_charge(reader: TermReader, element: etree._Element) -> DocumentAllowanceCharge:
     return DocumentAllowanceCharge(
-        is_charge=reader.text(element, "ram:ChargeIndicator/udt:Indicator") in _TRUE,
+        is_charge=reader.indicator(element, "ram:ChargeIndicator/udt:Indicator"),
         amount=reader.amount(element, "ram:ActualAmount", "BT-92/BT-99"),
         vat_category=reader.text(element, "ram:CategoryTradeTax/ram:CategoryCode"),
         vat_rate=reader.amount(element, "ram:CategoryTradeTax/ram:RateApplicablePercent", "BT-96/BT-103"),

@@ -1,5 +1,8 @@
 """The XMP metadata of a Factur-X: PDF/A identification, the ``fx:`` properties and their extension
 schema, and the Info dictionary entries that must agree with it.
+
+ZUGFeRD 2.0 files write the same four properties in their own namespace (prefix ``zf``, file name
+``zugferd-invoice.xml``); they are read and checked alike.
 """
 
 from __future__ import annotations
@@ -9,12 +12,17 @@ from dataclasses import dataclass
 import pikepdf
 from lxml import etree
 
-from billing_pipeline.facturx.container import FACTURX_FILE_NAME, EmbeddedFile, read_bounded
+from billing_pipeline.facturx.container import INVOICE_FILE_NAMES, EmbeddedFile, read_bounded
 from billing_pipeline.facturx.findings import Findings
-from billing_pipeline.facturx.profiles import Profile
 from billing_pipeline.facturx.xmlsafety import parse_untrusted_xml
 
 FX_NAMESPACE = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
+ZUGFERD_2_0_NAMESPACE = "urn:zugferd:pdfa:CrossIndustryDocument:invoice:2p0#"
+# namespace -> (accepted fx:Version values, accepted extension-schema prefixes)
+_NAMESPACES = {
+    FX_NAMESPACE: (frozenset({"1.0"}), frozenset({"fx"})),
+    ZUGFERD_2_0_NAMESPACE: (frozenset({"1.0", "2p0"}), frozenset({"zf", "fx"})),
+}
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _PDFAID = "http://www.aiim.org/pdfa/ns/id/"
 _DC = "http://purl.org/dc/elements/1.1/"
@@ -30,6 +38,7 @@ class XmpFacts:
     part: str | None
     conformance: str | None
     fx: dict[str, str]
+    namespace: str  # the namespace the fx properties were found in (Factur-X's when none)
     extension_properties: frozenset[str] | None  # None: no fx extension schema declared
     extension_prefix: str | None
     info_equivalents: dict[str, str]  # Info key -> XMP value
@@ -45,8 +54,13 @@ def read_xmp(pdf: pikepdf.Pdf, findings: Findings) -> XmpFacts | None:
     except (etree.XMLSyntaxError, ValueError, pikepdf.PdfError) as exc:
         findings.add("BP-XMP-01", f"the XMP metadata cannot be parsed: {exc}")
         return None
-    fx = {name: value for name in _FX_PROPERTIES if (value := _xmp_simple(root, FX_NAMESPACE, name)) is not None}
-    properties, prefix = _fx_extension_schema(root)
+    namespace, fx = FX_NAMESPACE, {}
+    for candidate in _NAMESPACES:
+        found = {name: value for name in _FX_PROPERTIES if (value := _xmp_simple(root, candidate, name)) is not None}
+        if found:
+            namespace, fx = candidate, found
+            break
+    properties, prefix = _fx_extension_schema(root, namespace)
     info_equivalents = {
         "/Title": _xmp_alt(root, _DC, "title"),
         "/Author": _xmp_seq(root, _DC, "creator"),
@@ -59,13 +73,17 @@ def read_xmp(pdf: pikepdf.Pdf, findings: Findings) -> XmpFacts | None:
         part=_xmp_simple(root, _PDFAID, "part"),
         conformance=_xmp_simple(root, _PDFAID, "conformance"),
         fx=fx,
+        namespace=namespace,
         extension_properties=properties,
         extension_prefix=prefix,
         info_equivalents={key: value for key, value in info_equivalents.items() if value is not None},
     )
 
 
-def check_xmp(xmp: XmpFacts, xml_file: EmbeddedFile, profile: Profile | None, findings: Findings) -> None:
+def check_xmp(
+    xmp: XmpFacts, xml_file: EmbeddedFile, level_name: str | None, guideline_id: str | None, findings: Findings
+) -> None:
+    """``level_name``: the fx:ConformanceLevel BT-24 calls for (None: unknown, only required)."""
     if xmp.part != "3":
         findings.add("BP-XMP-02", f"pdfaid:part is {xmp.part or 'missing'}; a Factur-X is PDF/A-3")
     if xmp.conformance not in {"A", "B", "U"}:
@@ -74,31 +92,32 @@ def check_xmp(xmp: XmpFacts, xml_file: EmbeddedFile, profile: Profile | None, fi
     if document_type != "INVOICE":
         findings.add("BP-XMP-04", f"fx:DocumentType is {document_type or 'missing'}; expected INVOICE")
     file_name = xmp.fx.get("DocumentFileName")
-    if file_name != FACTURX_FILE_NAME or file_name not in xml_file.all_names:
+    if file_name not in INVOICE_FILE_NAMES or file_name not in xml_file.all_names:
+        expected = next((name for name in INVOICE_FILE_NAMES if name in xml_file.all_names), INVOICE_FILE_NAMES[0])
         findings.add(
             "BP-XMP-05",
-            f"fx:DocumentFileName is {file_name or 'missing'}; expected {FACTURX_FILE_NAME!r}, the name of "
+            f"fx:DocumentFileName is {file_name or 'missing'}; expected {expected!r}, the name of "
             f"the embedded file ({xml_file.display_name!r})",
         )
+    versions, prefixes = _NAMESPACES[xmp.namespace]
     version = xmp.fx.get("Version")
     if version is None:
         findings.add("BP-XMP-06", "fx:Version is missing")
-    elif version != "1.0":
-        findings.add("BP-XMP-07", f"fx:Version is {version}; Factur-X 1.x writes 1.0")
+    elif version not in versions:
+        findings.add("BP-XMP-07", f"fx:Version is {version}; expected {' or '.join(sorted(versions))}")
     level = xmp.fx.get("ConformanceLevel")
     if level is None:
         findings.add("BP-XMP-08", "fx:ConformanceLevel is missing")
-    elif profile is not None and level != profile.name:
+    elif level_name is not None and level != level_name:
         findings.add(
             "BP-XMP-08",
-            f"fx:ConformanceLevel is {level!r} but the XML declares profile {profile.name!r} (BT-24 "
-            f"{profile.guideline_id})",
+            f"fx:ConformanceLevel is {level!r} but the XML declares profile {level_name!r} (BT-24 {guideline_id})",
         )
     if xmp.extension_properties is None:
-        findings.add("BP-XMP-09", f"no PDF/A extension schema declares the fx namespace {FX_NAMESPACE}")
+        findings.add("BP-XMP-09", f"no PDF/A extension schema declares the fx namespace {xmp.namespace}")
     else:
         missing = sorted(set(_FX_PROPERTIES) - xmp.extension_properties)
-        if missing or xmp.extension_prefix != "fx":
+        if missing or xmp.extension_prefix not in prefixes:
             findings.add(
                 "BP-XMP-09",
                 f"the fx extension schema is incomplete (prefix {xmp.extension_prefix!r}, missing properties: "
@@ -155,9 +174,9 @@ def _xmp_seq(root: etree._Element, namespace: str, name: str) -> str | None:
     return ", ".join(items) if items else (element.text or "").strip()
 
 
-def _fx_extension_schema(root: etree._Element) -> tuple[frozenset[str] | None, str | None]:
+def _fx_extension_schema(root: etree._Element, namespace: str) -> tuple[frozenset[str] | None, str | None]:
     for uri in root.iter(f"{{{_PDFA_SCHEMA}}}namespaceURI"):
-        if (uri.text or "").strip() != FX_NAMESPACE:
+        if (uri.text or "").strip() != namespace:
             continue
         schema = uri.getparent()
         if schema is None:

@@ -13,6 +13,8 @@ NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
 TRANSACTION = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction"
 SETTLEMENT = f"{TRANSACTION}/ram:ApplicableHeaderTradeSettlement"
@@ -48,6 +50,29 @@ def replace_xml(pdf_bytes: bytes, change: Callable[[etree._Element], None]) -> b
         root = etree.fromstring(stream.read_bytes())
         change(root)
         stream.write(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+    return _edit(pdf_bytes, edit)
+
+
+def edit_xml(xml: bytes, change: Callable[[etree._Element], None]) -> bytes:
+    """Apply ``change`` to a standalone XML document."""
+    root = etree.fromstring(xml)
+    change(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def remove(root: etree._Element, path: str) -> None:
+    elements = root.xpath(path, namespaces=NS)
+    assert elements, f"nothing at {path}"
+    for element in elements:
+        element.getparent().remove(element)
+
+
+def replace_embedded(pdf_bytes: bytes, xml: bytes) -> bytes:
+    """Put other bytes in place of the embedded factur-x.xml."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        _facturx_filespec(pdf).EF.F.write(xml)
 
     return _edit(pdf_bytes, edit)
 

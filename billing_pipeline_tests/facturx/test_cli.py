@@ -44,11 +44,20 @@ def test_all_valid_exits_0_with_json_shape(files: dict[str, Path]) -> None:
         {
             "file": str(files["valid"]),
             "valid": True,
+            "syntax": "CII",
             "profile": "EN 16931",
             "invoice_number": "F-2026-00001",
             "errors": [],
             "warnings": [],
             "totals": {"net": "972.83", "vat": "101.67", "total": "1074.50", "due": "1074.50"},
+            "checks": {
+                "pdf": True,
+                "xml_schema": True,
+                "en16931": True,
+                "profile": True,
+                "france": True,
+                "arithmetic": True,
+            },
         }
     ]
 
@@ -68,9 +77,12 @@ def test_text_output_lists_findings(files: dict[str, Path]) -> None:
     code, output = _run(str(files["valid"]), str(files["bad_total"]))
 
     assert code == 1
-    assert f"{files['valid']}: VALID (EN 16931, invoice F-2026-00001, total 1074.50 EUR)" in output
+    assert f"{files['valid']}: VALID (CII, EN 16931, invoice F-2026-00001, total 1074.50 EUR)" in output
+    assert "  checks  pdf pass, xml_schema pass, en16931 pass, profile pass, france pass, arithmetic pass" in output
     assert f"{files['bad_total']}: INVALID" in output
-    assert "  error   BR-CO-15: [BR-CO-15]-Invoice total amount with VAT (BT-112)" in output
+    assert "  checks  pdf pass, xml_schema pass, en16931 FAIL, profile pass, france pass, arithmetic FAIL" in output
+    assert "  error   [en16931] BR-CO-15: [BR-CO-15]-Invoice total amount with VAT (BT-112)" in output
+    assert "  error   [arithmetic] BP-MONEY-08: BT-112 is 1.00 but BT-109 + BT-110 = 1074.50" in output
     assert output.rstrip().endswith("2 file(s): 1 valid, 1 invalid")
 
 

@@ -102,11 +102,18 @@ def test_credit_note_without_bt25_is_refused(credit_note_pdf: bytes) -> None:
         for element in root.xpath(REFERENCE, namespaces=NS):
             element.getparent().remove(element)
 
-    report = verify_pdf(replace_xml(credit_note_pdf, drop_reference))
+    without_reference = replace_xml(credit_note_pdf, drop_reference)
+    report = verify_pdf(without_reference)
+    outside_france = verify_pdf(without_reference, rules="en16931")
 
     assert not report.valid
     assert report.has_rule("BP-FX-08")
+    assert report.has_rule("BR-FR-CO-05")
+    assert {finding.layer for finding in report.errors} == {"france"}
     assert report.invoice is not None and report.invoice.preceding_invoice_number is None
+    # EN 16931 lets a credit note name no invoice: only the French layer (ours and BR-FR-CO-05) needs it
+    assert outside_france.valid, outside_france.errors
+    assert outside_france.checks.france is None
 
 
 def test_an_invoice_needs_no_bt25(valid_pdf: bytes) -> None:
@@ -148,7 +155,7 @@ def test_verify_cli_reports_a_credit_note_as_valid(credit_note_pdf: bytes, tmp_p
     as_json = CliRunner().invoke(verify, [str(path), "--format", "json"])
 
     assert text.exit_code == 0, text.output
-    assert "VALID (EN 16931, credit note AV-2026-00001 correcting F-2026-00001, total 1074.50 EUR)" in text.output
+    assert "VALID (CII, EN 16931, credit note AV-2026-00001 correcting F-2026-00001, total 1074.50 EUR)" in text.output
     assert as_json.exit_code == 0
     assert '"invoice_number": "AV-2026-00001"' in as_json.output
 

@@ -86,6 +86,13 @@ def test_vat_off_by_fifty_cents_is_caught_by_our_rule_only(valid_pdf: bytes) -> 
     assert report.totals is not None and report.totals.vat == Decimal("101.17")
 
 
+def test_factur_x_xml_is_chosen_before_the_zugferd_name(valid_pdf: bytes) -> None:
+    report = verify_pdf(tampering.add_second_xml(valid_pdf, "zugferd-invoice.xml"))
+
+    assert _rules(report) == {"BP-FX-02"}
+    assert report.warnings == []  # factur-x.xml was verified, not the ZUGFeRD 2.0 name (BP-FX-11)
+
+
 def test_xmp_conformance_level_must_match_bt24(valid_pdf: bytes) -> None:
     bad = tampering.replace_xmp(valid_pdf, "<fx:ConformanceLevel>EN 16931<", "<fx:ConformanceLevel>BASIC<")
     report = verify_pdf(bad)
