@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.facturx import ExpectedInvoice, compare_with_expected, verify_pdf
+from billing_pipeline.facturx import ExpectedInvoice, RuleSet, compare_with_expected, verify_pdf
 from billing_pipeline.invoicing.documents.storage import safe_file_name, store_atomically
 from billing_pipeline.invoicing.ledger import CorrectionRecord, CorrectionState, Ledger
 from billing_pipeline.qonto.client import QontoClient
@@ -64,7 +64,8 @@ async def _one(qonto: QontoClient, ledger: Ledger, invoices_dir: Path, record: C
         return _outcome(record, "pending")
     content = await qonto.download_attachment(attachment)
     name = safe_file_name(note.number or note.id)
-    report = await asyncio.to_thread(verify_pdf, content, file_name=name)
+    # ours, like the invoices: the French CIUS whatever the buyer's country
+    report = await asyncio.to_thread(verify_pdf, content, file_name=name, rules=RuleSet.FRANCE)
     if ready is None and report.invoice is None:
         return _outcome(record, "pending")
     problems = [f"{f.rule}: {f.message}" for f in report.errors]

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.facturx import ExpectedInvoice, ExpectedLine, compare_with_expected, verify_pdf
+from billing_pipeline.facturx import ExpectedInvoice, ExpectedLine, RuleSet, compare_with_expected, verify_pdf
 from billing_pipeline.invoicing.documents.credit_note_files import collect_credit_notes
 from billing_pipeline.invoicing.documents.storage import safe_file_name, store_atomically
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
@@ -112,7 +112,11 @@ class FacturxCollector:
             return pending
         content = await self.qonto.download_attachment(attachment)
         # verification is CPU work (Saxon, pikepdf): off the event loop, so downloads keep flowing
-        report = await asyncio.to_thread(verify_pdf, content, file_name=safe_file_name(number or record.invoice_id))
+        # our own invoices: a French seller under the French CIUS whatever the buyer's country (as strict as
+        # before the layered verdict, whose "auto" applies BR-FR only between two French parties)
+        report = await asyncio.to_thread(
+            verify_pdf, content, file_name=safe_file_name(number or record.invoice_id), rules=RuleSet.FRANCE
+        )
         if ready is None and report.invoice is None:
             return pending  # no timestamps and still no XML: the draft PDF, not yet re-rendered
         problems = [f"{f.rule}: {f.message}" for f in report.errors]
