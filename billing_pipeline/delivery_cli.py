@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from billing_pipeline.invoicing.delivery.records import DeliveryState
+from billing_pipeline.invoicing.delivery.service import NotResolvable, resolve_delivery
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress import delivery_facts, period_progress
 from billing_pipeline.settings import BillingSettings
@@ -55,20 +55,9 @@ def resolve(number: str, left: bool | None) -> None:
     """Settle a delivery whose outcome is unknown (or that failed): only a person can tell."""
     if left is None:
         raise click.UsageError("say --sent or --resend")
-    ledger = _ledger()
-    found = [d for d in ledger.deliveries() if d.number == number]
-    if not found:
-        click.echo(f"no delivery of invoice {number} in the ledger", err=True)
+    try:
+        resolve_delivery(_ledger(), number, left=left, by=getpass.getuser())
+    except NotResolvable as refused:
+        click.echo(str(refused), err=True)
         sys.exit(2)
-    record = found[0]
-    allowed = {DeliveryState.UNKNOWN} if left else {DeliveryState.UNKNOWN, DeliveryState.FAILED}
-    if record.state not in allowed:
-        click.echo(
-            f"the delivery of {number} is {record.state.value}: only "
-            f"{' or '.join(sorted(s.value for s in allowed))} deliveries can be resolved this way",
-            err=True,
-        )
-        sys.exit(2)
-    with ledger.period_lock(record.period):
-        ledger.record_delivery_resolved(record.invoice_id, left=left, by=getpass.getuser())
     click.echo(f"invoice {number}: " + ("recorded as sent" if left else "will be sent again by the next delivery run"))

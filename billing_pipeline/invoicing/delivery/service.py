@@ -262,3 +262,28 @@ class InvoiceDeliverer:
 def latest_event_at(record: DeliveryRecord) -> datetime | None:
     stamps = [e.get("timestamp") for e in record.events if e.get("timestamp")]
     return datetime.fromisoformat(max(stamps)) if stamps else None
+
+
+class NotResolvable(ValueError):
+    """A person's answer that no delivery of the ledger can take (no such invoice, or not in doubt)."""
+
+
+def resolve_delivery(ledger: Ledger, number: str, *, left: bool, by: str) -> DeliveryRecord:
+    """A person's answer about a delivery in doubt: it reached the customer (``left``), or send it again.
+
+    Only an ``unknown`` delivery can be recorded as sent; an ``unknown`` or ``failed`` one can be sent
+    again. Checked and written under the period's lock, like every delivery write."""
+    found = [d for d in ledger.deliveries() if d.number == number]
+    if not found:
+        raise NotResolvable(f"no delivery of invoice {number} in the ledger")
+    allowed = {DeliveryState.UNKNOWN} if left else {DeliveryState.UNKNOWN, DeliveryState.FAILED}
+    with ledger.period_lock(found[0].period):
+        record = ledger.delivery(found[0].invoice_id)
+        if record is None or record.state not in allowed:
+            state = record.state.value if record is not None else "gone"
+            raise NotResolvable(
+                f"the delivery of {number} is {state}: only "
+                f"{' or '.join(sorted(s.value for s in allowed))} deliveries can be resolved this way"
+            )
+        ledger.record_delivery_resolved(record.invoice_id, left=left, by=by)
+    return record
