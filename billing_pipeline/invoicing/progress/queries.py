@@ -9,6 +9,8 @@ by the counts and by the rows alike.
 from __future__ import annotations
 
 from collections import defaultdict
+from enum import StrEnum
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -20,6 +22,7 @@ from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress.model import DeliveryWork, PendingDocuments, PeriodProgress, PeriodReport
 
 _inv, _cor, _del = invoice_records.c, correction_records.c, delivery_records.c
+S = TypeVar("S", bound=StrEnum)
 
 # an invoice canceled by a credit note of ours: a correction, not a person's cancellation (Qonto invoice
 # ids are unique, so the credit note's period need not be compared)
@@ -41,6 +44,19 @@ def _in_period(column: sa.ColumnElement[str], period: str | None) -> list[sa.Col
     return [] if period is None else [column == period]
 
 
+def _count_by_state(
+    connection: sa.Connection, table: sa.Table, states: type[S], period: str | None, into: dict[str, dict[S, int]]
+) -> None:
+    """Rows of a stage's table counted per period and state (every stage's table has both columns)."""
+    rows = connection.execute(
+        sa.select(table.c.period, table.c.state, sa.func.count())
+        .where(*_in_period(table.c.period, period))
+        .group_by(table.c.period, table.c.state)
+    )
+    for key, state, count in rows:
+        into[key][states(state)] = count
+
+
 def progress_by_period(ledger: Ledger, *, delivering: bool, period: str | None = None) -> dict[str, PeriodProgress]:
     """Every period with a row in the ledger (or only ``period``): four GROUP BY queries and the (short)
     list of customers not billed."""
@@ -50,13 +66,7 @@ def progress_by_period(ledger: Ledger, *, delivering: bool, period: str | None =
     deliveries: dict[str, dict[DeliveryState, int]] = defaultdict(dict)
     verified: dict[str, dict[DeliveryState | None, int]] = defaultdict(dict)
     with ledger.engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(_inv.period, _inv.state, sa.func.count())
-            .where(*_in_period(_inv.period, period))
-            .group_by(_inv.period, _inv.state)
-        )
-        for key, state, count in rows:
-            invoices[key][InvoiceState(state)] = count
+        _count_by_state(connection, invoice_records, InvoiceState, period, invoices)
         rows = connection.execute(
             sa.select(_inv.period, _inv.customer_id)
             .where(_NOT_BILLED, *_in_period(_inv.period, period))
@@ -64,20 +74,8 @@ def progress_by_period(ledger: Ledger, *, delivering: bool, period: str | None =
         )
         for key, customer_id in rows:
             not_billed[key].append(customer_id)
-        rows = connection.execute(
-            sa.select(_cor.period, _cor.state, sa.func.count())
-            .where(*_in_period(_cor.period, period))
-            .group_by(_cor.period, _cor.state)
-        )
-        for key, state, count in rows:
-            credit_notes[key][CorrectionState(state)] = count
-        rows = connection.execute(
-            sa.select(_del.period, _del.state, sa.func.count())
-            .where(*_in_period(_del.period, period))
-            .group_by(_del.period, _del.state)
-        )
-        for key, state, count in rows:
-            deliveries[key][DeliveryState(state)] = count
+        _count_by_state(connection, correction_records, CorrectionState, period, credit_notes)
+        _count_by_state(connection, delivery_records, DeliveryState, period, deliveries)
         rows = connection.execute(
             sa.select(_inv.period, _del.state, sa.func.count())
             .select_from(_VERIFIED_AND_DELIVERY)
