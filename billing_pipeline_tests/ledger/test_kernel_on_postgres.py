@@ -17,31 +17,16 @@ from billing_pipeline.ledger import DB_NOW, LedgerEngine, SchemaTooNew, migrate,
 from billing_pipeline.ledger.migrations import VERSION_TABLE, lock_key
 from billing_pipeline_tests.ledger.conftest import TOY, Toy, key, race_two_writers, row, toy_metadata, toys
 from billing_pipeline_tests.ledger.workers import migrate_together
+from billing_pipeline_tests.postgres.server import PostgresServer
 
 pytestmark = pytest.mark.postgres
 
 _numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[object]:
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
-    from billing_pipeline_tests.postgres.server import PostgresUnavailable, start_server
-
-    try:
-        running = start_server()
-    except PostgresUnavailable as unavailable:
-        pytest.skip(str(unavailable))
-    try:
-        yield running
-    finally:
-        running.stop()
-        running.remove()
-
-
 @pytest.fixture
-def url(server: object) -> str:
-    return server.create_database(f"kernel_{next(_numbers)}").url  # type: ignore[attr-defined]
+def url(postgres_server: PostgresServer) -> str:
+    return postgres_server.create_database(f"kernel_{next(_numbers)}").url
 
 
 @pytest.fixture

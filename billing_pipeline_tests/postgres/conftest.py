@@ -22,8 +22,6 @@ from billing_pipeline.defs.resources import BillingResource, QontoResource
 from billing_pipeline_tests.postgres.server import (
     PostgresDatabase,
     PostgresServer,
-    PostgresUnavailable,
-    start_server,
 )
 
 if TYPE_CHECKING:  # imported lazily below: the ledger tests need no emulator
@@ -35,19 +33,11 @@ RENDER_DELAY_S = 0.5
 QONTO_WRITES_POOL = "qonto_writes"
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
+@pytest.fixture(scope="session", autouse=True)
+def _dagster_postgres() -> None:
+    """The pipeline's tests here also need Dagster's PostgreSQL storage (the server itself is the
+    session's ``postgres_server``, billing_pipeline_tests/conftest.py)."""
     pytest.importorskip("dagster_postgres", reason="dagster-postgres is not installed: pip install -e '.[postgres]'")
-    try:
-        server = start_server()
-    except PostgresUnavailable as unavailable:
-        pytest.skip(str(unavailable))
-    try:
-        yield server
-    finally:
-        server.stop()
-        server.remove()
 
 
 @pytest.fixture(scope="session")
