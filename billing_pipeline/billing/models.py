@@ -54,7 +54,13 @@ class Customer(BaseModel):
 
 
 class InvoiceLine(BaseModel):
-    """One Qonto invoice item. Invariant: ``net_amount == round_half_up(quantity × unit_price, 2)``."""
+    """One Qonto invoice item.
+
+    Invariant: ``net_amount == round_half_up(quantity × unit_price, 2) − discount``. ``discount``
+    (coupons, in cents, never more than the line's gross) is sent to Qonto as the item's absolute
+    ``discount`` — Qonto's ``subtotal = quantity × unit_price − discount`` — and appears in the
+    Factur-X as a line allowance (BT-136) with ``discount_reason`` (the coupons, BT-139).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,14 +72,34 @@ class InvoiceLine(BaseModel):
     vat_rate: Decimal = Field(ge=0, lt=1)
     vat_exemption_reason: str | None = None
     net_amount: Decimal
+    discount: Decimal | None = None
+    discount_reason: str | None = None
+
+    @property
+    def gross_amount(self) -> Decimal:
+        """quantity × unit price rounded half-up to the cent: the net before the discount."""
+        return round_cents(exact_product(self.quantity, self.unit_price))
 
     @model_validator(mode="after")
     def _net_is_quantity_times_price(self) -> InvoiceLine:
-        expected = round_cents(exact_product(self.quantity, self.unit_price))
+        gross = self.gross_amount
+        if self.discount is not None:
+            if self.discount <= 0 or self.discount.as_tuple().exponent != -2 or self.discount > gross:
+                raise ValueError(
+                    f"line {self.title!r}: discount {self.discount} must be in cents, above 0 and at most "
+                    f"the line's {gross}"
+                )
+            if not self.discount_reason:
+                raise ValueError(f"line {self.title!r}: a discount needs its reason (the coupons)")
+        elif self.discount_reason is not None:
+            raise ValueError(f"line {self.title!r}: a discount reason without a discount")
+        expected = gross - (self.discount or 0)
         if self.net_amount != expected or self.net_amount.as_tuple().exponent != -2:
             raise ValueError(
                 f"line {self.title!r}: net {self.net_amount} is not {plain(self.quantity)} × "
-                f"{plain(self.unit_price)} rounded to the cent ({expected})"
+                f"{plain(self.unit_price)} rounded to the cent"
+                + (f" less the discount {self.discount}" if self.discount else "")
+                + f" ({expected})"
             )
         if (self.vat_rate == 0) != (self.vat_exemption_reason is not None):
             raise ValueError(f"line {self.title!r}: a VAT exemption reason goes with a 0 rate, and only then")
@@ -141,6 +167,12 @@ class InvoicePlan(BaseModel):
                     "vat_rate": plain(line.vat_rate),
                     "vat_exemption_reason": line.vat_exemption_reason,
                     "net_amount": amount_text(line.net_amount),
+                    # only when present: digests of invoices without discounts stay what they were
+                    **(
+                        {"discount": amount_text(line.discount), "discount_reason": line.discount_reason}
+                        if line.discount is not None
+                        else {}
+                    ),
                 }
                 for line in self.lines
             ],

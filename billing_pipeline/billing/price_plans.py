@@ -48,8 +48,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# How a metric's events of one customer and subscription row become the quantity priced
+# (contracts.md, "Subscriptions, coupons and aggregations").
+Aggregation = Literal["sum", "count", "unique_count", "max", "latest", "weighted_sum"]
+AGGREGATIONS: tuple[str, ...] = ("sum", "count", "unique_count", "max", "latest", "weighted_sum")
+
+
 class Metric(_Strict):
     description: str = Field(min_length=1)
+    aggregation: Aggregation = "sum"
 
 
 class Tier(_Strict):

@@ -17,13 +17,15 @@ default) or ``sql_usage.SqlUsageSource``.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from billing_pipeline.billing.coverage import UsageSpans
 from billing_pipeline.billing.models import InvalidBillingInput
 from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.price_plans import Aggregation
 from billing_pipeline.billing.usage_files import USAGE_SUFFIXES, FileUsageSource, read_usage, usage_files
 from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin, UsageReader, UsageTotals
 
@@ -57,8 +59,15 @@ class UsageSource(Protocol):
         *,
         customers: Collection[str] | None,
         metrics: Collection[str] | None,
+        aggregations: Mapping[str, Aggregation] | None = None,
+        spans: UsageSpans | None = None,
     ) -> UsageTotals:
-        """Totals of ``period`` in the billing time zone ``zone``, and every problem found."""
+        """Quantities of ``period`` in the billing time zone ``zone``, and every problem found.
+
+        ``aggregations``: metric -> how its events are aggregated (absent = ``sum``); ``spans``:
+        the customers billed by subscription rows, with each row's days in the period — their
+        quantities come per span in ``UsageTotals.span_quantities``.
+        """
         ...
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from billing_pipeline.billing.coverage import UncoveredUsage
 from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
@@ -42,6 +43,10 @@ class UsageTotals:
     rows_in_period: int
     duplicate_events: int
     problems: list[InputProblem]
+    # customers given spans (``coverage.UsageSpans``): quantities per span, in the spans' order;
+    # such a customer is not in ``quantities``
+    span_quantities: dict[str, list[dict[str, Decimal]]] = field(default_factory=dict)
+    uncovered: list[UncoveredUsage] = field(default_factory=list)
 
     @property
     def customers(self) -> frozenset[str]:
