@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -117,8 +118,25 @@ class VatSubtotal(BaseModel):
     vat_amount: Decimal
 
 
+class BilledSegment(BaseModel):
+    """One subscription row as billed in a period: its plan, its service days, its coupons then."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan: str
+    starts_on: date  # first day billed in the period
+    ends_on: date  # last day billed in the period
+    days: int
+    period_days: int
+    coupons: tuple[str, ...] = ()  # the row's coupons still in force in this period
+
+
 class InvoicePlan(BaseModel):
-    """What one customer will be invoiced for one period, priced to the cent."""
+    """What one customer will be invoiced for one period, priced to the cent.
+
+    ``segments``: the subscription rows billed (empty for a customer on its ``customers.csv`` plan);
+    their days and coupons are also written in the lines' descriptions, which the digest covers.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -130,6 +148,7 @@ class InvoicePlan(BaseModel):
     net_total: Decimal
     vat_total: Decimal
     total: Decimal
+    segments: tuple[BilledSegment, ...] = ()
 
     @model_validator(mode="after")
     def _totals_reconcile(self) -> InvoicePlan:
@@ -196,7 +215,11 @@ class UsageStats(BaseModel):
 
 
 class PeriodPlan(BaseModel):
-    """Every invoice of one billing period, or nothing (a period with bad input has no plan)."""
+    """Every invoice of one billing period, or nothing (a period with bad input has no plan).
+
+    ``warnings``: what is billed as the input says but deserves a look (usage on days no
+    subscription row covers, which is not billed); shown by ``preview``, logged by the pipeline.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -208,6 +231,7 @@ class PeriodPlan(BaseModel):
     vat_total: Decimal
     total: Decimal
     usage_stats: UsageStats
+    warnings: tuple[str, ...] = ()
 
 
 class InputProblem(BaseModel):

@@ -16,6 +16,8 @@ from billing_pipeline.billing.periods import BillingPeriod, time_zone
 from billing_pipeline.billing.preview import errors_json, to_preview_json
 from billing_pipeline.billing.price_list import load_price_list, parse_price_list
 from billing_pipeline.billing.pricing import price_customer
+from billing_pipeline.billing.subscribers import price_subscriber
+from billing_pipeline.billing.subscriptions import SUBSCRIPTIONS_FILE, parse_subscriptions
 from billing_pipeline.billing.usage import FileUsageSource, UsageSource, load_usage
 
 CUSTOMERS_FILE = "customers.csv"
@@ -33,7 +35,8 @@ def plan_period(
     max_unit_price_decimals: int = 2,
     usage_source: UsageSource | None = None,
 ) -> PeriodPlan:
-    """Every invoice of ``period`` from ``data_dir`` (customers.csv, price_list.yaml, usage/).
+    """Every invoice of ``period`` from ``data_dir`` (customers.csv, price_list.yaml, usage/, and
+    subscriptions.csv when present: its customers are billed by their rows, see ``subscribers.py``).
 
     ``usage_source`` replaces the files of ``data_dir/usage`` (e.g. ``sql_usage.SqlUsageSource``);
     customers and the price list are always files of ``data_dir``.
@@ -49,31 +52,67 @@ def plan_period(
     data_dir = Path(data_dir)
     prices = parse_price_list(data_dir / PRICE_LIST_FILE, file_label=PRICE_LIST_FILE)
     customers = parse_customers(data_dir / CUSTOMERS_FILE, plans=prices.plan_names, file_label=CUSTOMERS_FILE)
+    book = parse_subscriptions(
+        data_dir / SUBSCRIPTIONS_FILE,
+        customers=customers.known_ids,
+        plans=prices.plan_names,
+        coupons=prices.coupon_names,
+        file_label=SUBSCRIPTIONS_FILE,
+    )
+    # every customer with rows: its rows touching the period (none: not billed this period)
+    segments = {customer_id: book.segments(customer_id, billing_period) or () for customer_id in book.rows}
     if usage_source is None:
         usage_source = FileUsageSource(data_dir / USAGE_DIR, label_root=data_dir)
-    usage = usage_source.read(billing_period, zone, customers=customers.known_ids, metrics=prices.metric_names)
-    problems = [*prices.problems, *customers.problems, *usage.problems]
+    price_list = prices.price_list
+    aggregations = {name: metric.aggregation for name, metric in (price_list.metrics if price_list else {}).items()}
+    spans = {customer_id: [segment.span for segment in found] for customer_id, found in segments.items()}
+    # only what is needed is asked for: sum-only data without subscriptions reads as it always did
+    usage = usage_source.read(
+        billing_period,
+        zone,
+        customers=customers.known_ids,
+        metrics=prices.metric_names,
+        **({"aggregations": aggregations} if any(a != "sum" for a in aggregations.values()) else {}),
+        **({"spans": spans} if spans else {}),
+    )
+    problems = [*prices.problems, *customers.problems, *book.problems, *usage.problems]
     if problems:
         raise InvalidBillingInput(problems)
-    price_list = prices.price_list
     assert price_list is not None  # no problem means the price list parsed
 
     invoices: list[InvoicePlan] = []
     skipped = 0
     for customer_id in sorted(customers.customers):
         customer = customers.customers[customer_id]
-        plan = price_list.plans[customer.plan]
-        used = usage.quantities.get(customer_id)
-        if used is None and plan.monthly_fee is None and not bill_customers_without_usage:
-            skipped += 1
-            continue
-        invoice = price_customer(
-            customer,
-            plan,
-            used or {},
-            period=billing_period,
-            max_unit_price_decimals=max_unit_price_decimals,
-        )
+        invoice: InvoicePlan | None
+        if customer_id in segments:
+            found = segments[customer_id]
+            per_span = usage.span_quantities.get(customer_id) or [{} for _ in found]
+            has_fee = any(price_list.plans[segment.plan].monthly_fee is not None for segment in found)
+            if not found or (not any(per_span) and not has_fee and not bill_customers_without_usage):
+                skipped += 1
+                continue
+            invoice = price_subscriber(
+                customer,
+                found,
+                per_span,
+                price_list,
+                period=billing_period,
+                max_unit_price_decimals=max_unit_price_decimals,
+            )
+        else:
+            plan = price_list.plans[customer.plan]
+            used = usage.quantities.get(customer_id)
+            if used is None and plan.monthly_fee is None and not bill_customers_without_usage:
+                skipped += 1
+                continue
+            invoice = price_customer(
+                customer,
+                plan,
+                used or {},
+                period=billing_period,
+                max_unit_price_decimals=max_unit_price_decimals,
+            )
         if invoice is None:
             skipped += 1
         else:
@@ -98,6 +137,7 @@ def plan_period(
             customers_billed=len(invoices),
             customers_skipped=skipped,
         ),
+        warnings=tuple(uncovered.describe() for uncovered in usage.uncovered),
     )
 
 

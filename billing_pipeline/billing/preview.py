@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from billing_pipeline.billing.models import InputProblem, InvoicePlan, PeriodPlan
+from billing_pipeline.billing.models import BilledSegment, InputProblem, InvoicePlan, PeriodPlan
 from billing_pipeline.billing.money import amount_text, grouped, percent_text, plain, price_text
 
 
@@ -26,12 +26,19 @@ def to_preview_json(plan: PeriodPlan) -> dict[str, Any]:
                         "unit_price": price_text(line.unit_price),
                         "vat_rate": plain(line.vat_rate),
                         "net_amount": amount_text(line.net_amount),
+                        # keys added by subscriptions and coupons appear only where they apply
+                        **(
+                            {"discount": amount_text(line.discount), "discount_reason": line.discount_reason}
+                            if line.discount is not None
+                            else {}
+                        ),
                     }
                     for line in invoice.lines
                 ],
                 "net_total": amount_text(invoice.net_total),
                 "vat_total": amount_text(invoice.vat_total),
                 "total": amount_text(invoice.total),
+                **({"segments": [_segment_json(s) for s in invoice.segments]} if invoice.segments else {}),
             }
             for invoice in plan.invoices
         ],
@@ -40,7 +47,26 @@ def to_preview_json(plan: PeriodPlan) -> dict[str, Any]:
             "vat": amount_text(plan.vat_total),
             "total": amount_text(plan.total),
         },
+        **({"warnings": list(plan.warnings)} if plan.warnings else {}),
     }
+
+
+def _segment_json(segment: BilledSegment) -> dict[str, Any]:
+    return {
+        "plan": segment.plan,
+        "starts_on": segment.starts_on.isoformat(),
+        "ends_on": segment.ends_on.isoformat(),
+        "days": segment.days,
+        "coupons": list(segment.coupons),
+    }
+
+
+def _segment_text(segment: BilledSegment) -> str:
+    coupons = f", coupons {', '.join(segment.coupons)}" if segment.coupons else ""
+    return (
+        f"  plan {segment.plan} from {segment.starts_on.isoformat()} to {segment.ends_on.isoformat()} "
+        f"({segment.days} of {segment.period_days} days){coupons}"
+    )
 
 
 def errors_json(problems: Iterable[InputProblem]) -> dict[str, Any]:
@@ -53,8 +79,10 @@ def _vat_label(rate: Any, reason: str | None) -> str:
 
 def _invoice_table(invoice: InvoicePlan) -> list[str]:
     customer = invoice.customer
-    rows = [("Title", "Quantity", "Unit", "Unit price", "VAT", "Net")]
+    discounts = any(line.discount is not None for line in invoice.lines)
+    rows = [("Title", "Quantity", "Unit", "Unit price", "VAT", *(("Discount",) if discounts else ()), "Net")]
     for line in invoice.lines:
+        discount = (amount_text(-line.discount) if line.discount is not None else "",) if discounts else ()
         rows.append(
             (
                 line.title,
@@ -62,28 +90,25 @@ def _invoice_table(invoice: InvoicePlan) -> list[str]:
                 line.unit,
                 price_text(line.unit_price),
                 _vat_label(line.vat_rate, line.vat_exemption_reason),
+                *discount,
                 amount_text(line.net_amount),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     aligned = []
     for row in rows:
-        cells = [
-            row[0].ljust(widths[0]),
-            row[1].rjust(widths[1]),
-            row[2].ljust(widths[2]),
-            row[3].rjust(widths[3]),
-            row[4].rjust(widths[4]),
-            row[5].rjust(widths[5]),
-        ]
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2])]
+        cells += [cell.rjust(width) for cell, width in zip(row[3:], widths[3:], strict=True)]
         aligned.append("  " + "  ".join(cells))
     vat = ", ".join(
         f"{_vat_label(row.vat_rate, row.vat_exemption_reason)} on {amount_text(row.base)} "
         f"= {amount_text(row.vat_amount)}"
         for row in invoice.vat_breakdown
     )
+    plans = "subscription" if invoice.segments else f"plan {customer.plan}"
     return [
-        f"{customer.customer_id}  {customer.display_name} ({customer.country_code}, plan {customer.plan})",
+        f"{customer.customer_id}  {customer.display_name} ({customer.country_code}, {plans})",
+        *(_segment_text(segment) for segment in invoice.segments),
         *aligned,
         f"  net {amount_text(invoice.net_total)} EUR + VAT {amount_text(invoice.vat_total)} EUR "
         f"= {amount_text(invoice.total)} EUR  (VAT: {vat})",
@@ -109,6 +134,7 @@ def render_table(plan: PeriodPlan) -> str:
         f"{grouped_int(stats.rows_in_period)} in the period, {grouped_int(stats.duplicate_events)} duplicates "
         f"dropped; {stats.customers_billed} customers billed, {stats.customers_skipped} without anything to bill"
     )
+    lines.extend(f"Warning: {warning}" for warning in plan.warnings)
     return "\n".join(lines)
 
 

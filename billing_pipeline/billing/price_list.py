@@ -17,7 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 from billing_pipeline.billing.models import TITLE_MAX_LENGTH, InputProblem, InvalidBillingInput
 from billing_pipeline.billing.money import decimal_places
 from billing_pipeline.billing.price_plans import (
+    COUPON_SCOPES,
     Charge,
+    Coupon,
     DecimalText,
     GraduatedCharge,
     Metric,
@@ -39,6 +41,7 @@ from billing_pipeline.billing.vat import QONTO_VAT_EXEMPTION_REASONS
 # the schema lives in price_plans.py; callers keep importing it from here
 __all__ = [
     "Charge",
+    "Coupon",
     "DecimalText",
     "GraduatedCharge",
     "Metric",
@@ -148,6 +151,7 @@ _METRIC = TypeAdapter(Metric)
 _CHARGE: TypeAdapter[Any] = TypeAdapter(Charge)
 _FEE = TypeAdapter(MonthlyFee)
 _COMMITMENT = TypeAdapter(MinimumCommitment)
+_COUPON = TypeAdapter(Coupon)
 
 
 def _check_vat(priced: Priced, path: Path_, document: _Document, log: ProblemLog) -> None:
@@ -259,10 +263,10 @@ def _mapping(raw: Any, path: Path_, document: _Document, log: ProblemLog) -> dic
 
 def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
     top = _mapping(raw, (), document, log)
-    for key in top.keys() - {"currency", "metrics", "plans"}:
+    for key in top.keys() - {"currency", "metrics", "plans", "coupons"}:
         log.add(
             document.file,
-            "unknown key (expected currency, metrics, plans)",
+            "unknown key (expected currency, metrics, plans, coupons)",
             row=document.line_of((key,)),
             field=str(key),
         )
@@ -322,13 +326,40 @@ def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
                 _check_charge(charge, path, document, log)
                 charges[str(metric_name)] = charge
         plans[str(plan_name)] = {"monthly_fee": fee, "minimum_commitment": commitment, "charges": charges}
+    coupons = _coupons(top, raw_metrics, document, log)
     if log:
         return None
     return PriceList(
         currency="EUR",
         metrics=metrics,
         plans={name: Plan(**parts) for name, parts in plans.items()},
+        coupons=coupons,
     )
+
+
+def _coupons(top: dict[str, Any], raw_metrics: Any, document: _Document, log: ProblemLog) -> dict[str, Coupon]:
+    """The optional ``coupons:`` section, each coupon checked on its own."""
+    if top.get("coupons") is None:
+        return {}
+    coupons = {}
+    for name, entry in _mapping(top["coupons"], ("coupons",), document, log).items():
+        path: Path_ = ("coupons", name)
+        coupon = _validate(_COUPON, entry, path, document, log)
+        if coupon is None:
+            continue
+        scope = coupon.applies_to
+        if scope not in COUPON_SCOPES and scope not in raw_metrics:
+            sub = (*path, "applies_to")
+            log.add(
+                document.file,
+                f"expected {', '.join(COUPON_SCOPES)} or a metric declared under metrics",
+                row=document.line_of(sub),
+                field=_field_name(sub),
+                value=scope,
+            )
+            continue
+        coupons[str(name)] = coupon
+    return coupons
 
 
 @dataclass(frozen=True)
@@ -340,6 +371,7 @@ class PriceListReading:
     problems: list[InputProblem]
     plan_names: frozenset[str] | None = None
     metric_names: frozenset[str] | None = None
+    coupon_names: frozenset[str] | None = None
 
 
 def _names(raw: Any, key: str) -> frozenset[str] | None:
@@ -372,7 +404,9 @@ def parse_price_list(path: Path, *, file_label: str | None = None) -> PriceListR
         return PriceListReading(None, log.problems)
     _index_nodes(root, (), document, log)
     price_list = _parse(raw, document, log)
-    return PriceListReading(price_list, log.problems, _names(raw, "plans"), _names(raw, "metrics"))
+    return PriceListReading(
+        price_list, log.problems, _names(raw, "plans"), _names(raw, "metrics"), _names(raw, "coupons") or frozenset()
+    )
 
 
 def load_price_list(path: Path) -> PriceList:

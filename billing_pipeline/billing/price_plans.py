@@ -9,10 +9,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from billing_pipeline.billing.models import TITLE_MAX_LENGTH
-from billing_pipeline.billing.money import decimal_places
+from billing_pipeline.billing.money import amount_text, decimal_places, plain
 
 _DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
@@ -122,10 +122,54 @@ class Plan(_Strict):
     charges: dict[str, Charge] = Field(default_factory=dict)
 
 
+# What a coupon reduces: every line, the fee lines (monthly fee, minimum-commitment true-up),
+# the usage lines, or the lines of one metric (any other value: that metric's name).
+COUPON_SCOPES = ("all", "fees", "usage")
+
+
+class Coupon(_Strict):
+    """A discount attached to subscription rows (``subscriptions.csv``, column ``coupons``).
+
+    ``percent_off``: each eligible line loses its net × p / 100 (half-up to the cent);
+    ``amount_off``: at most that much per period, taken from the eligible lines in invoice order.
+    ``duration_periods``: only in the first N periods of its subscription row (None: every period).
+    """
+
+    title: str = Field(min_length=1, max_length=100)
+    percent_off: DecimalText | None = None
+    amount_off: DecimalText | None = None
+    applies_to: str = Field(default="all", min_length=1)
+    duration_periods: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind_of_discount(self) -> Coupon:
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("a coupon has exactly one of percent_off or amount_off")
+        if self.percent_off is not None and not 0 < self.percent_off <= 100:
+            raise ValueError(f"percent_off must be above 0 and at most 100, got {self.percent_off}")
+        if self.amount_off is not None and (self.amount_off <= 0 or decimal_places(self.amount_off) > 2):
+            raise ValueError(f"amount_off must be above 0, in cents at most, got {self.amount_off}")
+        return self
+
+    def applies_in(self, periods_since_start: int) -> bool:
+        """Whether it still applies ``periods_since_start`` periods after its row's first (0 = that one)."""
+        return self.duration_periods is None or periods_since_start < self.duration_periods
+
+    @property
+    def label(self) -> str:
+        """The coupon as an invoice line names it: ``Welcome discount (-20 %)``."""
+        if self.percent_off is not None:
+            off = f"-{plain(self.percent_off)} %"
+        else:
+            off = f"-{amount_text(self.amount_off or Decimal(0))} EUR"
+        return f"{self.title} ({off})"
+
+
 class PriceList(_Strict):
     currency: Literal["EUR"]
     metrics: dict[str, Metric]
     plans: dict[str, Plan]
+    coupons: dict[str, Coupon] = Field(default_factory=dict)
 
 
 # The title of the line(s) of one graduated tier.

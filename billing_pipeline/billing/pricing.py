@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import Context, Decimal
 
 from billing_pipeline.billing.charges import LUMP_SUM_UNIT, Component, charge_components
-from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan
+from billing_pipeline.billing.coverage import DaySpan
+from billing_pipeline.billing.models import BilledSegment, Customer, InvoiceLine, InvoicePlan
 from billing_pipeline.billing.money import amount_text, decimal_places, exact_product, exact_sum, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.price_plans import Plan
@@ -15,6 +17,9 @@ from billing_pipeline.billing.vat import VatTreatment, line_vat, vat_breakdown, 
 # BR-FR-DEC: invoice quantities have at most 4 decimals.
 MAX_QUANTITY_DECIMALS = 4
 MONTH_UNIT = "month"
+# Proration divides by the days of a month: rounded to the cent after 120 digits, which is exact
+# for every tie (a half cent is a finite decimal, so the division produced it exactly).
+_FRACTIONS = Context(prec=120)
 
 
 def invoice_line(
@@ -57,6 +62,104 @@ def invoice_line(
     )
 
 
+@dataclass(frozen=True)
+class PricedLine:
+    """An invoice line and what it bills: a fee (monthly fee, commitment true-up) or a metric's usage.
+
+    Coupons choose the lines they reduce by this (``coupons.py``)."""
+
+    line: InvoiceLine
+    metric: str | None  # None: a fee line
+
+    @property
+    def is_fee(self) -> bool:
+        return self.metric is None
+
+
+def _prorated(amount: Decimal, span: DaySpan | None, period: BillingPeriod) -> Decimal:
+    """``amount`` × days covered ÷ days in the period, to the cent (the whole amount without a span).
+
+    Computed as the amount's share up to the span's last day minus its share before its first day,
+    each rounded half-up: for a span starting on the 1st or ending on the last day (a start, a
+    churn, an upgrade) this *is* ``round(amount × days ÷ days in period)``, and the shares of
+    rows partitioning the month add up to the amount exactly — never a cent more or less.
+    """
+    if span is None:
+        return amount
+    days_in_period = Decimal(period.last_day.day)
+
+    def share(days: int) -> Decimal:
+        return round_cents(_FRACTIONS.divide(exact_product(amount, Decimal(days)), days_in_period))
+
+    return share(span.last.day) - share(span.first.day - 1)
+
+
+def span_text(span: DaySpan, period: BillingPeriod) -> str:
+    """``16–31 Oct 2026, 16 of 31 days``: the service days of a subscription row's lines."""
+    first, last = span.first, span.last
+    days = f"{span.days} of {period.last_day.day} day{'s' if period.last_day.day > 1 else ''}"
+    return f"{first.day}–{last.day} {last.strftime('%b %Y')}, {days}"
+
+
+def plan_lines(
+    customer: Customer,
+    plan: Plan,
+    usage: Mapping[str, Decimal],
+    *,
+    period: BillingPeriod,
+    span: DaySpan | None = None,
+    max_unit_price_decimals: int = 2,
+) -> list[PricedLine]:
+    """The lines of one plan for the days of ``span`` (None: the whole period, no proration).
+
+    Lines: the flat monthly fee (prorated by days covered), then each charged metric in price-list
+    order (usage is never prorated: each span has the plan's full tiers and free units), then the
+    minimum commitment true-up (the commitment prorated like the fee).
+    """
+    if max_unit_price_decimals < 2:
+        raise ValueError("max_unit_price_decimals must be at least 2 (lump-sum lines carry cents)")
+    treatment = vat_treatment(customer)
+    partial = span is not None and span.days != period.last_day.day
+    days = f"; {span_text(span, period)}" if partial and span is not None else ""
+    lines: list[PricedLine] = []
+
+    def add(component: Component, rate: Decimal, reason: str | None, metric: str | None) -> None:
+        line = invoice_line(
+            component, *line_vat(treatment, rate, reason), max_unit_price_decimals=max_unit_price_decimals
+        )
+        if line is not None:
+            lines.append(PricedLine(line, metric))
+
+    fee = plan.monthly_fee
+    if fee is not None:
+        if partial:
+            amount = _prorated(fee.amount, span, period)
+            text = f"Monthly fee, {period.label}{days}: {amount_text(fee.amount)} EUR prorated"
+            component = Component(fee.title, text, Decimal(1), LUMP_SUM_UNIT, amount)
+        else:
+            component = Component(fee.title, f"Monthly fee, {period.label}", Decimal(1), MONTH_UNIT, fee.amount)
+        add(component, fee.vat_rate, fee.vat_exemption_reason, None)
+    for metric, charge in plan.charges.items():
+        used = usage.get(metric, Decimal(0))
+        for component in charge_components(charge, used):
+            if days:
+                component = replace(component, description=component.description + days)
+            add(component, charge.vat_rate, charge.vat_exemption_reason, metric)
+    commitment = plan.minimum_commitment
+    if commitment is not None:
+        committed = _prorated(commitment.amount, span, period)
+        billed = exact_sum([priced.line.net_amount for priced in lines])
+        if billed < committed:
+            prorated = f" ({amount_text(commitment.amount)} EUR prorated{days})" if partial else ""
+            text = (
+                f"Minimum commitment of {amount_text(committed)} EUR for {period.label}{prorated}; "
+                f"fees and usage came to {amount_text(billed)} EUR"
+            )
+            component = Component(commitment.title, text, Decimal(1), LUMP_SUM_UNIT, committed - billed)
+            add(component, commitment.vat_rate, commitment.vat_exemption_reason, None)
+    return lines
+
+
 def price_customer(
     customer: Customer,
     plan: Plan,
@@ -65,47 +168,22 @@ def price_customer(
     period: BillingPeriod,
     max_unit_price_decimals: int = 2,
 ) -> InvoicePlan | None:
-    """The invoice for one customer and period (``usage``: used quantity per metric), or None.
+    """The invoice for one customer and period on its ``customers.csv`` plan, or None.
 
-    Lines: the flat monthly fee, then each charged metric in price-list order, then the minimum
-    commitment true-up. None when there is nothing to bill.
+    ``usage``: used quantity per metric. None when there is nothing to bill.
     """
-    if max_unit_price_decimals < 2:
-        raise ValueError("max_unit_price_decimals must be at least 2 (lump-sum lines carry cents)")
-    treatment = vat_treatment(customer)
-    lines: list[InvoiceLine] = []
-
-    def add(component: Component, rate: Decimal, reason: str | None) -> None:
-        line = invoice_line(
-            component, *line_vat(treatment, rate, reason), max_unit_price_decimals=max_unit_price_decimals
-        )
-        if line is not None:
-            lines.append(line)
-
-    fee = plan.monthly_fee
-    if fee is not None:
-        component = Component(fee.title, f"Monthly fee, {period.label}", Decimal(1), MONTH_UNIT, fee.amount)
-        add(component, fee.vat_rate, fee.vat_exemption_reason)
-    for metric, charge in plan.charges.items():
-        used = usage.get(metric, Decimal(0))
-        for component in charge_components(charge, used):
-            add(component, charge.vat_rate, charge.vat_exemption_reason)
-    commitment = plan.minimum_commitment
-    if commitment is not None:
-        billed = exact_sum([line.net_amount for line in lines])
-        if billed < commitment.amount:
-            text = (
-                f"Minimum commitment of {amount_text(commitment.amount)} EUR for {period.label}; "
-                f"fees and usage came to {amount_text(billed)} EUR"
-            )
-            component = Component(commitment.title, text, Decimal(1), LUMP_SUM_UNIT, commitment.amount - billed)
-            add(component, commitment.vat_rate, commitment.vat_exemption_reason)
+    lines = plan_lines(customer, plan, usage, period=period, max_unit_price_decimals=max_unit_price_decimals)
     if not lines:
         return None
-    return assemble_invoice(customer, period, lines)
+    return assemble_invoice(customer, period, [priced.line for priced in lines])
 
 
-def assemble_invoice(customer: Customer, period: BillingPeriod, lines: list[InvoiceLine]) -> InvoicePlan:
+def assemble_invoice(
+    customer: Customer,
+    period: BillingPeriod,
+    lines: list[InvoiceLine],
+    segments: tuple[BilledSegment, ...] = (),
+) -> InvoicePlan:
     breakdown = vat_breakdown(lines)
     net_total = exact_sum([line.net_amount for line in lines])
     vat_total = exact_sum([row.vat_amount for row in breakdown])
@@ -118,7 +196,8 @@ def assemble_invoice(customer: Customer, period: BillingPeriod, lines: list[Invo
         net_total=net_total,
         vat_total=vat_total,
         total=net_total + vat_total,
+        segments=segments,
     )
 
 
-__all__ = ["VatTreatment", "assemble_invoice", "invoice_line", "price_customer"]
+__all__ = ["PricedLine", "VatTreatment", "assemble_invoice", "invoice_line", "plan_lines", "price_customer"]
