@@ -96,7 +96,7 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
     except ValueError as error:
         _fail_input(output_format, [], f"invalid --period: {error}")
     try:
-        plan_period(
+        plan = plan_period(
             billing_period.key,
             settings.data_dir,
             timezone=settings.timezone,
@@ -105,6 +105,8 @@ def bill(period: str, wait_s: float, output_format: str) -> None:
         )
     except InvalidBillingInput as error:
         _fail_input(output_format, error.problems, f"invalid billing input, nothing sent to Qonto:\n{error}")
+    for warning in plan.warnings:  # billed as the input says, but worth a look (stderr: JSON stays clean)
+        click.echo(f"warning: {warning}", err=True)
 
     from billing_pipeline.definitions import build_definitions
 

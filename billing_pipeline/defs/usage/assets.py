@@ -1,5 +1,6 @@
 """Step 1 — billable usage priced into one invoice plan per customer."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -30,6 +31,9 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
         "customers_billed": stats.customers_billed,
         "customers_skipped": stats.customers_skipped,
         "invoice_lines": sum(len(i.lines) for i in plan.invoices),
+        "subscription_segments": sum(len(i.segments) for i in plan.invoices),
+        "discount_total": str(sum((line.discount or 0 for i in plan.invoices for line in i.lines), Decimal("0.00"))),
+        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in plan.warnings) or "none"),
         "net_total": str(plan.net_total),
         "vat_total": str(plan.vat_total),
         "total": str(plan.total),
@@ -40,14 +44,16 @@ def _plan_metadata(plan: PeriodPlan, billing: BillingResource) -> dict[str, obje
                 {
                     "customer": i.customer.customer_id,
                     "name": i.customer.display_name,
+                    "plan": " → ".join(seg.plan for seg in i.segments) if i.segments else i.customer.plan,
                     "lines": len(i.lines),
+                    "discount": sum((line.discount or 0 for line in i.lines), Decimal("0.00")),
                     "net": i.net_total,
                     "vat": i.vat_total,
                     "total": i.total,
                 }
                 for i in plan.invoices
             ),
-            ["customer", "name", "lines", "net", "vat", "total"],
+            ["customer", "name", "plan", "lines", "discount", "net", "vat", "total"],
             file=full_table_file(billing.settings().state_dir, plan.period.key, "billable_usage", "invoices"),
             currency=plan.currency,
             rank=amount_rank("total"),
@@ -64,6 +70,8 @@ def _billable_usage(
     context.log.info(
         "period %s: %d invoice(s), total %s %s", plan.period, len(plan.invoices), plan.total, plan.currency
     )
+    for warning in plan.warnings:
+        context.log.warning("period %s: %s", plan.period, warning)
     return dg.MaterializeResult(
         value=plan,
         metadata=_plan_metadata(plan, billing),
