@@ -52,10 +52,25 @@ def preview(period: str, data_dir: Path, timezone: str, output_format: str) -> N
     """Price one billing period (dry run, no Qonto call). Exit 2 on invalid input."""
     problems = _argument_problems(period, timezone)
     if not problems:
+        # the same usage source and rules as ``bill`` and the pipeline (BILLING_USAGE_URL,
+        # BILLING_BILL_WITHOUT_USAGE): a dry run that read other usage would not be a dry run
+        from billing_pipeline.settings import BillingSettings, usage_source
+
         try:
-            plan = plan_period(period, data_dir, timezone=timezone)
-        except InvalidBillingInput as error:
-            problems = error.problems
+            settings = BillingSettings.from_env()
+        except ValueError as error:
+            problems = [InputProblem(file="environment", reason=str(error))]
+        else:
+            try:
+                plan = plan_period(
+                    period,
+                    data_dir,
+                    timezone=timezone,
+                    bill_customers_without_usage=settings.bill_customers_without_usage,
+                    usage_source=usage_source(settings),
+                )
+            except InvalidBillingInput as error:
+                problems = error.problems
     if problems:
         click.echo(f"Invalid billing input, nothing priced ({len(problems)} problems):", err=True)
         for problem in problems:

@@ -137,7 +137,16 @@ def plan_period(
             customers_billed=len(invoices),
             customers_skipped=skipped,
         ),
-        warnings=tuple(uncovered.describe() for uncovered in usage.uncovered),
+        warnings=(
+            *(uncovered.describe() for uncovered in usage.uncovered),
+            # a source read right but empty (a wrong table, a month not loaded yet) must not pass
+            # for a quiet month: fees alone are billed, so say where nothing was found
+            *(
+                (f"no usage event of {billing_period.key} in {usage_source.label}: only fees are billed",)
+                if invoices and usage.rows_in_period == 0
+                else ()
+            ),
+        ),
     )
 
 

@@ -24,9 +24,10 @@ def test_preview_json_shape() -> None:
     assert (body["period"], body["currency"]) == ("2026-10", "EUR")
     assert set(body["totals"]) == {"net", "vat", "total"}
     for invoice in body["invoices"]:
-        assert set(invoice) == {"customer_id", "lines", "net_total", "vat_total", "total"}
+        # "segments" only for customers billed by subscriptions.csv rows
+        assert set(invoice) - {"segments"} == {"customer_id", "lines", "net_total", "vat_total", "total"}
         for line in invoice["lines"]:
-            assert set(line) == LINE_KEYS
+            assert set(line) == LINE_KEYS  # "discount" keys only on discounted lines: none in October
             assert all(isinstance(value, str) for value in line.values())
         for key in ("net_total", "vat_total", "total"):
             assert (
@@ -125,3 +126,30 @@ def test_demo_data_as_csv(tmp_path: Path) -> None:
     priced = run(preview, ["--period", "2026-08", "--data-dir", str(tmp_path)])
     assert priced.exit_code == 0, priced.stderr
     assert "Usage: 1 files, 500 rows read, 500 in the period" in priced.stdout
+
+
+def test_preview_reads_the_configured_usage_table_like_bill(tmp_path: Path) -> None:
+    """BILLING_USAGE_URL set: preview prices the table's usage, not the files of --data-dir."""
+    import sqlalchemy as sa
+
+    from billing_pipeline_tests.billing.test_sql_usage import sample_events
+
+    url = f"sqlite:///{tmp_path / 'usage.sqlite'}"
+    engine = sa.create_engine(url)
+    table = sa.Table("usage_events", sa.MetaData(), *(sa.Column(c, sa.Text) for c in LINE_COLUMNS))
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), sample_events())
+    engine.dispose()
+    args = ["--period", "2026-10", "--data-dir", str(SAMPLE_DIR), "--format", "json"]
+    from_files = json.loads(run(preview, args).stdout)
+    from_table = run(preview, args, env={"BILLING_USAGE_URL": url})
+    assert from_table.exit_code == 0, from_table.output
+    assert json.loads(from_table.stdout) == from_files
+    empty_period = run(preview, ["--period", "2026-12", *args[2:]], env={"BILLING_USAGE_URL": url})
+    assert empty_period.exit_code == 0, empty_period.output
+    (warning,) = json.loads(empty_period.stdout)["warnings"]
+    assert warning.startswith("no usage event of 2026-12 in sqlite://") and "#usage_events" in warning
+
+
+LINE_COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
