@@ -27,7 +27,16 @@ from .clock import format_paris
 from .errors import api_error, field_pointer, not_found
 from .invoices import InvoiceBook
 from .listing import check_parameters, instant_parameter, page_meta, page_request
-from .money import LineAmounts, format_amount, format_number, invoice_amounts, money, money_fields, to_cents
+from .money import (
+    LineAmounts,
+    discount_json,
+    format_amount,
+    format_number,
+    money,
+    money_fields,
+    stored_invoice_amounts,
+    to_cents,
+)
 from .schemas import CreditNoteCreate, item_to_storage
 
 NUMBER_PREFIX = "AV"  # "avoir", the French name of a credit note
@@ -70,9 +79,7 @@ class CreditNoteBook:
     def create(self, body: CreditNoteCreate) -> dict[str, Any]:
         invoice = self._creditable_invoice(body)
         items = [item_to_storage(item) for item in body.items]
-        amounts = invoice_amounts(
-            (Decimal(item["quantity"]), Decimal(item["unit_price"]), Decimal(item["vat_rate"])) for item in items
-        )
+        amounts = stored_invoice_amounts(items)
         total_cents = to_cents(amounts.total)
         self._check_remaining(invoice, total_cents)
         if body.number is not None and number_taken(self.connection, body.number):
@@ -157,9 +164,7 @@ class CreditNoteBook:
         data = json.loads(row["data"])
         currency = data["currency"]
         items = data["items"]
-        amounts = invoice_amounts(
-            (Decimal(item["quantity"]), Decimal(item["unit_price"]), Decimal(item["vat_rate"])) for item in items
-        )
+        amounts = stored_invoice_amounts(items)
         due = attachments.final_due(self.connection, row["attachment_id"])
         visible = for_document or (due is not None and self.now_ms >= due)
         # Qonto presents a credit note negatively: quantities, line and document amounts
@@ -280,7 +285,8 @@ def _item_json(item: Mapping[str, Any], line: LineAmounts, currency: str) -> dic
         "unit_price_cents": money_fields("unit_price", unit_price, currency)["unit_price_cents"],
         "vat_rate": format_number(Decimal(item["vat_rate"])),
         "vat_exemption_reason": item.get("vat_exemption_reason"),
-        "discount": None,
+        # value as sent, amount negated with the line (subtotal = quantity × unit_price − amount still holds)
+        "discount": discount_json(item.get("discount"), line, currency, sign=-1),
         **money_fields("total_vat", -line.total_vat, currency),
         **money_fields("total_amount", -line.total_amount, currency),
         **money_fields("subtotal", -line.subtotal, currency),

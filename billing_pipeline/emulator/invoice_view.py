@@ -20,7 +20,7 @@ from .clock import format_paris
 from .config import EmulatorConfig
 from .errors import api_error, not_found
 from .listing import check_parameters, choice_parameter, instant_parameter, page_meta, page_request
-from .money import format_amount, format_number, invoice_amounts, money, money_fields
+from .money import discount_json, format_amount, format_number, money, money_fields, stored_invoice_amounts
 from .seed import ORGANIZATION_ID, organization_ibans
 
 STATUSES = ("draft", "unpaid", "paid", "canceled")
@@ -142,9 +142,7 @@ class InvoiceView:
         )
         currency = data["currency"]
         items = data["items"]
-        amounts = invoice_amounts(
-            (Decimal(item["quantity"]), Decimal(item["unit_price"]), Decimal(item["vat_rate"])) for item in items
-        )
+        amounts = stored_invoice_amounts(items)
         settings = data.get("settings") or {}
         status = row["status"]
         paid = amounts.total if status == "paid" else Decimal("0")
@@ -251,7 +249,7 @@ def _item_json(item: Mapping[str, Any], line: Any, currency: str) -> dict[str, A
         "unit_price_cents": money_fields("unit_price", unit_price, currency)["unit_price_cents"],
         "vat_rate": format_number(Decimal(item["vat_rate"])),
         "vat_exemption_reason": item.get("vat_exemption_reason"),
-        "discount": None,
+        "discount": discount_json(item.get("discount"), line, currency),
         **money_fields("total_vat", line.total_vat, currency),
         **money_fields("total_amount", line.total_amount, currency),
         **money_fields("subtotal", line.subtotal, currency),

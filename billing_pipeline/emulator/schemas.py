@@ -2,8 +2,9 @@
 
 Strictness beyond Qonto's documented rules (each error names the field through a JSON pointer):
 unknown fields are rejected; decimals must be JSON strings; documented fields the emulator does
-not model (discounts, Italian fields, uploads) are refused with ``not_supported_by_emulator``
-instead of being silently ignored.
+not model (the invoice-level discount, Italian fields, uploads) are refused with
+``not_supported_by_emulator`` instead of being silently ignored. Item discounts are modelled
+(``ItemDiscountIn``; their arithmetic is in money.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInf
 from pydantic_core import PydanticCustomError
 
 from .config import EmulatorConfig
+from .money import round_cents
 
 FRENCH_VAT_RATES = frozenset(Decimal(rate).normalize() for rate in ("0", "0.021", "0.055", "0.085", "0.1", "0.2"))
 # Qonto's enum for vat_exemption_reason, the non-Italian part (a French organization)
@@ -163,6 +165,37 @@ class ClientIn(_Strict):
 
 # ---- client invoices ---------------------------------------------------------------------------
 
+DISCOUNT_TYPES = ("percentage", "absolute")
+
+
+def _discount_type(value: object) -> str:
+    if value not in DISCOUNT_TYPES:
+        raise PydanticCustomError("not_in_list", "type must be one of: percentage, absolute")
+    return str(value)
+
+
+class ItemDiscountIn(_Strict):
+    """An item's ``discount`` (qonto-api.md §8.3): ``percentage`` with a fraction (``"0.1"`` = 10 %)
+    or ``absolute`` with an amount (a decimal string, as every Qonto amount value). The bound by
+    the line's amount is checked in ``ItemIn``, which knows the line."""
+
+    type: Annotated[str, PlainValidator(_discount_type)]
+    value: DecimalString
+
+    @field_validator("value")
+    @classmethod
+    def _positive_value(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        if value <= 0:
+            raise PydanticCustomError("invalid_discount", "discount value must be positive")
+        kind = info.data.get("type")
+        if kind == "percentage" and value > 1:
+            raise PydanticCustomError(
+                "invalid_discount", "a percentage discount value is a fraction at most 1 (0.1 = 10 %)"
+            )
+        if kind == "absolute" and _decimals(value) > 2:
+            raise PydanticCustomError("too_many_decimals", "an absolute discount value has more than 2 decimals")
+        return value
+
 
 class ItemIn(_Strict):
     title: str = Field(min_length=1, max_length=40)
@@ -172,7 +205,7 @@ class ItemIn(_Strict):
     unit_price: Money
     vat_rate: DecimalString
     vat_exemption_reason: str | None = Field(default=None, validate_default=True)
-    discount: Unsupported = None
+    discount: ItemDiscountIn | None = None
 
     @field_validator("quantity")
     @classmethod
@@ -217,6 +250,22 @@ class ItemIn(_Strict):
         if value is not None and value not in VAT_EXEMPTION_REASONS:
             raise PydanticCustomError(
                 "not_in_list", "vat_exemption_reason must be one of: " + ", ".join(sorted(VAT_EXEMPTION_REASONS))
+            )
+        return value
+
+    @field_validator("discount")
+    @classmethod
+    def _discount_within_line(cls, value: ItemDiscountIn | None, info: ValidationInfo) -> ItemDiscountIn | None:
+        quantity, price = info.data.get("quantity"), info.data.get("unit_price")
+        if value is None or value.type != "absolute" or quantity is None or price is None:
+            return value
+        # a discount larger than the line would make a negative subtotal [emulator assumption]
+        gross = round_cents(quantity * price.value)
+        if value.value > gross:
+            raise PydanticCustomError(
+                "invalid_discount",
+                "discount value {value} is more than the line's quantity × unit_price ({gross})",
+                {"value": format(value.value, "f"), "gross": format(gross, "f")},
             )
         return value
 
@@ -324,7 +373,7 @@ class MarkAsPaidIn(_Strict):
 
 def item_to_storage(item: ItemIn) -> dict[str, Any]:
     """The normalized item kept in the state file (decimals as strings)."""
-    return {
+    stored: dict[str, Any] = {
         "title": item.title,
         "description": item.description,
         "quantity": str(item.quantity),
@@ -333,3 +382,6 @@ def item_to_storage(item: ItemIn) -> dict[str, Any]:
         "vat_rate": str(item.vat_rate),
         "vat_exemption_reason": item.vat_exemption_reason,
     }
+    if item.discount is not None:  # only when given: state files of undiscounted items are unchanged
+        stored["discount"] = {"type": item.discount.type, "value": str(item.discount.value)}
+    return stored

@@ -205,6 +205,8 @@ class ExpectedLine(BaseModel):
     unit_price: Decimal
     vat_rate: Decimal  # a fraction, as in Qonto's API: 0.2 = 20 %
     net_amount: Decimal
+    # the line's discount, a line allowance in the XML (Σ BT-136); None = no allowance expected
+    discount: Decimal | None = None
 
 
 class ExpectedInvoice(BaseModel):

@@ -16,6 +16,7 @@ from billing_pipeline.qonto.models import (
     ClientInvoiceUpdate,
     ClientUpdate,
     InvoiceItemInput,
+    ItemDiscountInput,
     Money,
 )
 
@@ -78,6 +79,9 @@ def _items(plan: InvoicePlan) -> list[InvoiceItemInput]:
             unit_price=Money(value=line.unit_price, currency=plan.currency),
             vat_rate=line.vat_rate,
             vat_exemption_reason=line.vat_exemption_reason,
+            # absolute, not percentage: Qonto's rounding of a percentage is unconfirmed, and a line's
+            # discount may add up several coupons; the cents we planned are the cents Qonto takes off
+            discount=ItemDiscountInput(type="absolute", value=line.discount) if line.discount is not None else None,
         )
         for line in plan.lines
     ]

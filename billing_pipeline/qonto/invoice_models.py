@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -26,6 +26,63 @@ from billing_pipeline.qonto.wire import (
 
 # --- invoices -----------------------------------------------------------------------------------
 
+CENT = Decimal("0.01")
+DiscountType = Literal["percentage", "absolute"]
+
+
+def _discount_amount(value: object) -> object:
+    # Qonto documents the item discount as ``{type, value, amount}`` without the shape of ``amount``:
+    # read a money object ``{value, currency}`` as well as a bare decimal
+    if isinstance(value, dict):
+        return value.get("value")
+    return value
+
+
+def _no_discount(value: object) -> object:
+    # an item without a discount may come back with ``discount: null`` or an empty object
+    if isinstance(value, dict) and value.get("type") is None and value.get("value") is None:
+        return None
+    return value
+
+
+class ItemDiscount(ResponseModel):
+    """An item's discount as Qonto returns it: ``value`` as sent (a fraction for ``percentage``,
+    an amount for ``absolute``) and ``amount``, what it took off the line (negative on a credit
+    note, whose lines Qonto presents negated)."""
+
+    type: str | None = None
+    value: Decimal | None = None
+    amount: Annotated[Decimal | None, BeforeValidator(_discount_amount)] = None
+
+    @property
+    def taken_off(self) -> Decimal | None:
+        """The positive amount taken off the line; for a percentage, known only from ``amount``."""
+        if self.amount is not None:
+            return abs(self.amount)
+        if self.type == "absolute" and self.value is not None:
+            return abs(self.value)
+        return None
+
+
+class ItemDiscountInput(RequestModel):
+    """An item's ``discount``: ``percentage`` with a fraction (``"0.1"`` = 10 %) or ``absolute``
+    with an amount in the invoice's currency, taken off ``quantity × unit_price`` before VAT.
+
+    We send ``absolute`` only (see ``invoicing/payloads.py``); ``percentage`` is modelled because
+    Qonto documents it.
+    """
+
+    type: DiscountType
+    value: WireDecimal = Field(gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _value(self) -> Self:
+        if self.type == "percentage" and self.value > 1:
+            raise ValueError(f"a percentage discount is a fraction (0.1 = 10 %), not {self.value}")
+        if self.type == "absolute" and self.value != self.value.quantize(CENT):
+            raise ValueError(f"an absolute discount is an amount in cents, not {self.value}")
+        return self
+
 
 class InvoiceItem(ResponseModel):
     """A line as Qonto returns it, with its computed amounts."""
@@ -38,7 +95,7 @@ class InvoiceItem(ResponseModel):
     unit_price_cents: int | None = None
     vat_rate: Decimal
     vat_exemption_reason: str | None = None
-    discount: dict[str, Any] | None = None
+    discount: Annotated[ItemDiscount | None, BeforeValidator(_no_discount)] = None
     subtotal: Money | None = None
     subtotal_cents: int | None = None
     total_vat: Money | None = None
@@ -57,6 +114,7 @@ class InvoiceItemInput(RequestModel):
     unit_price: Money
     vat_rate: WireDecimal = Field(ge=0, lt=1, allow_inf_nan=False)
     vat_exemption_reason: str | None = None
+    discount: ItemDiscountInput | None = None
 
     @field_validator("title")
     @classmethod
@@ -65,7 +123,17 @@ class InvoiceItemInput(RequestModel):
             raise ValueError("title must not be blank")
         return value
 
+    @model_validator(mode="after")
+    def _discount_within_line(self) -> Self:
+        # an absolute discount larger than the line would make a negative line: refused before Qonto sees it
+        if self.discount is not None and self.discount.type == "absolute":
+            gross = (self.quantity * self.unit_price.value).quantize(CENT, rounding=ROUND_HALF_UP)
+            if self.discount.value > gross:
+                raise ValueError(f"discount {self.discount.value} is more than the line's {gross}")
+        return self
+
     def to_payload(self) -> dict[str, Any]:
+        # no discount, no key: the bodies of undiscounted lines stay what they were
         return self.model_dump(mode="json", exclude_none=True)
 
 

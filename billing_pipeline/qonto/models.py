@@ -17,6 +17,8 @@ from billing_pipeline.qonto.invoice_models import (
     InvoiceClientRef,
     InvoiceItem,
     InvoiceItemInput,
+    ItemDiscount,
+    ItemDiscountInput,
     PaymentMethod,
     PaymentMethodsInput,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "InvoiceItem",
     "InvoiceItemInput",
     "InvoiceStatus",
+    "ItemDiscount",
+    "ItemDiscountInput",
     "Money",
     "Organization",
     "Page",

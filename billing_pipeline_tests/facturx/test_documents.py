@@ -185,11 +185,11 @@ def test_characters_outside_the_bundled_font_are_replaced_on_paper_only() -> Non
                         "quantity": "1",
                         "unit_price": {"value": "1"},
                         "vat_rate": "0.2",
-                        "discount": {"type": "percentage", "value": "0.1"},
+                        "discount": {"type": "absolute", "value": "1.01"},
                     }
                 ]
             },
-            "item discounts are not supported",
+            "items[0].discount.value must be in cents, above 0 and at most the line's 1.00",
         ),
         ({"issue_date": "01/02/2026"}, "issue_date is not an ISO date"),
     ],

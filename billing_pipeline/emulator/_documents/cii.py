@@ -29,6 +29,8 @@ _NSMAP = {"rsm": RSM, "qdt": QDT, "ram": RAM, "udt": UDT}
 
 EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
 SEPA_CREDIT_TRANSFER = "58"
+DISCOUNT_REASON_CODE = "95"  # UNTDID 5189 "Discount" (BT-140)
+DISCOUNT_REASON = "Discount"  # BT-139: Qonto's item discount carries no reason of its own
 
 
 def build_cii_xml(document: InvoiceDocument) -> bytes:
@@ -97,6 +99,16 @@ def _line_item(parent: etree._Element, line: InvoiceLine) -> None:
     _sub(tax, RAM, "TypeCode", "VAT")
     _sub(tax, RAM, "CategoryCode", line.vat.category)
     _sub(tax, RAM, "RateApplicablePercent", _percent(line.vat))
+    if line.allowance is not None:
+        # BG-27, between the line's tax and its summation (XSD order): BT-131 is already net of it
+        allowance = _sub(settlement, RAM, "SpecifiedTradeAllowanceCharge")
+        _sub(_sub(allowance, RAM, "ChargeIndicator"), UDT, "Indicator", "false")
+        if line.allowance.percent is not None and line.allowance.basis is not None:
+            _sub(allowance, RAM, "CalculationPercent", _plain(line.allowance.percent))  # BT-138
+            _sub(allowance, RAM, "BasisAmount", _amount(line.allowance.basis))  # BT-137
+        _sub(allowance, RAM, "ActualAmount", _amount(line.allowance.amount))  # BT-136
+        _sub(allowance, RAM, "ReasonCode", DISCOUNT_REASON_CODE)
+        _sub(allowance, RAM, "Reason", DISCOUNT_REASON)
     summation = _sub(settlement, RAM, "SpecifiedTradeSettlementLineMonetarySummation")
     _sub(summation, RAM, "LineTotalAmount", _amount(line.net_amount))
 

@@ -54,6 +54,16 @@ class VatTreatment:
 
 
 @dataclass(frozen=True)
+class LineAllowance:
+    """A Qonto item discount as a line allowance (BG-27): BT-136 ``amount``; for a percentage
+    discount also BT-138 ``percent`` (20 = 20 %) of BT-137 ``basis`` (quantity × unit price)."""
+
+    amount: Decimal
+    percent: Decimal | None = None
+    basis: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class InvoiceLine:
     position: int
     title: str
@@ -63,7 +73,8 @@ class InvoiceLine:
     unit_code: str
     unit_price: Decimal
     vat: VatTreatment
-    net_amount: Decimal
+    net_amount: Decimal  # BT-131: quantity × unit price rounded, less the allowance
+    allowance: LineAllowance | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Qonto's client-invoice JSON turned into the exact figures both documents print.
 
 Everything is computed with ``Decimal`` from the decimal strings of the JSON, with EN 16931
-rounding: line net = round(quantity × unit price, 2); VAT once per (category, rate) on the summed
-line nets; totals are sums. The visual PDF and the CII XML are both rendered from
+rounding: line net = round(quantity × unit price, 2) − the item's discount (a line allowance,
+computed as money.py does: absolute = its value, percentage = round(gross × fraction)); VAT once
+per (category, rate) on the summed line nets; totals are sums. The visual PDF and the CII XML are both rendered from
 ``InvoiceDocument``, so they cannot disagree.
 """
 
@@ -18,6 +19,7 @@ from billing_pipeline.emulator._documents.document_model import (
     InvoiceDocument,
     InvoiceLine,
     LegalNotes,
+    LineAllowance,
     Party,
     PaymentAccount,
     PostalAddress,
@@ -191,8 +193,6 @@ def _line(position: int, item: Mapping[str, Any]) -> InvoiceLine:
     title = read_text(item.get("title"))
     if not title:
         raise InvoiceDataError(f"{where}.title is missing")
-    if _has_discount(item.get("discount")):
-        raise InvoiceDataError(f"{where}: item discounts are not supported by the emulator's documents")
     quantity = read_decimal(item.get("quantity"), f"{where}.quantity")
     unit_price = read_decimal(item.get("unit_price"), f"{where}.unit_price")
     if quantity <= 0:
@@ -205,6 +205,8 @@ def _line(position: int, item: Mapping[str, Any]) -> InvoiceLine:
     if decimal_places(unit_price) > MAX_PRICE_DECIMALS:
         raise InvoiceDataError(f"{where}.unit_price has more than {MAX_PRICE_DECIMALS} decimals")
     unit_label = read_text(item.get("unit"))
+    gross = round_cents(quantity * unit_price)
+    allowance = _allowance(item.get("discount"), gross, where)
     return InvoiceLine(
         position=position,
         title=title,
@@ -214,8 +216,28 @@ def _line(position: int, item: Mapping[str, Any]) -> InvoiceLine:
         unit_code=_unit_code(unit_label),
         unit_price=unit_price,
         vat=_vat_treatment(item, where),
-        net_amount=round_cents(quantity * unit_price),
+        net_amount=gross - (allowance.amount if allowance else 0),
+        allowance=allowance,
     )
+
+
+def _allowance(value: object, gross: Decimal, where: str) -> LineAllowance | None:
+    """The item's discount ``{type, value[, amount]}`` as a line allowance, from ``type`` and
+    ``value`` (always positive, as sent, even on a credit note whose ``amount`` Qonto negates)."""
+    if not _has_discount(value):
+        return None
+    assert isinstance(value, Mapping)
+    kind = read_text(value.get("type"))
+    amount = read_decimal(value.get("value"), f"{where}.discount.value")
+    if kind == "percentage":
+        if not Decimal(0) < amount <= Decimal(1):
+            raise InvoiceDataError(f"{where}.discount.value must be a fraction above 0 and at most 1")
+        return LineAllowance(amount=round_cents(gross * amount), percent=amount * 100, basis=gross)
+    if kind != "absolute":
+        raise InvoiceDataError(f"{where}.discount.type must be percentage or absolute, not {kind!r}")
+    if amount <= 0 or amount > gross or decimal_places(amount) > 2:
+        raise InvoiceDataError(f"{where}.discount.value must be in cents, above 0 and at most the line's {gross}")
+    return LineAllowance(amount=amount)
 
 
 def _vat_treatment(item: Mapping[str, Any], where: str) -> VatTreatment:

@@ -240,6 +240,9 @@ def _table_row(pdf: FPDF, line: InvoiceLine, currency: str) -> None:
     title = _wrapped(pdf, label_width, line.title)
     pdf.set_font(FONT_FAMILY, "", 7)
     description = _wrapped(pdf, label_width, line.description) if line.description else []
+    if line.allowance is not None:
+        # the discount shows on its line, as the XML's line allowance: the amount column is net of it
+        description.append(_discount_text(line, currency))
     height = (len(title) + len(description)) * _ROW_LINE_HEIGHT + 2 * _ROW_PADDING
     if pdf.will_page_break(height):
         pdf.add_page()
@@ -271,6 +274,15 @@ def _table_row(pdf: FPDF, line: InvoiceLine, currency: str) -> None:
     pdf.set_draw_color(*_RULE_GREY)
     pdf.line(pdf.l_margin, bottom, pdf.w - pdf.r_margin, bottom)
     pdf.set_xy(pdf.l_margin, bottom)
+
+
+def _discount_text(line: InvoiceLine, currency: str) -> str:
+    assert line.allowance is not None
+    text = f"Remise : -{_money(line.allowance.amount, currency)}"
+    if line.allowance.percent is not None:
+        text += f" ({_number(line.allowance.percent)} %)"
+    gross = line.net_amount + line.allowance.amount
+    return f"{text} sur {_money(gross, currency)}"
 
 
 def _wrapped(pdf: FPDF, width: float, text: str) -> list[str]:

@@ -36,7 +36,8 @@ from billing_pipeline.ledger import Money as RecordedAmount  # the ledger's type
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.credit_note_models import CreditNote, CreditNoteCreate
 from billing_pipeline.qonto.errors import QontoAmbiguousWriteError
-from billing_pipeline.qonto.models import ClientInvoice, InvoiceItemInput, Money
+from billing_pipeline.qonto.invoice_models import DiscountType
+from billing_pipeline.qonto.models import ClientInvoice, InvoiceItem, InvoiceItemInput, ItemDiscountInput, Money
 
 if TYPE_CHECKING:  # drafts/service.py imports this module: a runtime import would be circular
     from billing_pipeline.invoicing.drafts.service import DraftSynchronizer
@@ -115,9 +116,26 @@ def _items(invoice: ClientInvoice) -> list[InvoiceItemInput]:
             unit_price=Money(value=item.unit_price.value, currency=currency),
             vat_rate=item.vat_rate,
             vat_exemption_reason=item.vat_exemption_reason,
+            discount=_mirrored_discount(item),
         )
         for item in invoice.items
     ]
+
+
+def _mirrored_discount(item: InvoiceItem) -> ItemDiscountInput | None:
+    """The invoice item's discount, as sent: Qonto applies it to the credit-note item as it did to
+    the invoice's, so the credit note credits the same net and a full credit equals the invoice."""
+    discount = item.discount
+    if discount is None or discount.value is None or discount.value == 0:
+        return None
+    if discount.type in ("percentage", "absolute"):
+        # the value as sent is positive (Qonto negates the amount on credit notes, never the value)
+        kind: DiscountType = "percentage" if discount.type == "percentage" else "absolute"
+        return ItemDiscountInput(type=kind, value=abs(discount.value))
+    taken_off = discount.taken_off
+    if taken_off is None:
+        raise ValueError(f"item {item.title!r}: a discount of unknown type {discount.type!r} and no amount")
+    return ItemDiscountInput(type="absolute", value=taken_off)
 
 
 class CorrectionIssuer:

@@ -163,6 +163,7 @@ def _expected(record: InvoiceRecord, number: str | None) -> ExpectedInvoice:
                 unit_price=line.unit_price,
                 vat_rate=line.vat_rate,
                 net_amount=line.net_amount,
+                discount=line.discount,
             )
             for line in lines
         ],

@@ -17,7 +17,7 @@ from billing_pipeline.billing.mentions import LegalMentions
 from billing_pipeline.billing.models import InvoicePlan
 from billing_pipeline.invoicing.invoices.records import ExpectedLine, InvoiceRecord, PlannedContent
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
-from billing_pipeline.qonto.models import ClientInvoice
+from billing_pipeline.qonto.models import ClientInvoice, InvoiceItem
 
 
 class InvoiceContent(BaseModel):
@@ -45,6 +45,7 @@ def planned_content(plan: InvoicePlan, mentions: LegalMentions | None = None) ->
                 vat_rate=line.vat_rate,
                 vat_exemption_reason=line.vat_exemption_reason,
                 net_amount=line.net_amount,
+                discount=line.discount,
             )
             for line in plan.lines
         ),
@@ -89,6 +90,7 @@ def from_qonto(invoice: ClientInvoice) -> InvoiceContent:
                 vat_rate=item.vat_rate,
                 vat_exemption_reason=item.vat_exemption_reason or None,
                 net_amount=item.subtotal.value if item.subtotal is not None else Decimal("-1"),
+                discount=_discount(item),
             )
             for item in invoice.items
         ),
@@ -97,7 +99,25 @@ def from_qonto(invoice: ClientInvoice) -> InvoiceContent:
     )
 
 
-_LINE_FIELDS = ("title", "description", "quantity", "unit", "unit_price", "vat_rate", "vat_exemption_reason")
+def _discount(item: InvoiceItem) -> Decimal | None:
+    """What the item's discount took off, as we plan it (cents, None for none); a discount whose
+    amount Qonto does not give is shown as -1 so that it can never pass for ours."""
+    if item.discount is None or not item.discount.value:
+        return None
+    taken_off = item.discount.taken_off
+    return taken_off if taken_off is not None else Decimal("-1")
+
+
+_LINE_FIELDS = (
+    "title",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "vat_rate",
+    "vat_exemption_reason",
+    "discount",
+)
 
 
 def differences(want: InvoiceContent, have: InvoiceContent, *, want_label: str, have_label: str) -> list[str]:

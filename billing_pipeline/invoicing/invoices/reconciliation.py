@@ -22,12 +22,17 @@ def plan_arithmetic_problems(plan: PeriodPlan) -> list[str]:
         who = invoice.customer.customer_id
         vat_bases: dict[tuple[Decimal, str | None], Decimal] = defaultdict(Decimal)
         for number, line in enumerate(invoice.lines, start=1):
-            expected = round_cents(exact_product(line.quantity, line.unit_price))
+            gross = round_cents(exact_product(line.quantity, line.unit_price))
+            discount = line.discount or Decimal("0")
+            expected = gross - discount
             if line.net_amount != expected:
+                less = f" − discount {discount}" if line.discount is not None else ""
                 problems.append(
                     f"{who} line {number} ({line.title}): net {line.net_amount} != "
-                    f"{line.quantity} × {line.unit_price} = {expected}"
+                    f"{line.quantity} × {line.unit_price}{less} = {expected}"
                 )
+            if line.discount is not None and not Decimal("0") < line.discount <= gross:
+                problems.append(f"{who} line {number} ({line.title}): discount {line.discount} is not within 0–{gross}")
             vat_bases[(line.vat_rate, line.vat_exemption_reason)] += line.net_amount
         net = sum((line.net_amount for line in invoice.lines), Decimal("0"))
         vat = sum((round_cents(exact_product(base, rate)) for (rate, _), base in vat_bases.items()), Decimal("0"))

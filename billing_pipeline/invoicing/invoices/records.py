@@ -94,6 +94,13 @@ class ExpectedLine(BaseModel):
     description: str = ""
     unit: str | None = None
     vat_exemption_reason: str | None = None
+    # the item discount (coupons) in cents: net_amount = round(quantity × unit_price) − discount;
+    # None (rows written before discounts existed, and undiscounted lines) is no discount
+    discount: Decimal | None = None
+
+    def stored(self) -> dict[str, Any]:
+        # the discount key only when there is one: undiscounted lines keep the JSON they always had
+        return self.model_dump(mode="json", exclude={"discount"} if self.discount is None else None)
 
 
 class PlannedContent(BaseModel):
@@ -116,7 +123,7 @@ class PlannedContent(BaseModel):
             "vat_total": self.vat_total,
             "total": self.total,
             "currency": self.currency,
-            "expected_lines": json.dumps([line.model_dump(mode="json") for line in self.lines]),
+            "expected_lines": json.dumps([line.stored() for line in self.lines]),
             "buyer_siren": self.buyer_siren,
             "expected_mentions": json.dumps(self.mentions) if self.mentions is not None else None,
         }
