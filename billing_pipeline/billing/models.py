@@ -60,7 +60,8 @@ class InvoiceLine(BaseModel):
     Invariant: ``net_amount == round_half_up(quantity × unit_price, 2) − discount``. ``discount``
     (coupons, in cents, never more than the line's gross) is sent to Qonto as the item's absolute
     ``discount`` — Qonto's ``subtotal = quantity × unit_price − discount`` — and appears in the
-    Factur-X as a line allowance (BT-136) with ``discount_reason`` (the coupons, BT-139).
+    Factur-X as a line allowance (BT-136). Qonto's item discount has no reason field, so
+    ``discount_reason`` (the coupons) reaches the customer through the line's description.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
