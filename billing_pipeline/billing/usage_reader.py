@@ -12,7 +12,7 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -22,15 +22,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from billing_pipeline.billing.coverage import UncoveredUsage
+from billing_pipeline.billing.coverage import UncoveredUsage, UsageSpans
 from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
+from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
+from billing_pipeline.billing.usage_detail import WEIGHTED, CarryIn, Classifier, DetailRows
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
 from billing_pipeline.billing.usage_totals import RunningSums, add_up
 
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
+UNIQUE_KEY = "unique_key"  # optional: what ``unique_count`` metrics count
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ class UsageReader:
         zone: ZoneInfo,
         customers: Collection[str] | None,
         metrics: Collection[str] | None,
+        aggregations: Mapping[str, str] | None = None,
+        spans: UsageSpans | None = None,
     ) -> None:
         self.start: datetime = period.start(zone)
         self.end: datetime = period.end(zone)
@@ -164,6 +169,12 @@ class UsageReader:
         self.rows_in_period = 0
         # sums of checked rows computed elsewhere (the SQL pushdown), added to the totals at the end
         self.aggregates: dict[tuple[str, str], Decimal] = {}
+        # rows of non-sum metrics and of customers with spans, kept one by one (``usage_detail.py``)
+        self.classifier = Classifier(aggregations, spans, self.customers, self.metrics)
+        self.detail = DetailRows(self.classifier)
+        self.carry = CarryIn()
+        self.days = PeriodDays.of(period, zone)
+        self._dropped = np.zeros(0, dtype=np.int64)
 
     # -- problems -----------------------------------------------------------------------------
 
@@ -223,6 +234,13 @@ class UsageReader:
         for (customer, metric), quantity in self.aggregates.items():
             metrics = totals.setdefault(customer, {})
             metrics[metric] = metrics.get(metric, Decimal(0)) + quantity
+        span_quantities: dict[str, list[dict[str, Decimal]]] = {}
+        uncovered: list[UncoveredUsage] = []
+        if self.classifier.active:
+            detail = aggregate(*self.detail.table(self._dropped), self.classifier, self.carry, self.days)
+            for customer, metrics in detail.quantities.items():
+                totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
+            span_quantities, uncovered = detail.span_quantities, detail.uncovered
         self._report_rows()
         return UsageTotals(
             quantities=totals,
@@ -231,6 +249,8 @@ class UsageReader:
             rows_in_period=self.rows_in_period,
             duplicate_events=repeats,
             problems=self.log.problems,
+            span_quantities=span_quantities,
+            uncovered=uncovered,
         )
 
     def _batch(self, file: int, batch: pa.RecordBatch, first: int) -> None:
@@ -242,6 +262,8 @@ class UsageReader:
         for reason, mask in instants.bad.items():
             self._rows(file, "timestamp", reason, mask, records, batch.column("timestamp"))
         assert instants.values is not None
+        if self.classifier.weighted:
+            self._carry_in(batch, instants.values)
         kind = instants.values.type
         in_period = (
             pc.and_(
@@ -283,6 +305,7 @@ class UsageReader:
             self._rows(file, name, f"unknown {noun}", unknown, records, column)
             bad |= missing | unknown
             codes[name] = values
+        unique_keys = self._unique_keys(file, batch, records, codes["metric"], bad)
         amounts: Checked = quantities(batch.column("quantity"))
         for reason, mask in amounts.bad.items():
             self._rows(file, "quantity", reason, mask, records, batch.column("quantity"))
@@ -293,6 +316,7 @@ class UsageReader:
         if not good.all():
             keep = pa.array(good)
             event_ids, amount_values = event_ids.filter(keep), amounts.values.filter(keep)
+            unique_keys = None if unique_keys is None else unique_keys.filter(keep)
             records, micros = records[good], micros[good]
             codes = {name: values[good] for name, values in codes.items()}
         else:
@@ -300,7 +324,7 @@ class UsageReader:
         if len(records) == 0:
             return
         metrics = codes["metric"].astype(np.int16)
-        self.sums.add(codes["customer_id"], metrics, amount_values)
+        self._add_up(codes["customer_id"], metrics, amount_values, micros, event_ids, unique_keys)
         kept = np.zeros(batch_rows, dtype=bool)
         kept[records - first] = True
         content = [event_ids, pa.array(codes["customer_id"], pa.int32()), pa.array(metrics), amount_values]
@@ -313,12 +337,104 @@ class UsageReader:
             rereadable=self.origins[file].rereadable,
         )
 
+    def _add_up(
+        self,
+        customers: np.ndarray,
+        metrics: np.ndarray,
+        amounts: pa.Array,
+        micros: np.ndarray,
+        event_ids: pa.Array,
+        unique_keys: pa.Array | None,
+    ) -> None:
+        """Sum the valid rows of plain sums; keep the others one by one (``usage_detail``)."""
+        detail = self.classifier.detail_mask(customers, metrics) if self.classifier.active else None
+        if detail is None or not detail.any():
+            self.sums.add(customers, metrics, amounts)
+            return
+        rows = np.flatnonzero(detail)
+        picked = pa.array(rows)
+        self.detail.add(
+            self.store.count + rows,  # the positions ``store.add`` is about to give them
+            customers[rows],
+            metrics[rows],
+            amounts.take(picked),
+            micros[rows],
+            event_ids.take(picked),
+            None if unique_keys is None else unique_keys.take(picked),
+        )
+        if not detail.all():
+            summed = ~detail
+            self.sums.add(customers[summed], metrics[summed], amounts.filter(pa.array(summed)))
+
+    def _unique_keys(
+        self, file: int, batch: pa.RecordBatch, records: np.ndarray, metrics: np.ndarray, bad: np.ndarray
+    ) -> pa.Array | None:
+        """The ``unique_key`` column (None when absent); an event of a ``unique_count`` metric
+        without one is a bad row (``bad`` updated)."""
+        present = UNIQUE_KEY in batch.schema.names
+        column = plain_strings(batch.column(UNIQUE_KEY)) if present else None
+        if not self.classifier.unique_metrics:
+            return column
+        shown = column if column is not None else pa.nulls(batch.num_rows, pa.string())
+        if column is None:
+            missing = np.ones(batch.num_rows, dtype=bool)
+        else:
+            missing = pc.or_kleene(column.is_null(), pc.equal(column, "")).fill_null(True)
+            missing = missing.to_numpy(zero_copy_only=False)
+        for metric in sorted(self.classifier.unique_metrics):
+            code = self.metrics.code_of.get(metric)
+            if code is None:
+                continue
+            mask = missing & (metrics == code)
+            reason = f"metric {metric} counts distinct unique_key values: this event has none"
+            self._rows(file, UNIQUE_KEY, reason, mask, records, shown)
+            bad |= mask
+        return column
+
+    def _carry_in(self, batch: pa.RecordBatch, instants: pa.Array) -> None:
+        """Keep the latest valid event before the period of each (customer, weighted_sum metric)."""
+        before = pc.less(instants, pa.scalar(self.start, instants.type)).fill_null(False)
+        if not pc.any(before).as_py():
+            return
+        batch, instants = batch.filter(before), instants.filter(before)
+        metrics = self.metrics.encode(batch.column("metric"))[0]
+        ok = metrics >= 0
+        ok[ok] = self.classifier.kinds()[metrics[ok]] == WEIGHTED
+        if not ok.any():
+            return
+        customers = self.customers.encode(batch.column("customer_id"))[0]
+        event_ids = plain_strings(batch.column("event_id"))
+        amounts = quantities(batch.column("quantity"))
+        ok &= (customers >= 0) & ~amounts.bad_mask(batch.num_rows)
+        ok &= (
+            pc.invert(pc.or_kleene(event_ids.is_null(), pc.equal(event_ids, "")))
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        )
+        micros = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        keep = pa.array(ok)
+        assert amounts.values is not None
+        self.carry.add(customers[ok], metrics[ok], micros[ok], event_ids.filter(keep), amounts.values.filter(keep))
+
+    def carry_in_batches(self, batches: Iterable[pa.RecordBatch]) -> None:
+        """Rows read only for the level entering the period (a SQL source's earlier rows): never
+        checked nor counted, only used by ``weighted_sum``."""
+        for batch in batches:
+            if batch.num_rows:
+                instants = timestamps(batch.column("timestamp")).values
+                assert instants is not None
+                self._carry_in(batch, instants)
+
     def totals(self) -> tuple[dict[str, dict[str, Decimal]], int]:
         """Quantity per customer and metric, duplicates dropped, and how many exact repeats there were."""
         codes = (self.customers.values, self.metrics.values)
         # looked up at call time, so that a test can swap the hash for one that collides
         hashes_of = lambda ids: string_hashes(ids)  # noqa: E731
-        return add_up(self.store, self.sums, self.origins, self.log, codes, self._reread, hashes_of)
+        detail_of = self.classifier.detail_mask if self.classifier.active else None
+        totals, repeats, self._dropped = add_up(
+            self.store, self.sums, self.origins, self.log, codes, self._reread, hashes_of, detail_of
+        )
+        return totals, repeats
 
     def _reread(self, origin: int, wanted: dict[int, np.ndarray]) -> dict[int, pa.RecordBatch]:
         """Content of the kept rows ``wanted`` (batch index -> kept rows) of batches not kept in memory."""
@@ -358,6 +474,9 @@ class UsageReader:
 
 
 def _typed(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or (
-        pa.types.is_timestamp(kind)
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or (pa.types.is_timestamp(kind))
     )
