@@ -17,6 +17,7 @@ The arithmetic on what is kept is ``usage_aggregate.py``'s.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,9 +26,10 @@ import pyarrow.compute as pc
 
 from billing_pipeline.billing.coverage import UsageSpans
 from billing_pipeline.billing.price_plans import AGGREGATIONS
+from billing_pipeline.billing.usage_columns import QUANTITY_TYPE, plain_strings, quantities
 
 if TYPE_CHECKING:
-    from billing_pipeline.billing.usage_reader import _Codes
+    from billing_pipeline.billing.usage_codes import Codes
 
 # aggregation -> its small integer kind, as stored per metric code
 KIND = {name: index for index, name in enumerate(AGGREGATIONS)}
@@ -48,7 +50,7 @@ DETAIL_SCHEMA = pa.schema(
 class Classifier:
     """Which metric codes are aggregated how, and which customer codes have spans.
 
-    Codes are handed out by the reader's ``_Codes`` as values are met: the lookup arrays grow
+    Codes are handed out by the reader's ``Codes`` as values are met: the lookup arrays grow
     with them, only ever looking at the new values.
     """
 
@@ -56,8 +58,8 @@ class Classifier:
         self,
         aggregations: Mapping[str, str] | None,
         spans: UsageSpans | None,
-        customers: _Codes,
-        metrics: _Codes,
+        customers: Codes,
+        metrics: Codes,
     ) -> None:
         self.aggregations = {metric: KIND[kind] for metric, kind in (aggregations or {}).items()}
         self.spans = dict(spans or {})
@@ -145,6 +147,28 @@ class CarryIn:
     def __init__(self) -> None:
         self.levels: dict[tuple[int, int], tuple[int, str, object]] = {}  # -> (instant, event_id, quantity)
 
+    def read(self, batch: pa.RecordBatch, instants: pa.Array, start: datetime, classifier: Classifier) -> None:
+        """Take the rows of ``batch`` (``instants``: its converted timestamps) before ``start``."""
+        before = pc.less(instants, pa.scalar(start, instants.type)).fill_null(False)
+        if not pc.any(before).as_py():
+            return
+        batch, instants = batch.filter(before), instants.filter(before)
+        metrics = classifier.metrics.encode(batch.column("metric"))[0]
+        ok = metrics >= 0
+        ok[ok] = classifier.kinds()[metrics[ok]] == WEIGHTED
+        if not ok.any():
+            return
+        customers = classifier.customers.encode(batch.column("customer_id"))[0]
+        event_ids = plain_strings(batch.column("event_id"))
+        amounts = quantities(batch.column("quantity"))
+        ok &= (customers >= 0) & ~amounts.bad_mask(batch.num_rows)
+        missing_id = pc.or_kleene(event_ids.is_null(), pc.equal(event_ids, "")).fill_null(True)
+        ok &= ~missing_id.to_numpy(zero_copy_only=False)
+        micros = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        keep = pa.array(ok)
+        assert amounts.values is not None
+        self.add(customers[ok], metrics[ok], micros[ok], event_ids.filter(keep), amounts.values.filter(keep))
+
     def add(
         self, customers: np.ndarray, metrics: np.ndarray, micros: np.ndarray, event_ids: pa.Array, amounts: pa.Array
     ) -> None:
@@ -181,8 +205,6 @@ def _only(column: pa.Array, mask: np.ndarray) -> pa.Array:
 
 def _one_type(parts: Sequence[pa.Array]) -> pa.Array:
     """The quantities as one array: int64 when every part is, decimal128(38, 6) otherwise."""
-    from billing_pipeline.billing.usage_columns import QUANTITY_TYPE
-
     if all(pa.types.is_integer(part.type) for part in parts):
         return pa.concat_arrays([part.cast(pa.int64()) for part in parts])
     return pa.concat_arrays([part.cast(QUANTITY_TYPE) for part in parts])

@@ -27,8 +27,9 @@ from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
 from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
+from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
-from billing_pipeline.billing.usage_detail import WEIGHTED, CarryIn, Classifier, DetailRows
+from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
 from billing_pipeline.billing.usage_totals import RunningSums, add_up
 
@@ -95,54 +96,6 @@ class _RowIssues:
     examples: list[tuple[int, object]] = field(default_factory=list)
 
 
-class _Codes:
-    """Dense integer codes for customer ids or metrics, checked against the known values."""
-
-    def __init__(self, known: Collection[str] | None) -> None:
-        self.known = None if known is None else frozenset(known)
-        self.code_of: dict[str, int] = {}
-        self.values: list[str] = []
-        # the last dictionary and its codes: the row groups of a file usually share one
-        self._last: tuple[pa.Array, np.ndarray] | None = None
-
-    def accepts(self, value: str | None) -> bool:
-        """Whether rows with this value pass the checks of ``encode`` (present, and known if a list is given)."""
-        if value is None or not str(value).strip():
-            return False
-        return self.known is None or value in self.known
-
-    def encode(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(codes, missing mask, unknown mask) for a column of ids."""
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(plain_strings(column))
-        if self._last is not None and self._last[0].equals(column.dictionary):
-            mapping = self._last[1]  # codes never change once given
-        else:
-            mapping = self._mapping(column.dictionary)
-            self._last = (column.dictionary, mapping)
-        indices = column.indices.fill_null(len(mapping) - 1).to_numpy(zero_copy_only=False)
-        codes = mapping[indices]
-        return codes, codes == -1, codes == -2
-
-    def _mapping(self, values: pa.Array) -> np.ndarray:
-        """Code of each dictionary entry (-1 missing, -2 unknown), and -1 for nulls at the end."""
-        dictionary = values.to_pylist()
-        mapping = np.empty(len(dictionary) + 1, dtype=np.int32)
-        for position, value in enumerate(dictionary):
-            if value is None or not str(value).strip():
-                mapping[position] = -1
-            elif self.known is not None and value not in self.known:
-                mapping[position] = -2
-            else:
-                code = self.code_of.get(value)
-                if code is None:
-                    code = self.code_of[value] = len(self.values)
-                    self.values.append(value)
-                mapping[position] = code
-        mapping[-1] = -1  # null entries
-        return mapping
-
-
 class UsageReader:
     """Checks usage batches of one period from any number of origins, then adds them up."""
 
@@ -157,8 +110,8 @@ class UsageReader:
     ) -> None:
         self.start: datetime = period.start(zone)
         self.end: datetime = period.end(zone)
-        self.customers = _Codes(customers)
-        self.metrics = _Codes(metrics)
+        self.customers = Codes(customers)
+        self.metrics = Codes(metrics)
         self.origins: list[UsageOrigin] = []
         self.issues: dict[tuple[int, str, str], _RowIssues] = {}
         self.log = ProblemLog()
@@ -393,28 +346,7 @@ class UsageReader:
 
     def _carry_in(self, batch: pa.RecordBatch, instants: pa.Array) -> None:
         """Keep the latest valid event before the period of each (customer, weighted_sum metric)."""
-        before = pc.less(instants, pa.scalar(self.start, instants.type)).fill_null(False)
-        if not pc.any(before).as_py():
-            return
-        batch, instants = batch.filter(before), instants.filter(before)
-        metrics = self.metrics.encode(batch.column("metric"))[0]
-        ok = metrics >= 0
-        ok[ok] = self.classifier.kinds()[metrics[ok]] == WEIGHTED
-        if not ok.any():
-            return
-        customers = self.customers.encode(batch.column("customer_id"))[0]
-        event_ids = plain_strings(batch.column("event_id"))
-        amounts = quantities(batch.column("quantity"))
-        ok &= (customers >= 0) & ~amounts.bad_mask(batch.num_rows)
-        ok &= (
-            pc.invert(pc.or_kleene(event_ids.is_null(), pc.equal(event_ids, "")))
-            .fill_null(False)
-            .to_numpy(zero_copy_only=False)
-        )
-        micros = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        keep = pa.array(ok)
-        assert amounts.values is not None
-        self.carry.add(customers[ok], metrics[ok], micros[ok], event_ids.filter(keep), amounts.values.filter(keep))
+        self.carry.read(batch, instants, self.start, self.classifier)
 
     def carry_in_batches(self, batches: Iterable[pa.RecordBatch]) -> None:
         """Rows read only for the level entering the period (a SQL source's earlier rows): never
