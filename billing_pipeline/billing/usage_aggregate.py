@@ -94,10 +94,10 @@ def aggregate(
         return (customers[rows] * height + spans_at[rows]) * width + metrics[rows]
 
     def store(found: np.ndarray, values: Sequence[object]) -> None:
-        for key, value in zip(found.tolist(), values, strict=True):
-            rest, metric = divmod(key, width)
-            customer, span = divmod(rest, height)
-            results[(customer, span, metric)] = value if isinstance(value, Decimal) else Decimal(value)
+        rest, metric = np.divmod(found, width)
+        customer, span = np.divmod(rest, height)
+        for key, value in zip(zip(customer.tolist(), span.tolist(), metric.tolist(), strict=True), values, strict=True):
+            results[key] = value if isinstance(value, Decimal) else Decimal(value)
 
     covered = spans_at >= 0
     for kind in (SUM, COUNT, UNIQUE, MAX, LATEST):
@@ -167,10 +167,7 @@ def _by_kind(
         )
         return grouped.column("k").to_numpy(), grouped.column(1).to_pylist()
     assert kind == LATEST
-    ordered = pa.table(
-        {"k": keys, "t": table.column("instant").take(picked), "e": table.column("event_id").take(picked)}
-    )
-    order = pc.sort_indices(ordered, sort_keys=[("k", "ascending"), ("t", "ascending"), ("e", "ascending")]).to_numpy()
+    order = ordered(keys, table.column("instant").to_numpy()[rows], table.column("event_id").take(picked))
     sorted_keys = keys[order]
     last = order[np.append(sorted_keys[1:] != sorted_keys[:-1], True)]
     return keys[last], amounts.take(pa.array(last)).to_pylist()
@@ -216,68 +213,100 @@ def _weighted(
     timeline = customers[rows] * width + metrics[rows]
     carried = {customer * width + metric: level for (customer, metric), (_, _, level) in carry.levels.items()}
     lines = np.union1d(np.unique(timeline), np.array(sorted(carried), dtype=np.int64))
-    levels = micro_units(quantities.take(pa.array(rows)))
-    opening = [int(Decimal(carried[line]).scaleb(QUANTITY_SCALE)) if line in carried else 0 for line in lines.tolist()]
-    if levels.dtype == object or max(opening, default=0) > _INT64_LIMIT:
-        level = np.array([*opening, *levels.tolist()], dtype=object)
-    else:
-        level = np.concatenate([np.array(opening, dtype=np.int64), levels])
+    amounts = quantities.take(pa.array(rows))
+    opening = [Decimal(carried[line]) if line in carried else Decimal(0) for line in lines.tolist()]
+    # the coarsest exact units: whole quantities and whole seconds in the usual case, so that
+    # level × duration fits 64 bits; a prefix sum may wrap around, but every difference taken of
+    # it is below the bound, and two's complement differences are then exact
+    whole = pa.types.is_integer(amounts.type) and all(value == value.to_integral_value() for value in opening)
+    levels = micro_units(amounts) // (_MICRO if whole else 1)
+    opening_units = [int(value if whole else value.scaleb(QUANTITY_SCALE)) for value in opening]
+    offsets = instants[rows] - days.start
+    tick = _MICRO if not len(offsets) or not (offsets % _MICRO).any() else 1
+    period = (days.end - days.start) // tick  # period bounds and spans are whole seconds
+    level = np.concatenate([np.array(opening_units, dtype=object), levels.astype(object)])
+    largest = max(level.max(initial=0), 1)
+    if largest * period <= _INT64_LIMIT // 2:
+        level = level.astype(np.int64)
     ids = table.column("event_id").take(pa.array(rows))
-    segments = pa.table(
-        {
-            "t": np.concatenate([lines, timeline]),
-            "a": np.concatenate([np.full(len(lines), days.start, dtype=np.int64), instants[rows]]),
-            "real": np.concatenate([np.zeros(len(lines), dtype=np.int8), np.ones(len(rows), dtype=np.int8)]),
-            "e": pa.concat_arrays([pa.nulls(len(lines), pa.string()), *ids.cast(pa.string()).chunks]),
-        }
-    )
-    keys = [("t", "ascending"), ("a", "ascending"), ("real", "ascending"), ("e", "ascending")]
-    order = pc.sort_indices(segments, sort_keys=keys).to_numpy()
-    t, a, level = segments.column("t").to_numpy()[order], segments.column("a").to_numpy()[order], level[order]
-    ends = np.append(a[1:], days.end)
-    ends[np.append(t[1:] != t[:-1], True)] = days.end
-    period = days.end - days.start
-    if level.dtype != object and int(level.max(initial=0)) * period * len(level) > _INT64_LIMIT:
-        level = level.astype(object)
-    elapsed = ends - a if level.dtype != object else (ends - a).astype(object)
-    prefix = np.concatenate([np.zeros(1, dtype=level.dtype), np.cumsum(level * elapsed)])
+    group = np.searchsorted(lines, np.concatenate([lines, timeline]))  # dense timeline numbers
+    a = np.concatenate([np.zeros(len(lines), dtype=np.int64), offsets // tick])
+    everything = pa.concat_arrays([pa.nulls(len(lines), pa.string()), *ids.cast(pa.string()).chunks])
+    order = ordered(group, a, everything, period)  # the openings first: they come first, ids null
+    group, a, level = group[order], a[order], level[order]
+    ends = np.append(a[1:], period)
+    ends[np.append(group[1:] != group[:-1], True)] = period
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([np.zeros(1, dtype=level.dtype), np.cumsum(level * (ends - a).astype(level.dtype))])
 
     # the queries: every timeline over the whole period, or over each span of its customer
-    query_t, query_low, query_high, query_key = [], [], [], []
-    for line in lines.tolist():
+    query_line, query_low, query_high, query_key = [], [], [], []
+    for number, line in enumerate(lines.tolist()):
         customer, metric = divmod(line, width)
         spans = spanned.get(customer)
         bounds = [(days.start, days.end)] if spans is None else [_bounds(span, days) for span in spans]
         for index, (low, high) in enumerate(bounds):
-            query_t.append(line)
-            query_low.append(low)
-            query_high.append(high)
+            query_line.append(number)
+            query_low.append((low - days.start) // tick)
+            query_high.append((high - days.start) // tick)
             query_key.append((customer * height + index) * width + metric)
-    t_q = np.array(query_t, dtype=np.int64)
+    line_q = np.array(query_line, dtype=np.int64)
     low, high = np.array(query_low, dtype=np.int64), np.array(query_high, dtype=np.int64)
-    at_low, at_high = _in_force(t, a, t_q, low), _in_force(t, a, t_q, high)
-    cast = (lambda values: values.astype(object)) if level.dtype == object else (lambda values: values)
-    integral = (
-        prefix[at_high]
-        - prefix[at_low]
-        + level[at_high] * cast(high - a[at_high])
-        - level[at_low] * cast(low - a[at_low])
-    )
-    return np.array(query_key, dtype=np.int64), [_rounded(int(value), period) for value in integral.tolist()]
+    at_low, at_high = _in_force(group, a, line_q, low, period), _in_force(group, a, line_q, high, period)
+    with np.errstate(over="ignore"):
+        integral = (
+            prefix[at_high]
+            - prefix[at_low]
+            + level[at_high] * (high - a[at_high]).astype(level.dtype)
+            - level[at_low] * (low - a[at_low]).astype(level.dtype)
+        )
+    scale = _MICRO if whole else 1  # the result in millionths
+    values = [_rounded(int(value) * scale, period) for value in integral.tolist()]
+    return np.array(query_key, dtype=np.int64), values
 
 
-def _in_force(t: np.ndarray, a: np.ndarray, t_query: np.ndarray, at: np.ndarray) -> np.ndarray:
+def ordered(groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array, span: int | None = None) -> np.ndarray:
+    """Order of rows by (group, instant, event_id), a null ``event_id`` first; groups >= 0.
+
+    One integer sort on a combined key when it fits 64 bits (a stable lexsort otherwise); equal
+    (group, instant) pairs are rare, so only their runs are put in ``event_id`` order, one by one.
+    """
+    if not len(groups):
+        return np.zeros(0, dtype=np.int64)
+    low = int(instants.min())
+    width = (int(instants.max()) - low if span is None else span) + 1
+    if int(groups.max()) <= (_INT64_LIMIT - width) // width:
+        order = np.argsort(groups * width + (instants - low), kind="stable")
+    else:
+        order = np.lexsort((instants, groups))
+    g, t = groups[order], instants[order]
+    tie = (g[1:] == g[:-1]) & (t[1:] == t[:-1])
+    if tie.any():
+        starts = np.flatnonzero(tie & ~np.append(False, tie[:-1]))
+        ends = np.flatnonzero(tie & ~np.append(tie[1:], False)) + 2
+        for first, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            run = order[first:end]
+            names = event_ids.take(pa.array(run)).to_pylist()
+            order[first:end] = [
+                row for _, row in sorted(zip([(n is not None, n or "") for n in names], run.tolist(), strict=True))
+            ]
+    return order
+
+
+def _in_force(group: np.ndarray, a: np.ndarray, group_q: np.ndarray, at: np.ndarray, period: int) -> np.ndarray:
     """Index of the segment in force at each query (the last of its timeline beginning at or before it).
 
-    One stable sort of segments and queries together (segments first on a tie): no combined key
-    that could overflow. Every timeline has a segment at the period start, so one always exists.
+    Segments are sorted by (timeline, start); every timeline has one at the period start.
     """
-    kind = np.concatenate([np.zeros(len(t), dtype=np.int8), np.ones(len(t_query), dtype=np.int8)])
-    order = np.lexsort((kind, np.concatenate([a, at]), np.concatenate([t, t_query])))
+    width = period + 1
+    if len(group) and int(group.max()) <= (_INT64_LIMIT - width) // width:
+        return np.searchsorted(group * width + a, group_q * width + at, side="right") - 1
+    kind = np.concatenate([np.zeros(len(group), dtype=np.int8), np.ones(len(group_q), dtype=np.int8)])
+    order = np.lexsort((kind, np.concatenate([a, at]), np.concatenate([group, group_q])))
     before = np.cumsum(kind[order] == 0) - 1
-    result = np.empty(len(t_query), dtype=np.int64)
+    result = np.empty(len(group_q), dtype=np.int64)
     queries = kind[order] == 1
-    result[order[queries] - len(t)] = before[queries]
+    result[order[queries] - len(group)] = before[queries]
     return result
 
 
@@ -306,7 +335,7 @@ def _shaped(
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
     quantities: dict[str, dict[str, Decimal]] = {}
     span_quantities = {customer: [{} for _ in spans] for customer, spans in classifier.spans.items()}
-    for (customer, span, metric), value in sorted(results.items()):
+    for (customer, span, metric), value in results.items():
         name = customer_values[customer]
         if customer in spanned:
             span_quantities[name][span][metric_values[metric]] = value
@@ -315,13 +344,15 @@ def _shaped(
     uncovered = []
     off = np.flatnonzero(spans_at < 0)
     if len(off):
-        found, inverse = np.unique(customers[off], return_inverse=True)
-        for index, customer in enumerate(found.tolist()):
-            on = np.unique(day[off[inverse == index]])
+        order = np.lexsort((day[off], customers[off]))
+        who, when = customers[off][order], day[off][order]
+        bounds = np.flatnonzero(np.append(True, who[1:] != who[:-1]))
+        for first, end in zip(bounds.tolist(), [*bounds[1:].tolist(), len(who)], strict=True):
+            on = np.unique(when[first:end])
             uncovered.append(
                 UncoveredUsage(
-                    customer_values[customer],
-                    int((inverse == index).sum()),
+                    customer_values[int(who[first])],
+                    end - first,
                     tuple(days.first + timedelta(days=int(offset)) for offset in on),
                 )
             )
