@@ -75,23 +75,31 @@ class Aggregated:
 
 
 def aggregate(
-    table: pa.Table, quantities: pa.Array, classifier: Classifier, carry: CarryIn, days: PeriodDays
+    table: pa.Table,
+    quantities: pa.Array,
+    dropped: np.ndarray,
+    classifier: Classifier,
+    carry: CarryIn,
+    days: PeriodDays,
 ) -> Aggregated:
-    """Every aggregation of the (deduplicated) detail rows, per customer, span and metric."""
+    """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric."""
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
     kinds_of = classifier.kinds()
-    customers = table.column("customer").to_numpy().astype(np.int64)
-    metrics = table.column("metric").to_numpy().astype(np.int64)
+    customers = table.column("customer").to_numpy()
+    metrics = table.column("metric").to_numpy()
     instants = table.column("instant").to_numpy()
     kinds = kinds_of[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
     spanned = {code: classifier.spans[value] for code, value in enumerate(customer_values) if value in classifier.spans}
     spans_at, day = _span_of_rows(customers, instants, spanned, days)
+    kinds[dropped] = -1  # a later copy of an event belongs to no aggregation (a fresh array: safe)
+    spans_at[dropped] = -2  # nor to the uncovered events
 
     results: dict[Key, Decimal] = {}
     width, height = max(1, len(metric_values)), max([1, *(len(spans) for spans in spanned.values())])
+    every_key = (customers.astype(np.int64) * height + spans_at) * width + metrics
 
     def keys(rows: np.ndarray) -> np.ndarray:
-        return (customers[rows] * height + spans_at[rows]) * width + metrics[rows]
+        return every_key[rows]
 
     def store(found: np.ndarray, values: Sequence[object]) -> None:
         rest, metric = np.divmod(found, width)
@@ -124,15 +132,15 @@ def _span_of_rows(
     customers: np.ndarray, instants: np.ndarray, spanned: dict[int, Sequence], days: PeriodDays
 ) -> tuple[np.ndarray, np.ndarray]:
     """(span index of each row — 0 without spans, -1 on an uncovered day —, local day index or -1)."""
-    spans_at = np.zeros(len(customers), dtype=np.int64)
-    day = np.full(len(customers), -1, dtype=np.int64)
+    spans_at = np.zeros(len(customers), dtype=np.int16)
+    day = np.full(len(customers), -1, dtype=np.int16)
     if not spanned or not len(customers):
         return spans_at, day
     dense = np.full(int(customers.max()) + 1, -1, dtype=np.int64)
     codes = [code for code in spanned if code < len(dense)]
     dense[codes] = np.arange(len(codes))
     count = len(days.starts) - 1
-    by_day = np.full((max(1, len(codes)), count), -1, dtype=np.int64)
+    by_day = np.full((max(1, len(codes)), count), -1, dtype=np.int16)
     for row, code in enumerate(codes):
         for index, span in enumerate(spanned[code]):
             first, last = (span.first - days.first).days, (span.last - days.first).days
@@ -148,6 +156,10 @@ def _by_kind(
 ) -> tuple[np.ndarray, list]:
     """(group keys, values) of one aggregation over ``rows``."""
     if kind == COUNT:
+        if int(keys.max()) < 4 * len(keys) + (1 << 20):
+            counts = np.bincount(keys)
+            found = np.flatnonzero(counts)
+            return found, counts[found].tolist()
         found, counts = np.unique(keys, return_counts=True)
         return found, counts.tolist()
     picked = pa.array(rows)
@@ -210,9 +222,9 @@ def _weighted(
     """
     customers, metrics, instants = columns
     width, height = shape
-    timeline = customers[rows] * width + metrics[rows]
+    timeline = customers[rows].astype(np.int64) * width + metrics[rows]
     carried = {customer * width + metric: level for (customer, metric), (_, _, level) in carry.levels.items()}
-    lines = np.union1d(np.unique(timeline), np.array(sorted(carried), dtype=np.int64))
+    lines = np.union1d(_distinct(timeline), np.array(sorted(carried), dtype=np.int64))
     amounts = quantities.take(pa.array(rows))
     opening = [Decimal(carried[line]) if line in carried else Decimal(0) for line in lines.tolist()]
     # the coarsest exact units: whole quantities and whole seconds in the usual case, so that
@@ -229,7 +241,7 @@ def _weighted(
     if largest * period <= _INT64_LIMIT // 2:
         level = level.astype(np.int64)
     ids = table.column("event_id").take(pa.array(rows))
-    group = np.searchsorted(lines, np.concatenate([lines, timeline]))  # dense timeline numbers
+    group = _numbered(lines, np.concatenate([lines, timeline]))  # dense timeline numbers
     a = np.concatenate([np.zeros(len(lines), dtype=np.int64), offsets // tick])
     everything = pa.concat_arrays([pa.nulls(len(lines), pa.string()), *ids.cast(pa.string()).chunks])
     order = ordered(group, a, everything, period)  # the openings first: they come first, ids null
@@ -274,11 +286,20 @@ def ordered(groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array, span:
     if not len(groups):
         return np.zeros(0, dtype=np.int64)
     low = int(instants.min())
+    if (np.diff(instants) >= 0).all() and int(groups.max()) < 1 << 16:
+        # rows already in time order (usage files mostly are): a stable sort by group keeps it,
+        # and a sort of 16-bit integers is a radix sort
+        order = np.argsort(groups.astype(np.uint16), kind="stable")
+        return _ties_by_event_id(order, groups, instants, event_ids)
     width = (int(instants.max()) - low if span is None else span) + 1
     if int(groups.max()) <= (_INT64_LIMIT - width) // width:
         order = np.argsort(groups * width + (instants - low), kind="stable")
     else:
         order = np.lexsort((instants, groups))
+    return _ties_by_event_id(order, groups, instants, event_ids)
+
+
+def _ties_by_event_id(order: np.ndarray, groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array) -> np.ndarray:
     g, t = groups[order], instants[order]
     tie = (g[1:] == g[:-1]) & (t[1:] == t[:-1])
     if tie.any():
@@ -291,6 +312,22 @@ def ordered(groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array, span:
                 row for _, row in sorted(zip([(n is not None, n or "") for n in names], run.tolist(), strict=True))
             ]
     return order
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct non-negative integers of ``values``, sorted (a bincount when they are dense)."""
+    if len(values) and int(values.max()) < 4 * len(values) + (1 << 20):
+        return np.flatnonzero(np.bincount(values))
+    return np.unique(values)
+
+
+def _numbered(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The index of each of ``values`` in ``sorted_values`` (a lookup table when they are dense)."""
+    if len(sorted_values) and int(sorted_values[-1]) < 4 * len(values) + (1 << 20):
+        table = np.zeros(int(sorted_values[-1]) + 1, dtype=np.int64)
+        table[sorted_values] = np.arange(len(sorted_values))
+        return table[values]
+    return np.searchsorted(sorted_values, values)
 
 
 def _in_force(group: np.ndarray, a: np.ndarray, group_q: np.ndarray, at: np.ndarray, period: int) -> np.ndarray:
@@ -342,7 +379,7 @@ def _shaped(
         else:
             quantities.setdefault(name, {})[metric_values[metric]] = value
     uncovered = []
-    off = np.flatnonzero(spans_at < 0)
+    off = np.flatnonzero(spans_at == -1)
     if len(off):
         order = np.lexsort((day[off], customers[off]))
         who, when = customers[off][order], day[off][order]

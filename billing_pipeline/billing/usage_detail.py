@@ -124,17 +124,18 @@ class DetailRows:
         self.parts.append(pa.RecordBatch.from_arrays(columns, schema=DETAIL_SCHEMA))
         self.quantities.append(quantities)
 
-    def table(self, dropped: np.ndarray) -> tuple[pa.Table, pa.Array]:
-        """Every kept row but the ``dropped`` positions (later copies of an event), and their quantities."""
+    def table(self, dropped: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
+        """Every kept row, their quantities, and the rows that are the ``dropped`` positions (later
+        copies of an event): marked rather than filtered out, which would copy every column."""
         if not self.parts:
-            return DETAIL_SCHEMA.empty_table(), pa.array([], pa.int64())
+            return DETAIL_SCHEMA.empty_table(), pa.array([], pa.int64()), np.zeros(0, dtype=np.int64)
         quantities = _one_type(self.quantities)
         table = pa.Table.from_batches(self.parts, schema=DETAIL_SCHEMA)
         self.parts, self.quantities = [], []
-        if len(dropped):
-            keep = ~np.isin(table.column("position").to_numpy(), dropped)
-            table, quantities = table.filter(pa.array(keep)), quantities.filter(pa.array(keep))
-        return table, quantities
+        positions = table.column("position").to_numpy()  # increasing: rows are kept in reading order
+        rows = np.searchsorted(positions, dropped)
+        rows = rows[(rows < len(positions)) & (positions[np.minimum(rows, len(positions) - 1)] == dropped)]
+        return table, quantities, rows
 
 
 class CarryIn:
