@@ -162,6 +162,10 @@ def _by_kind(
             return found, counts[found].tolist()
         found, counts = np.unique(keys, return_counts=True)
         return found, counts.tolist()
+    if kind in (SUM, MAX) and pa.types.is_integer(quantities.type):
+        dense = _dense_int(kind, keys, quantities, rows)
+        if dense is not None:
+            return dense
     picked = pa.array(rows)
     amounts = quantities.take(picked)
     if kind == SUM and pa.types.is_integer(amounts.type):
@@ -183,6 +187,24 @@ def _by_kind(
     sorted_keys = keys[order]
     last = order[np.append(sorted_keys[1:] != sorted_keys[:-1], True)]
     return keys[last], amounts.take(pa.array(last)).to_pylist()
+
+
+def _dense_int(kind: int, keys: np.ndarray, quantities: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, list] | None:
+    """Sums or maxima of whole quantities over dense keys with NumPy, when exact (float64 sums
+    below 2**53); None otherwise (the caller groups with Arrow)."""
+    if int(keys.max()) >= 4 * len(keys) + (1 << 20):
+        return None
+    values = quantities.to_numpy(zero_copy_only=False)[rows]
+    counts = np.bincount(keys)
+    found = np.flatnonzero(counts)
+    if kind == SUM:
+        if int(values.max(initial=0)) * len(values) >= 1 << 53:
+            return None
+        sums = np.bincount(keys, weights=values.astype(np.float64))
+        return found, sums[found].astype(np.int64).tolist()
+    largest = np.full(len(counts), -1, dtype=np.int64)
+    np.maximum.at(largest, keys, values)
+    return found, largest[found].tolist()
 
 
 def micro_units(amounts: pa.Array) -> np.ndarray:

@@ -383,3 +383,29 @@ def test_files_and_sqlite_agree(scratch: Path, drawn: list, cuts: list[int], cop
         location = write_usage(_fresh(scratch), kind, [events])
         results.append(summary(read_from(kind, location, spans=spans)))
     assert results[0] == results[1]
+
+
+def test_whole_quantities_in_parquet_integers(tmp_path: Path) -> None:
+    """Integer columns take the NumPy paths (bincount sums, maxima, whole-unit weighted sums)."""
+    events = [event for event in MONTH if "." not in event["quantity"]] + [
+        ev("s1", "seats", 3, "2026-09-20T10:00:00Z"),
+        ev("s2", "seats", 6, "2026-10-16T22:00:00Z"),
+    ]
+    expected = same_everywhere(tmp_path / "text", events).quantities
+    usage_dir = tmp_path / "ints" / "usage"
+    usage_dir.mkdir(parents=True)
+    table = pa.table(
+        {
+            **{name: [event[name] for event in events] for name in ("event_id", "customer_id", "metric")},
+            "quantity": pa.array([int(event["quantity"]) for event in events], pa.int64()),
+            "timestamp": pa.array(
+                [datetime.fromisoformat(event["timestamp"]) for event in events], pa.timestamp("us", tz="UTC")
+            ),
+            "unique_key": [event["unique_key"] for event in events],
+        }
+    )
+    pq.write_table(table, usage_dir / "events.parquet")
+    usage = read_usage(usage_dir, OCTOBER, PARIS, aggregations=AGGREGATIONS)
+    assert usage.quantities == expected and not usage.problems
+    assert expected["c1"]["seats"] == (D(3 * 384 + 6 * 361) / 745).quantize(D("0.000001"))
+    assert expected["c1"]["peak"] == D(6) and expected["c1"]["calls"] == D(3)
