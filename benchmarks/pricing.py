@@ -14,6 +14,13 @@ resident memory (``ru_maxrss``, which does count Arrow's allocations) is its own
   customer and metric) on the same file, with all its threads. It does less than
   ``plan_period``: no row checks, no pricing.
 
+``--aggregations`` measures the metric aggregations instead: a data set whose events spread over six
+metrics, one per aggregation (sum, count, unique_count, max, latest, weighted_sum, with a
+``unique_key`` column and the seat levels of the month before for the carry-in), read by
+``read_usage`` with those aggregations and subscription spans for a fifth of the customers (half of
+them with an uncovered day), against the same files read as plain sums (every metric summed, no
+spans: today's fast path). Its last line is ``pricing: <N> events, <T> s, <M> MB peak, <R>x sum-only``.
+
 Runs are interleaved for ``--rounds`` rounds and the best time of each is kept. The last line
 is ``pricing: <N> events, <T> s, <M> MB peak, <R>x duckdb`` where T is ``plan_period``'s best
 time, M its highest peak over the rounds, and R = T / DuckDB's best time — one such line per size
@@ -36,6 +43,34 @@ OUT = Path(__file__).resolve().parent / "out"
 TIME_ZONE = "Europe/Paris"
 
 
+AGGREGATION_METRICS = {
+    "api_calls": "sum",
+    "requests": "count",
+    "active_users": "unique_count",
+    "peak_gb": "max",
+    "plan_tier": "latest",
+    "seats": "weighted_sum",
+}
+
+
+def _spans(customers: int, period: str) -> dict:
+    """Two subscription rows for every fifth customer: a plan change mid-month, or a day not covered."""
+    from datetime import timedelta
+
+    from billing_pipeline.billing.coverage import DaySpan
+    from billing_pipeline.billing.periods import BillingPeriod
+
+    first, last = BillingPeriod.parse(period).first_day, BillingPeriod.parse(period).last_day
+    spans = {}
+    for index in range(0, customers, 5):
+        gap = 1 if index % 10 else 0  # half of them: the 15th is covered by no row
+        spans[f"cus_{index:06d}"] = [
+            DaySpan(first, first + timedelta(days=13)),
+            DaySpan(first + timedelta(days=14 + gap), last),
+        ]
+    return spans
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
@@ -52,6 +87,22 @@ def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
             "peak_mb": _peak_mb(),
             "invoices": len(plan.invoices),
             "duplicates": plan.usage_stats.duplicate_events,
+        }
+    if kind in ("read_sum", "read_aggregations"):
+        from billing_pipeline.billing.usage import read_usage
+
+        customers = sum(1 for _ in (data / "customers.csv").open(encoding="utf-8")) - 1
+        options = {"aggregations": AGGREGATION_METRICS, "spans": _spans(customers, period)}
+        started = time.perf_counter()
+        usage = read_usage(data / "usage", period, TIME_ZONE, **(options if kind == "read_aggregations" else {}))
+        seconds = time.perf_counter() - started
+        return {
+            "seconds": seconds,
+            "peak_mb": _peak_mb(),
+            "invoices": len(usage.quantities) + len(usage.span_quantities),
+            "duplicates": usage.duplicate_events,
+            "problems": len(usage.problems),
+            "uncovered": sum(item.events for item in usage.uncovered),
         }
     if kind == "read_usage":
         from billing_pipeline.billing.usage import read_usage
@@ -108,6 +159,74 @@ def _data_set(events: int, customers: int, seed: int, period: str, out: Path = O
     return folder
 
 
+def _aggregation_data_set(events: int, customers: int, seed: int, period: str, out: Path = OUT) -> Path:
+    """The demo events spread over ``AGGREGATION_METRICS`` by event number (so a repeated event
+    stays identical), with a ``unique_key``, plus one seat level per customer the month before."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from billing_pipeline.billing.demo import demo_events
+    from billing_pipeline.billing.periods import BillingPeriod
+
+    folder = out / f"aggregations-{period}-{events}e-{customers}c-seed{seed}"
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    print(f"generating {events:,} events over {len(AGGREGATION_METRICS)} aggregations in {folder} …", flush=True)
+    base = _data_set(min(events, 1000), customers, seed, period, out)  # customers.csv and price list
+    (folder / "usage").mkdir(parents=True, exist_ok=True)
+    shutil.copy(base / "customers.csv", folder / "customers.csv")
+    billing_period = BillingPeriod.parse(period)
+    table, _ = demo_events(customers, events, billing_period, seed=seed)
+    numbers = pc.cast(pc.utf8_slice_codeunits(table["event_id"], -10), pa.int64()).to_numpy()
+    names = list(AGGREGATION_METRICS)
+    metric = pa.DictionaryArray.from_arrays(pa.array((numbers % len(names)).astype(np.int8)), pa.array(names))
+    users = pc.binary_join_element_wise("user-", pc.cast(pa.array(numbers * 7919 % 50_000), pa.string()), "")
+    table = table.set_column(2, "metric", metric).append_column("unique_key", users)
+    pq.write_table(table, folder / "usage" / f"events-{period}.parquet", row_group_size=1 << 20)
+    before = billing_period.previous()
+    rng = np.random.default_rng(seed)
+    start = int(before.start(TIME_ZONE).timestamp() * 1_000_000)
+    earlier = pa.table(
+        {
+            "event_id": [f"evt-{before.key}-seat-{index:06d}" for index in range(customers)],
+            "customer_id": [f"cus_{index:06d}" for index in range(customers)],
+            "metric": ["seats"] * customers,
+            "quantity": pa.array(rng.integers(1, 50, customers)),
+            "timestamp": pa.array(
+                start + rng.integers(0, 20 * 86_400_000_000, customers), pa.timestamp("us", tz="UTC")
+            ),
+            "unique_key": pa.nulls(customers, pa.string()),
+        }
+    )
+    pq.write_table(earlier, folder / "usage" / f"events-{before.key}.parquet")
+    marker.write_text("ok\n", encoding="utf-8")
+    return folder
+
+
+def _bench_aggregations(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
+    data = _aggregation_data_set(events, args.customers, args.seed, args.period, args.out)
+    runs: dict[str, list[dict[str, float | int]]] = {"read_sum": [], "read_aggregations": []}
+    for _ in range(args.rounds):
+        for kind, results in runs.items():
+            results.append(_measure(kind, data, args.period))
+    plain, ours = (min(results, key=lambda run: run["seconds"]) for results in runs.values())
+    ours = {**ours, "peak_mb": max(run["peak_mb"] for run in runs["read_aggregations"])}
+    print(f"read_usage, every metric summed, no spans: {plain['seconds']:.2f} s, {plain['peak_mb']:.0f} MB peak")
+    print(
+        f"read_usage, {len(AGGREGATION_METRICS)} aggregations and spans for a fifth of the customers: "
+        f"{ours['seconds']:.2f} s, {ours['peak_mb']:.0f} MB peak, {ours['duplicates']:,} duplicates dropped, "
+        f"{ours['uncovered']:,} uncovered events, {ours['problems']} problems"
+    )
+    ratio = ours["seconds"] / plain["seconds"]
+    print(f"pricing: {events} events, {ours['seconds']:.2f} s, {ours['peak_mb']:.0f} MB peak, {ratio:.2f}x sum-only")
+    if args.delete_data:
+        shutil.rmtree(data)
+    return float(ours["seconds"]), float(ours["peak_mb"]), ratio
+
+
 def _sizes(text: str) -> list[int]:
     sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
     if not sizes or min(sizes) < 1:
@@ -150,13 +269,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best time of each is kept")
     parser.add_argument("--out", type=Path, default=OUT, help="where the data sets are generated (cached)")
     parser.add_argument("--delete-data", action="store_true", help="delete each data set once measured")
-    parser.add_argument("--child", choices=["plan_period", "read_usage", "duckdb"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--aggregations", action="store_true", help="measure the six aggregations and spans against plain sums"
+    )
+    parser.add_argument(
+        "--child",
+        choices=["plan_period", "read_usage", "duckdb", "read_sum", "read_aggregations"],
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child, args.data, args.period)))
         return
-    results = [(events, *_bench_size(args, events)) for events in args.events]
+    bench = _bench_aggregations if args.aggregations else _bench_size
+    baseline = "sum-only" if args.aggregations else "duckdb"
+    results = [(events, *bench(args, events)) for events in args.events]
     lines = []
     for (small, small_s, small_mb, _), (large, large_s, large_mb, _) in itertools.pairwise(results):
         lines.append(
@@ -168,7 +296,7 @@ def main() -> None:
     # the contract's last line(s): one per size, in the order measured
     if len(results) > 1:
         for events, seconds, peak, ratio in results:
-            print(f"pricing: {events} events, {seconds:.2f} s, {peak:.0f} MB peak, {ratio:.2f}x duckdb")
+            print(f"pricing: {events} events, {seconds:.2f} s, {peak:.0f} MB peak, {ratio:.2f}x {baseline}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
-from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin
+from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin
 
 # a text timestamp this close to a period boundary is checked in Python (rounding of fractions)
 BOUNDARY_MARGIN = timedelta(seconds=2)
@@ -102,7 +102,7 @@ class Aggregates:
             self.sums[(customer, metric)] = (count, total)
 
 
-_RAW_COLUMNS = ("position", *COLUMNS)
+_RAW_COLUMNS = ("position", *COLUMNS, UNIQUE_KEY)
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ class Pushdown:
             nothing.label("event_id"),
             nothing.label("quantity"),
             nothing.label("timestamp"),
+            nothing.label(UNIQUE_KEY),
         ).group_by(w.kind, customer, metric)
         raw = sa.select(
             sa.literal(1).label("part"),
@@ -151,6 +152,7 @@ class Pushdown:
             w.event_id,
             w.quantity,
             w.timestamp,
+            w.unique_key,
         ).where(w.kind == "r")
         union = sa.union_all(aggregates, raw).subquery("pushdown")
         return sa.select(*(union.c[name] for name in _UNION_COLUMNS)).order_by(union.c.part, union.c.position)
@@ -192,7 +194,8 @@ class Pushdown:
 
 
 _UNION_COLUMNS = (
-    "part", "position", "kind", "customer_id", "metric", "rows", "whole", "micros", "event_id", "quantity", "timestamp"
+    "part", "position", "kind", "customer_id", "metric", "rows", "whole", "micros", "event_id", "quantity", "timestamp",
+    UNIQUE_KEY,
 )  # fmt: skip
 _RAW_INDEXES = tuple(_UNION_COLUMNS.index(name) for name in _RAW_COLUMNS)
 
@@ -208,7 +211,8 @@ def raw_rows_batches(
         origin.positions.extend(int(position) for position in columns[0])
         arrays = [pa.array(values, pa.string()) for values in columns[1:5]]
         arrays.append(pa.array(columns[5], moment_type))
-        yield pa.record_batch(arrays, names=list(COLUMNS))
+        arrays.append(pa.array(columns[6], pa.string()))  # null when the table has no unique_key
+        yield pa.record_batch(arrays, names=[*COLUMNS, UNIQUE_KEY])
 
 
 def build_pushdown(
@@ -221,11 +225,17 @@ def build_pushdown(
     start: datetime,
     end: datetime,
     dialect: str,
+    kept_apart: tuple[Collection[str], Collection[str]] = ((), ()),
 ) -> Pushdown | None:
-    """The classified window, or None when this database/column layout is not pushed down."""
+    """The classified window, or None when this database/column layout is not pushed down.
+
+    ``kept_apart``: (metrics, customers) whose rows are never added up in the database (metrics
+    aggregated otherwise than by a sum, customers with subscription spans): always raw.
+    """
     if dialect not in ("sqlite", "postgresql"):
         return None
-    by_name = dict(zip(COLUMNS, selected, strict=True))
+    by_name = dict(zip(COLUMNS, selected[: len(COLUMNS)], strict=True))
+    unique_key = selected[len(COLUMNS)] if len(selected) > len(COLUMNS) else sa.cast(sa.null(), sa.Text)
     event_id = _unlabeled(by_name["event_id"])
     # ids used by more than one row of the window: one GROUP BY (cheaper than a window function
     # partitioned by id), joined to the rows (a hash join; an IN (subquery) can become a subplan
@@ -238,6 +248,7 @@ def build_pushdown(
         sa.select(
             sa.func.row_number().over(order_by=list(order)).label("position"),
             *(expression.label(name) for name, expression in by_name.items()),
+            _unlabeled(unique_key).label(UNIQUE_KEY),
             repeated_ids.c.repeated_id.is_not(None).label("repeated"),
             *extra,
         )
@@ -264,11 +275,21 @@ def build_pushdown(
         w.c.customer_id.is_not(None),
         w.c.metric.is_not(None),
         quantity_ok,
+        *(
+            sa.not_(
+                column.in_(sa.bindparam(f"kept_apart_{name}", sorted(values), expanding=True, literal_execute=True))
+            )
+            for name, column, values in (
+                ("metrics", w.c.metric, kept_apart[0]),
+                ("customers", w.c.customer_id, kept_apart[1]),
+            )
+            if values
+        ),
     )
     kind = sa.case((summable, "a"), (sure_out, "s"), else_="r")
     # every expression evaluated once per row, then materialized once for both parts of the read
     classified = (
-        sa.select(w.c.position, *(w.c[name] for name in COLUMNS), kind.label("kind"))
+        sa.select(w.c.position, *(w.c[name] for name in COLUMNS), w.c.unique_key, kind.label("kind"))
         .cte("classified")
         .prefix_with("MATERIALIZED")
     )

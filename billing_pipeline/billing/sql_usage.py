@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from billing_pipeline.billing.coverage import UsageSpans
 from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.price_plans import Aggregation
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.sql_pushdown import (
     MAX_BAD_KEYS,
@@ -45,7 +47,8 @@ from billing_pipeline.billing.sql_pushdown import (
     build_pushdown,
     raw_rows_batches,
 )
-from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin, UsageReader, UsageTotals
+from billing_pipeline.billing.usage_detail import SUM, WEIGHTED
+from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin, UsageReader, UsageTotals
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,8 @@ class _Query:
     statement: sa.Select
     timestamps_are_instants: bool
     pushdown: Pushdown | None = None
+    # the rows before the window of the weighted_sum metrics: only for the level entering the period
+    carry_in: sa.Select | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,10 @@ class SqlUsageSource:
         *,
         customers: Collection[str] | None,
         metrics: Collection[str] | None,
+        aggregations: Mapping[str, Aggregation] | None = None,
+        spans: UsageSpans | None = None,
     ) -> UsageTotals:
-        reader = UsageReader(period, zone, customers, metrics)
+        reader = UsageReader(period, zone, customers, metrics, aggregations, spans)
         label = self.label
         logger.info("reading the usage of %s from %s", period.key, label)
         engine = self._engine(reader.log)
@@ -172,9 +179,11 @@ class SqlUsageSource:
             return
         with connection:
             try:
-                query = self._query(connection, period, zone, reader.log)
+                query = self._query(connection, period, zone, reader)
                 if query is not None and not (query.pushdown and self._pushed_down(connection, query, reader)):
                     reader.read_batches(_TableOrigin(self.label), self._batches(connection, query))
+                if query is not None and query.carry_in is not None:
+                    reader.carry_in_batches(self._batches(connection, query, query.carry_in))
             except (sa.exc.SQLAlchemyError, pa.ArrowException) as error:
                 reader.log.add(self.label, f"cannot read the table: {self._message(error)}")
 
@@ -221,9 +230,10 @@ class SqlUsageSource:
     # -- the query -----------------------------------------------------------------------------
 
     def _query(
-        self, connection: sa.Connection, period: BillingPeriod, zone: ZoneInfo, log: ProblemLog
+        self, connection: sa.Connection, period: BillingPeriod, zone: ZoneInfo, reader: UsageReader
     ) -> _Query | None:
         """The SELECT of the period's rows, or None after reporting why the table cannot be read."""
+        log = reader.log
         inspector = sa.inspect(connection)
         if not inspector.has_table(self.table, schema=self.schema):
             log.add(self.label, "table not found")
@@ -236,15 +246,18 @@ class SqlUsageSource:
                 problems.append((name, "missing column"))
             elif (reason := _type_problem(name, types[name], dialect)) is not None:
                 problems.append((name, reason))
+        if UNIQUE_KEY in types and (reason := _type_problem("event_id", types[UNIQUE_KEY], dialect)) is not None:
+            problems.append((UNIQUE_KEY, reason))
         for name, reason in problems:
             log.add(self.label, reason, field=name)
         if problems:
             return None
 
-        table = sa.table(self.table, *(sa.column(name) for name in COLUMNS), schema=self.schema)
+        names = [*COLUMNS, *([UNIQUE_KEY] if UNIQUE_KEY in types else [])]
+        table = sa.table(self.table, *(sa.column(name) for name in names), schema=self.schema)
         selected = [
             table.c[name] if _read_as_is(name, types[name], dialect) else sa.cast(table.c[name], sa.Text).label(name)
-            for name in COLUMNS
+            for name in names
         ]
         instants = _holds_instants(types["timestamp"], dialect)
         moment = table.c.timestamp
@@ -259,20 +272,45 @@ class SqlUsageSource:
         order = [table.c[name] for name in _ORDER]
         statement = sa.select(*selected).where(kept).order_by(*order)
         pushdown = None
+        kinds = reader.classifier.aggregations
         if self.pushdown:
+            # only sums of customers without spans are added up in the database; other rows are raw
+            kept_apart = (sorted(m for m, kind in kinds.items() if kind != SUM), sorted(reader.classifier.spans))
             pushdown = build_pushdown(
-                table, selected, kept, order, instants=instants, start=start, end=end, dialect=dialect.name
+                table,
+                selected,
+                kept,
+                order,
+                instants=instants,
+                start=start,
+                end=end,
+                dialect=dialect.name,
+                kept_apart=kept_apart,
             )
-        return _Query(statement, instants, pushdown)
+        weighted = sorted(metric for metric, kind in kinds.items() if kind == WEIGHTED)
+        carry_in = None
+        if weighted:
+            if instants:
+                earlier = moment < start
+            else:
+                upper = (start.astimezone(ZoneInfo("UTC")) + 2 * WINDOW_MARGIN).date().isoformat()
+                earlier = (sa.collate(moment, "C") if dialect.name == "postgresql" else moment) < upper
+            metric = sa.cast(table.c.metric, sa.Text)
+            carry_in = sa.select(*selected[: len(COLUMNS)]).where(earlier, metric.in_(weighted))
+        return _Query(statement, instants, pushdown, carry_in)
 
-    def _batches(self, connection: sa.Connection, query: _Query) -> Iterator[pa.RecordBatch]:
-        streamed = connection.execution_options(yield_per=self.fetch_rows).execute(query.statement)
+    def _batches(
+        self, connection: sa.Connection, query: _Query, statement: sa.Select | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        statement = query.statement if statement is None else statement
+        streamed = connection.execution_options(yield_per=self.fetch_rows).execute(statement)
         moment_type = pa.timestamp("us", tz="UTC") if query.timestamps_are_instants else pa.string()
         for rows in streamed.partitions():
             columns = list(zip(*rows, strict=True))
             arrays = [pa.array(values, pa.string()) for values in columns[:4]]
             arrays.append(pa.array(columns[4], moment_type))
-            yield pa.record_batch(arrays, names=list(COLUMNS))
+            arrays.extend(pa.array(values, pa.string()) for values in columns[5:])
+            yield pa.record_batch(arrays, names=[*COLUMNS, UNIQUE_KEY][: len(arrays)])
 
     # -- keeping the password out of every message ---------------------------------------------
 

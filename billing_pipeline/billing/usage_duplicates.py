@@ -53,6 +53,7 @@ class Dropped:
 
     rows: list[pa.RecordBatch]  # their CONTENT
     repeats: int
+    positions: list[np.ndarray]  # the kept-row positions of ``rows``, batch for batch
 
 
 def candidates(store: KeptStore) -> Candidates:
@@ -100,10 +101,10 @@ def resolve(
     """The later copies of every repeated event id, reporting those whose content differs."""
     found = candidates(store)
     if not len(found.positions):
-        return Dropped([], 0)
+        return Dropped([], 0, [])
     frame, content = _candidate_rows(store, found, origins, log, reread, hashes_of)
     if frame.empty:
-        return Dropped([], 0)
+        return Dropped([], 0, [])
     frame = frame.sort_values(["event_id", "position"], kind="stable")
     first = frame.groupby("event_id", sort=False)[[*_CONTENT, "origin", "record"]].transform("first")
     later = frame["event_id"].duplicated()
@@ -125,12 +126,13 @@ def resolve(
             field="event_id",
             value=row["event_id"],
         )
-    dropped = frame.loc[later, ["batch", "row"]]
-    rows = [
-        content[int(batch)].take(pa.array(np.sort(group["row"].to_numpy())))
-        for batch, group in dropped.groupby("batch", sort=True)
-    ]
-    return Dropped(rows, int((later & same).sum()))
+    dropped = frame.loc[later, ["batch", "row", "position"]]
+    rows, positions = [], []
+    for batch, group in dropped.groupby("batch", sort=True):
+        group = group.sort_values("row")
+        rows.append(content[int(batch)].take(pa.array(group["row"].to_numpy())))
+        positions.append(group["position"].to_numpy().astype(np.int64))
+    return Dropped(rows, int((later & same).sum()), positions)
 
 
 def _candidate_rows(

@@ -10,7 +10,7 @@ import array
 import bisect
 import csv
 import itertools
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,10 +19,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from billing_pipeline.billing.coverage import UsageSpans
 from billing_pipeline.billing.periods import BillingPeriod, time_zone
+from billing_pipeline.billing.price_plans import Aggregation
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_duplicates import CHANGED
-from billing_pipeline.billing.usage_reader import COLUMNS, UsageOrigin, UsageReader, UsageTotals
+from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin, UsageReader, UsageTotals
 
 USAGE_SUFFIXES = (".csv", ".parquet")
 _BATCH_ROWS = 1 << 20
@@ -124,7 +126,7 @@ def _csv(usage_file: UsageFile, log: ProblemLog) -> Iterator[pa.RecordBatch]:
         read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=malformed),
         convert_options=pa_csv.ConvertOptions(
-            include_columns=list(COLUMNS),
+            include_columns=[*COLUMNS, *([UNIQUE_KEY] if UNIQUE_KEY in header else [])],
             column_types=dict.fromkeys(header, pa.string()),
             strings_can_be_null=False,
         ),
@@ -153,6 +155,8 @@ def _parquet(usage_file: UsageFile, log: ProblemLog) -> Iterator[pa.RecordBatch]
             problems.append(
                 (column, "timestamps without a time zone are ambiguous: store UTC instants (timestamp with tz)")
             )
+    if schema.get_field_index(UNIQUE_KEY) >= 0 and not _is_text(schema.field(UNIQUE_KEY).type):
+        problems.append((UNIQUE_KEY, f"column of type {schema.field(UNIQUE_KEY).type}; expected {_ID_TYPES}"))
     for column, reason in problems:
         log.add(usage_file.label, reason, field=column)
     if problems:
@@ -177,9 +181,10 @@ def _parquet_batches(
     groups = range(len(sizes))
     if starts is not None:
         groups = sorted({bisect.bisect_right(firsts, start) - 1 for start in starts})
+    columns = [*COLUMNS, *([UNIQUE_KEY] if schema.get_field_index(UNIQUE_KEY) >= 0 else [])]
     for group in groups:
         first = firsts[group]
-        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, row_groups=[group], columns=list(COLUMNS)):
+        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, row_groups=[group], columns=columns):
             yield first, batch
             first += batch.num_rows
 
@@ -214,15 +219,18 @@ def read_usage(
     customers: Collection[str] | None = None,
     metrics: Collection[str] | None = None,
     label_root: Path | None = None,
+    aggregations: Mapping[str, Aggregation] | None = None,
+    spans: UsageSpans | None = None,
 ) -> UsageTotals:
-    """Totals and every problem; ``customers``/``metrics``: the known ids (None = not checked)."""
+    """Totals and every problem; ``customers``/``metrics``: the known ids (None = not checked);
+    ``aggregations`` and ``spans``: as ``UsageSource.read`` takes them."""
     billing_period = BillingPeriod.of(period)
     usage_dir = Path(usage_dir)
     root = label_root if label_root is not None else usage_dir.parent
-    reader = UsageReader(billing_period, time_zone(tz), customers, metrics)
+    reader = UsageReader(billing_period, time_zone(tz), customers, metrics, aggregations, spans)
     if not usage_dir.is_dir():
         reader.log.add(_label(usage_dir, root), "usage directory not found")
-        return UsageTotals({}, 0, 0, 0, 0, reader.log.problems)
+        return reader.finish(0)
     paths = usage_files(usage_dir)
     for path in paths:
         read_file(reader, UsageFile(label=_label(path, root), path=path))
@@ -247,9 +255,18 @@ class FileUsageSource:
         *,
         customers: Collection[str] | None,
         metrics: Collection[str] | None,
+        aggregations: Mapping[str, Aggregation] | None = None,
+        spans: UsageSpans | None = None,
     ) -> UsageTotals:
         return read_usage(
-            self.usage_dir, period, zone, customers=customers, metrics=metrics, label_root=self.label_root
+            self.usage_dir,
+            period,
+            zone,
+            customers=customers,
+            metrics=metrics,
+            label_root=self.label_root,
+            aggregations=aggregations,
+            spans=spans,
         )
 
 

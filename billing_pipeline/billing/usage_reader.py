@@ -12,7 +12,7 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -22,15 +22,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from billing_pipeline.billing.coverage import UncoveredUsage
+from billing_pipeline.billing.coverage import UncoveredUsage, UsageSpans
 from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
+from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
+from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
+from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
 from billing_pipeline.billing.usage_totals import RunningSums, add_up
 
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
+UNIQUE_KEY = "unique_key"  # optional: what ``unique_count`` metrics count
 
 
 @dataclass(frozen=True)
@@ -92,54 +96,6 @@ class _RowIssues:
     examples: list[tuple[int, object]] = field(default_factory=list)
 
 
-class _Codes:
-    """Dense integer codes for customer ids or metrics, checked against the known values."""
-
-    def __init__(self, known: Collection[str] | None) -> None:
-        self.known = None if known is None else frozenset(known)
-        self.code_of: dict[str, int] = {}
-        self.values: list[str] = []
-        # the last dictionary and its codes: the row groups of a file usually share one
-        self._last: tuple[pa.Array, np.ndarray] | None = None
-
-    def accepts(self, value: str | None) -> bool:
-        """Whether rows with this value pass the checks of ``encode`` (present, and known if a list is given)."""
-        if value is None or not str(value).strip():
-            return False
-        return self.known is None or value in self.known
-
-    def encode(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(codes, missing mask, unknown mask) for a column of ids."""
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(plain_strings(column))
-        if self._last is not None and self._last[0].equals(column.dictionary):
-            mapping = self._last[1]  # codes never change once given
-        else:
-            mapping = self._mapping(column.dictionary)
-            self._last = (column.dictionary, mapping)
-        indices = column.indices.fill_null(len(mapping) - 1).to_numpy(zero_copy_only=False)
-        codes = mapping[indices]
-        return codes, codes == -1, codes == -2
-
-    def _mapping(self, values: pa.Array) -> np.ndarray:
-        """Code of each dictionary entry (-1 missing, -2 unknown), and -1 for nulls at the end."""
-        dictionary = values.to_pylist()
-        mapping = np.empty(len(dictionary) + 1, dtype=np.int32)
-        for position, value in enumerate(dictionary):
-            if value is None or not str(value).strip():
-                mapping[position] = -1
-            elif self.known is not None and value not in self.known:
-                mapping[position] = -2
-            else:
-                code = self.code_of.get(value)
-                if code is None:
-                    code = self.code_of[value] = len(self.values)
-                    self.values.append(value)
-                mapping[position] = code
-        mapping[-1] = -1  # null entries
-        return mapping
-
-
 class UsageReader:
     """Checks usage batches of one period from any number of origins, then adds them up."""
 
@@ -149,11 +105,13 @@ class UsageReader:
         zone: ZoneInfo,
         customers: Collection[str] | None,
         metrics: Collection[str] | None,
+        aggregations: Mapping[str, str] | None = None,
+        spans: UsageSpans | None = None,
     ) -> None:
         self.start: datetime = period.start(zone)
         self.end: datetime = period.end(zone)
-        self.customers = _Codes(customers)
-        self.metrics = _Codes(metrics)
+        self.customers = Codes(customers)
+        self.metrics = Codes(metrics)
         self.origins: list[UsageOrigin] = []
         self.issues: dict[tuple[int, str, str], _RowIssues] = {}
         self.log = ProblemLog()
@@ -164,6 +122,12 @@ class UsageReader:
         self.rows_in_period = 0
         # sums of checked rows computed elsewhere (the SQL pushdown), added to the totals at the end
         self.aggregates: dict[tuple[str, str], Decimal] = {}
+        # rows of non-sum metrics and of customers with spans, kept one by one (``usage_detail.py``)
+        self.classifier = Classifier(aggregations, spans, self.customers, self.metrics)
+        self.detail = DetailRows(self.classifier)
+        self.carry = CarryIn()
+        self.days = PeriodDays.of(period, zone)
+        self._dropped = np.zeros(0, dtype=np.int64)
 
     # -- problems -----------------------------------------------------------------------------
 
@@ -223,6 +187,13 @@ class UsageReader:
         for (customer, metric), quantity in self.aggregates.items():
             metrics = totals.setdefault(customer, {})
             metrics[metric] = metrics.get(metric, Decimal(0)) + quantity
+        span_quantities: dict[str, list[dict[str, Decimal]]] = {}
+        uncovered: list[UncoveredUsage] = []
+        if self.classifier.active:
+            detail = aggregate(*self.detail.table(self._dropped), self.classifier, self.carry, self.days)
+            for customer, metrics in detail.quantities.items():
+                totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
+            span_quantities, uncovered = detail.span_quantities, detail.uncovered
         self._report_rows()
         return UsageTotals(
             quantities=totals,
@@ -231,6 +202,8 @@ class UsageReader:
             rows_in_period=self.rows_in_period,
             duplicate_events=repeats,
             problems=self.log.problems,
+            span_quantities=span_quantities,
+            uncovered=uncovered,
         )
 
     def _batch(self, file: int, batch: pa.RecordBatch, first: int) -> None:
@@ -242,6 +215,8 @@ class UsageReader:
         for reason, mask in instants.bad.items():
             self._rows(file, "timestamp", reason, mask, records, batch.column("timestamp"))
         assert instants.values is not None
+        if self.classifier.weighted:
+            self._carry_in(batch, instants.values)
         kind = instants.values.type
         in_period = (
             pc.and_(
@@ -283,6 +258,7 @@ class UsageReader:
             self._rows(file, name, f"unknown {noun}", unknown, records, column)
             bad |= missing | unknown
             codes[name] = values
+        unique_keys = self._unique_keys(file, batch, records, codes["metric"], bad)
         amounts: Checked = quantities(batch.column("quantity"))
         for reason, mask in amounts.bad.items():
             self._rows(file, "quantity", reason, mask, records, batch.column("quantity"))
@@ -293,6 +269,7 @@ class UsageReader:
         if not good.all():
             keep = pa.array(good)
             event_ids, amount_values = event_ids.filter(keep), amounts.values.filter(keep)
+            unique_keys = None if unique_keys is None else unique_keys.filter(keep)
             records, micros = records[good], micros[good]
             codes = {name: values[good] for name, values in codes.items()}
         else:
@@ -300,7 +277,7 @@ class UsageReader:
         if len(records) == 0:
             return
         metrics = codes["metric"].astype(np.int16)
-        self.sums.add(codes["customer_id"], metrics, amount_values)
+        self._add_up(codes["customer_id"], metrics, amount_values, micros, event_ids, unique_keys)
         kept = np.zeros(batch_rows, dtype=bool)
         kept[records - first] = True
         content = [event_ids, pa.array(codes["customer_id"], pa.int32()), pa.array(metrics), amount_values]
@@ -313,12 +290,83 @@ class UsageReader:
             rereadable=self.origins[file].rereadable,
         )
 
+    def _add_up(
+        self,
+        customers: np.ndarray,
+        metrics: np.ndarray,
+        amounts: pa.Array,
+        micros: np.ndarray,
+        event_ids: pa.Array,
+        unique_keys: pa.Array | None,
+    ) -> None:
+        """Sum the valid rows of plain sums; keep the others one by one (``usage_detail``)."""
+        detail = self.classifier.detail_mask(customers, metrics) if self.classifier.active else None
+        if detail is None or not detail.any():
+            self.sums.add(customers, metrics, amounts)
+            return
+        rows = np.flatnonzero(detail)
+        picked = pa.array(rows)
+        self.detail.add(
+            self.store.count + rows,  # the positions ``store.add`` is about to give them
+            customers[rows],
+            metrics[rows],
+            amounts.take(picked),
+            micros[rows],
+            event_ids.take(picked),
+            None if unique_keys is None else unique_keys.take(picked),
+        )
+        if not detail.all():
+            summed = ~detail
+            self.sums.add(customers[summed], metrics[summed], amounts.filter(pa.array(summed)))
+
+    def _unique_keys(
+        self, file: int, batch: pa.RecordBatch, records: np.ndarray, metrics: np.ndarray, bad: np.ndarray
+    ) -> pa.Array | None:
+        """The ``unique_key`` column (None when absent); an event of a ``unique_count`` metric
+        without one is a bad row (``bad`` updated)."""
+        present = UNIQUE_KEY in batch.schema.names
+        column = plain_strings(batch.column(UNIQUE_KEY)) if present else None
+        if not self.classifier.unique_metrics:
+            return column
+        shown = column if column is not None else pa.nulls(batch.num_rows, pa.string())
+        if column is None:
+            missing = np.ones(batch.num_rows, dtype=bool)
+        else:
+            missing = pc.or_kleene(column.is_null(), pc.equal(column, "")).fill_null(True)
+            missing = missing.to_numpy(zero_copy_only=False)
+        for metric in sorted(self.classifier.unique_metrics):
+            code = self.metrics.code_of.get(metric)
+            if code is None:
+                continue
+            mask = missing & (metrics == code)
+            reason = f"metric {metric} counts distinct unique_key values: this event has none"
+            self._rows(file, UNIQUE_KEY, reason, mask, records, shown)
+            bad |= mask
+        return column
+
+    def _carry_in(self, batch: pa.RecordBatch, instants: pa.Array) -> None:
+        """Keep the latest valid event before the period of each (customer, weighted_sum metric)."""
+        self.carry.read(batch, instants, self.start, self.classifier)
+
+    def carry_in_batches(self, batches: Iterable[pa.RecordBatch]) -> None:
+        """Rows read only for the level entering the period (a SQL source's earlier rows): never
+        checked nor counted, only used by ``weighted_sum``."""
+        for batch in batches:
+            if batch.num_rows:
+                instants = timestamps(batch.column("timestamp")).values
+                assert instants is not None
+                self._carry_in(batch, instants)
+
     def totals(self) -> tuple[dict[str, dict[str, Decimal]], int]:
         """Quantity per customer and metric, duplicates dropped, and how many exact repeats there were."""
         codes = (self.customers.values, self.metrics.values)
         # looked up at call time, so that a test can swap the hash for one that collides
         hashes_of = lambda ids: string_hashes(ids)  # noqa: E731
-        return add_up(self.store, self.sums, self.origins, self.log, codes, self._reread, hashes_of)
+        detail_of = self.classifier.detail_mask if self.classifier.active else None
+        totals, repeats, self._dropped = add_up(
+            self.store, self.sums, self.origins, self.log, codes, self._reread, hashes_of, detail_of
+        )
+        return totals, repeats
 
     def _reread(self, origin: int, wanted: dict[int, np.ndarray]) -> dict[int, pa.RecordBatch]:
         """Content of the kept rows ``wanted`` (batch index -> kept rows) of batches not kept in memory."""
@@ -358,6 +406,9 @@ class UsageReader:
 
 
 def _typed(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or (
-        pa.types.is_timestamp(kind)
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or (pa.types.is_timestamp(kind))
     )

@@ -143,15 +143,28 @@ def add_up(
     codes: tuple[Sequence[str], Sequence[str]],
     reread: Reread,
     hashes_of: Callable[[pa.Array], np.ndarray],
-) -> tuple[dict[str, dict[str, Decimal]], int]:
+    detail_of: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> tuple[dict[str, dict[str, Decimal]], int, np.ndarray]:
     """Drop repeated events (reporting those that differ), then the sums per customer and metric.
 
-    ``sums`` holds every kept row of ``store`` already; ``codes``: the customer ids and metrics
-    behind the integer codes of the kept rows.
+    ``sums`` holds every kept row of ``store`` already but the detail rows (``detail_of``: which
+    rows, by customer and metric codes, were kept one by one rather than summed); ``codes``: the
+    customer ids and metrics behind the integer codes of the kept rows. Also returns the kept-row
+    positions of the dropped detail rows, for their keeper to take out.
     """
     if not store.batches:
-        return {}, 0
+        return {}, 0, np.zeros(0, dtype=np.int64)
     dropped = resolve(store, origins, log, reread, hashes_of)
-    for rows in dropped.rows:
-        sums.subtract(rows.column("customer").to_numpy(), rows.column("metric").to_numpy(), rows.column("quantity"))
-    return sums.totals(*codes), dropped.repeats
+    detail: list[np.ndarray] = []
+    for rows, positions in zip(dropped.rows, dropped.positions, strict=True):
+        customers, metrics = rows.column("customer").to_numpy(), rows.column("metric").to_numpy()
+        if detail_of is not None:
+            kept_apart = detail_of(customers, metrics)
+            if kept_apart.any():
+                detail.append(positions[kept_apart])
+                rows = rows.filter(pa.array(~kept_apart))
+                customers, metrics = customers[~kept_apart], metrics[~kept_apart]
+        if rows.num_rows:
+            sums.subtract(customers, metrics, rows.column("quantity"))
+    positions = np.sort(np.concatenate(detail)) if detail else np.zeros(0, dtype=np.int64)
+    return sums.totals(*codes), dropped.repeats, positions

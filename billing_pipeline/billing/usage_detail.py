@@ -1,0 +1,211 @@
+"""Per-event rows kept for the metrics that are not plain sums, and for customers billed by spans.
+
+Summing needs nothing but a running total per (customer, metric) (``usage_totals.RunningSums``), so
+that stays the fast path. The other aggregations (``count``, ``unique_count``, ``max``, ``latest``,
+``weighted_sum``) and the customers with subscription spans (their events are split by day) need
+each event; ``DetailRows`` keeps, for those rows only, compact columns: the row's position among
+the reader's kept rows (how a duplicate found later is taken out again), customer and metric codes,
+quantity, instant, and the ``event_id`` / ``unique_key`` only where an aggregation reads them.
+
+``weighted_sum`` also needs the level entering the period: the quantity of the latest valid event
+before the period start, whatever file or month it is in (``CarryIn``). Those earlier rows are not
+checked (another month's problems are that month's), only skipped when they cannot be read.
+
+The arithmetic on what is kept is ``usage_aggregate.py``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from billing_pipeline.billing.coverage import UsageSpans
+from billing_pipeline.billing.price_plans import AGGREGATIONS
+from billing_pipeline.billing.usage_columns import QUANTITY_TYPE, plain_strings, quantities
+
+if TYPE_CHECKING:
+    from billing_pipeline.billing.usage_codes import Codes
+
+# aggregation -> its small integer kind, as stored per metric code
+KIND = {name: index for index, name in enumerate(AGGREGATIONS)}
+SUM, COUNT, UNIQUE, MAX, LATEST, WEIGHTED = (KIND[name] for name in AGGREGATIONS)
+_ORDERED = (LATEST, WEIGHTED)  # kinds that order events, ties broken by event_id
+DETAIL_SCHEMA = pa.schema(
+    [
+        ("position", pa.int64()),
+        ("customer", pa.int32()),
+        ("metric", pa.int16()),
+        ("instant", pa.int64()),  # microseconds since the epoch (UTC)
+        ("event_id", pa.string()),  # only for ordered kinds, null otherwise
+        ("unique_key", pa.string()),  # only for unique_count, null otherwise
+    ]
+)
+
+
+class Classifier:
+    """Which metric codes are aggregated how, and which customer codes have spans.
+
+    Codes are handed out by the reader's ``Codes`` as values are met: the lookup arrays grow
+    with them, only ever looking at the new values.
+    """
+
+    def __init__(
+        self,
+        aggregations: Mapping[str, str] | None,
+        spans: UsageSpans | None,
+        customers: Codes,
+        metrics: Codes,
+    ) -> None:
+        self.aggregations = {metric: KIND[kind] for metric, kind in (aggregations or {}).items()}
+        self.spans = dict(spans or {})
+        self.customers, self.metrics = customers, metrics
+        self._kinds = np.zeros(0, dtype=np.int8)
+        self._spanned = np.zeros(0, dtype=bool)
+        # nothing but sums and no spans: the reader never looks at a row twice
+        self.active = bool(self.spans) or any(kind != SUM for kind in self.aggregations.values())
+        self.weighted = any(kind == WEIGHTED for kind in self.aggregations.values())
+        self.unique_metrics = {metric for metric, kind in self.aggregations.items() if kind == UNIQUE}
+
+    def kinds(self) -> np.ndarray:
+        """Aggregation kind of every metric code known so far."""
+        values = self.metrics.values
+        if len(self._kinds) < len(values):
+            new = [self.aggregations.get(value, SUM) for value in values[len(self._kinds) :]]
+            self._kinds = np.concatenate([self._kinds, np.array(new, dtype=np.int8)])
+        return self._kinds
+
+    def spanned(self) -> np.ndarray:
+        """Whether each customer code known so far was given spans."""
+        values = self.customers.values
+        if len(self._spanned) < len(values):
+            new = [value in self.spans for value in values[len(self._spanned) :]]
+            self._spanned = np.concatenate([self._spanned, np.array(new, dtype=bool)])
+        return self._spanned
+
+    def detail_mask(self, customers: np.ndarray, metrics: np.ndarray) -> np.ndarray:
+        """Rows (valid codes) that must be kept one by one rather than summed."""
+        mask = self.kinds()[metrics] != SUM
+        if self.spans:
+            mask |= self.spanned()[customers]
+        return mask
+
+
+class DetailRows:
+    """The kept per-event columns, batch by batch; duplicates are taken out by position at the end."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+        self.parts: list[pa.RecordBatch] = []
+        self.quantities: list[pa.Array] = []  # int64 or decimal128(38, 6), per part
+
+    def add(
+        self,
+        positions: np.ndarray,
+        customers: np.ndarray,
+        metrics: np.ndarray,
+        quantities: pa.Array,
+        micros: np.ndarray,
+        event_ids: pa.Array,
+        unique_keys: pa.Array | None,
+    ) -> None:
+        """Keep rows already filtered to the detail ones (``positions``: their kept-row positions)."""
+        kinds = self.classifier.kinds()[metrics]
+        ordered = np.isin(kinds, _ORDERED)
+        ids = _only(event_ids, ordered)
+        unique = kinds == UNIQUE
+        keys = pa.nulls(len(positions), pa.string()) if unique_keys is None else _only(unique_keys, unique)
+        columns = [pa.array(positions), pa.array(customers, pa.int32()), pa.array(metrics, pa.int16())]
+        columns += [pa.array(micros, pa.int64()), ids, keys]
+        self.parts.append(pa.RecordBatch.from_arrays(columns, schema=DETAIL_SCHEMA))
+        self.quantities.append(quantities)
+
+    def table(self, dropped: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
+        """Every kept row, their quantities, and the rows that are the ``dropped`` positions (later
+        copies of an event): marked rather than filtered out, which would copy every column."""
+        if not self.parts:
+            return DETAIL_SCHEMA.empty_table(), pa.array([], pa.int64()), np.zeros(0, dtype=np.int64)
+        quantities = _one_type(self.quantities)
+        table = pa.Table.from_batches(self.parts, schema=DETAIL_SCHEMA)
+        self.parts, self.quantities = [], []
+        positions = table.column("position").to_numpy()  # increasing: rows are kept in reading order
+        rows = np.searchsorted(positions, dropped)
+        rows = rows[(rows < len(positions)) & (positions[np.minimum(rows, len(positions) - 1)] == dropped)]
+        return table, quantities, rows
+
+
+class CarryIn:
+    """Per (customer, metric) of a ``weighted_sum`` metric: the latest valid event before the period.
+
+    "Latest" is by instant, then by the greatest ``event_id`` (the rule of ``latest``); the same
+    row seen twice (a SQL source may fetch it twice) changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self.levels: dict[tuple[int, int], tuple[int, str, object]] = {}  # -> (instant, event_id, quantity)
+
+    def read(self, batch: pa.RecordBatch, instants: pa.Array, start: datetime, classifier: Classifier) -> None:
+        """Take the rows of ``batch`` (``instants``: its converted timestamps) before ``start``."""
+        before = pc.less(instants, pa.scalar(start, instants.type)).fill_null(False)
+        if not pc.any(before).as_py():
+            return
+        batch, instants = batch.filter(before), instants.filter(before)
+        metrics = classifier.metrics.encode(batch.column("metric"))[0]
+        ok = metrics >= 0
+        ok[ok] = classifier.kinds()[metrics[ok]] == WEIGHTED
+        if not ok.any():
+            return
+        customers = classifier.customers.encode(batch.column("customer_id"))[0]
+        event_ids = plain_strings(batch.column("event_id"))
+        amounts = quantities(batch.column("quantity"))
+        ok &= (customers >= 0) & ~amounts.bad_mask(batch.num_rows)
+        missing_id = pc.or_kleene(event_ids.is_null(), pc.equal(event_ids, "")).fill_null(True)
+        ok &= ~missing_id.to_numpy(zero_copy_only=False)
+        micros = instants.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        keep = pa.array(ok)
+        assert amounts.values is not None
+        self.add(customers[ok], metrics[ok], micros[ok], event_ids.filter(keep), amounts.values.filter(keep))
+
+    def add(
+        self, customers: np.ndarray, metrics: np.ndarray, micros: np.ndarray, event_ids: pa.Array, amounts: pa.Array
+    ) -> None:
+        """Valid earlier rows of weighted metrics; only the latest of each key in the batch is looked at."""
+        if not len(customers):
+            return
+        keys = (customers.astype(np.int64) << 16) | metrics.astype(np.int64)
+        table = pa.table({"key": keys, "instant": micros, "event_id": event_ids, "quantity": amounts})
+        order = pc.sort_indices(
+            table, sort_keys=[("key", "ascending"), ("instant", "ascending"), ("event_id", "ascending")]
+        )
+        table = table.take(order)
+        sorted_keys = table.column("key").to_numpy()
+        last = np.flatnonzero(np.append(sorted_keys[1:] != sorted_keys[:-1], True))
+        latest = table.take(pa.array(last)).to_pydict()
+        for key, instant, event_id, quantity in zip(
+            latest["key"], latest["instant"], latest["event_id"], latest["quantity"], strict=True
+        ):
+            code = (key >> 16, key & 0xFFFF)
+            known = self.levels.get(code)
+            if known is None or (known[0], known[1]) < (instant, event_id):
+                self.levels[code] = (instant, event_id, quantity)
+
+
+def _only(column: pa.Array, mask: np.ndarray) -> pa.Array:
+    """``column`` as plain strings where ``mask`` holds, null elsewhere (nothing kept that is not read)."""
+    if not mask.any():
+        return pa.nulls(len(mask), pa.string())
+    strings = column.cast(pa.string()) if not pa.types.is_string(column.type) else column
+    if mask.all():
+        return strings
+    return pc.if_else(pa.array(mask), strings, pa.scalar(None, pa.string()))
+
+
+def _one_type(parts: Sequence[pa.Array]) -> pa.Array:
+    """The quantities as one array: int64 when every part is, decimal128(38, 6) otherwise."""
+    if all(pa.types.is_integer(part.type) for part in parts):
+        return pa.concat_arrays([part.cast(pa.int64()) for part in parts])
+    return pa.concat_arrays([part.cast(QUANTITY_TYPE) for part in parts])
