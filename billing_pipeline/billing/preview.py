@@ -105,7 +105,8 @@ def _invoice_table(invoice: InvoicePlan) -> list[str]:
         f"= {amount_text(row.vat_amount)}"
         for row in invoice.vat_breakdown
     )
-    plans = "subscription" if invoice.segments else f"plan {customer.plan}"
+    names = [segment.plan for segment in invoice.segments] or [customer.plan]
+    plans = f"plan{'s' if len(names) > 1 else ''} {' → '.join(names)}"
     return [
         f"{customer.customer_id}  {customer.display_name} ({customer.country_code}, {plans})",
         *(_segment_text(segment) for segment in invoice.segments),

@@ -42,7 +42,7 @@ def test_preview_table_uses_environment_defaults() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Billing period 2026-09 (September 2026), time zone UTC. Dry run")
     assert "cus_fr_001  Boulangerie Numérique SAS (FR, plan starter)" in result.stdout
-    assert "Usage: 9 files," in result.stdout
+    assert "Usage: 10 files," in result.stdout
 
 
 def test_invalid_input_exits_2_with_errors(data_dir: Path, write_usage: Callable) -> None:

@@ -22,7 +22,7 @@ def problems(tmp_path: Path, **overrides: str) -> list[tuple[str, int | None, st
 
 def test_sample_customers_are_valid() -> None:
     customers = load_customers(SAMPLE_DIR / "customers.csv")
-    assert len(customers) == 30
+    assert len(customers) == 31
     assert {c.kind for c in customers.values()} == {"company", "individual"}
     individual = next(c for c in customers.values() if c.kind == "individual")
     assert individual.display_name == f"{individual.first_name} {individual.last_name}"

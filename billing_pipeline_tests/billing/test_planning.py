@@ -19,9 +19,9 @@ D = Decimal
 def test_sample_data_bills_every_month(period: str) -> None:
     plan = plan_period(period, SAMPLE_DIR)
     assert plan.period.key == period and plan.currency == "EUR" and plan.timezone == "Europe/Paris"
-    assert plan.usage_stats.files == 9
+    assert plan.usage_stats.files == 10
     assert plan.usage_stats.customers_billed == len(plan.invoices) >= 28
-    assert plan.usage_stats.customers_billed + plan.usage_stats.customers_skipped == 30
+    assert plan.usage_stats.customers_billed + plan.usage_stats.customers_skipped == 31
     assert plan.net_total == exact_sum([invoice.net_total for invoice in plan.invoices])
     assert plan.vat_total == exact_sum([invoice.vat_total for invoice in plan.invoices])
     assert plan.total == plan.net_total + plan.vat_total

@@ -29,7 +29,14 @@ def only(problems: list[InputProblem]) -> tuple[str, int | None, str | None, str
 def test_sample_price_list_parses() -> None:
     price_list = load_price_list(SAMPLE_DIR / "price_list.yaml")
     assert set(price_list.plans) == {"starter", "growth", "enterprise"}
-    assert set(price_list.metrics) == {"api_calls", "compute_minutes", "data_transfer_gb", "sms_sent"}
+    assert set(price_list.metrics) == {
+        "api_calls", "compute_minutes", "data_transfer_gb", "sms_sent",
+        "active_users", "seats", "peak_jobs", "storage_gb", "webhooks",
+    }  # fmt: skip
+    assert {m.aggregation for m in price_list.metrics.values()} == {
+        "sum", "count", "unique_count", "max", "latest", "weighted_sum"
+    }  # fmt: skip
+    assert set(price_list.coupons) == {"welcome20", "api10", "loyalty50"}
     growth = price_list.plans["growth"]
     assert isinstance(growth.charges["api_calls"], GraduatedCharge)
     assert growth.minimum_commitment is not None and growth.minimum_commitment.amount == Decimal("250.00")

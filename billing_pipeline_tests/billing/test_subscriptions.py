@@ -70,7 +70,8 @@ def test_a_mid_month_start_prorates_the_fee(data_dir: Path) -> None:
     (line,) = _lines("2026-10", data_dir)
     assert line["net_amount"] == "5.16"  # 10.00 × 16 / 31 = 5.161…
     assert "16–31 Oct 2026, 16 of 31 days" in line["description"]
-    assert plan_period("2026-09", data_dir).usage_stats.customers_billed == 1  # cus_2 only: not yet subscribed
+    september = plan_period("2026-09", data_dir)  # not yet subscribed (and cus_2 has no fee, no usage)
+    assert september.invoices == [] and september.usage_stats.customers_skipped == 2
 
 
 def test_a_churn_on_the_20th_prorates_and_later_periods_are_not_billed(data_dir: Path) -> None:
@@ -97,8 +98,8 @@ def test_an_upgrade_splits_usage_and_fees_by_the_plan_in_force(data_dir: Path) -
 def test_a_coupon_becomes_a_line_discount_for_its_first_periods_only(data_dir: Path) -> None:
     _write(data_dir, "cus_1,basic,2026-09-16,,welcome20\n")
     (september,) = _lines("2026-09", data_dir)
-    assert september["net_amount"] == "4.27"  # fee 5.33 (15 of 30 days) − 20 % (1.07)
-    assert september["discount"] == "1.07" and september["discount_reason"] == "Welcome discount (-20 %)"
+    assert september["net_amount"] == "4.00"  # fee 5.00 (15 of 30 days) − 20 % (1.00)
+    assert september["discount"] == "1.00" and september["discount_reason"] == "Welcome discount (-20 %)"
     (october,) = _lines("2026-10", data_dir)
     assert (october["net_amount"], october["discount"]) == ("8.00", "2.00")  # the second period: still on
     (november,) = _lines("2026-11", data_dir)
