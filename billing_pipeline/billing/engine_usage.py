@@ -1,0 +1,240 @@
+"""Reading a period's usage through an engine (``engine_plan``), the few doubtful rows checked in Python.
+
+``read_through_engine`` runs, on the engine holding the events: one count, one aggregation per
+(customer, metric, span) and, with ``weighted_sum`` metrics, the level integrals; then fetches the
+rows of the tainted groups (and of groups whose customer or metric Python refuses) into
+``UsageReader``, which checks them with the file reader's code and messages. A problem about such
+a row is located by table and ``event_id`` (``EventOrigin``): the engine never numbers the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from billing_pipeline.billing.engine_columns import as_text
+from billing_pipeline.billing.engine_plan import Frame, aggregates, classified, counts, fetched, weighted
+from billing_pipeline.billing.problems import ProblemLog
+from billing_pipeline.billing.usage_aggregate import PeriodDays, micros
+from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
+from billing_pipeline.billing.usage_detail import KIND
+from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin, UsageReader
+from billing_pipeline.billing.usage_totals import Settled
+
+logger = logging.getLogger(__name__)
+
+# Any UTC offset is less than a day, so a day on each side of the period holds every event of it.
+WINDOW_MARGIN = timedelta(days=1)
+MAX_BAD_KEYS = 500  # refused customers/metrics fetched by name; more: the period fails anyway, named in bulk
+_KINDS = {index: name for name, index in KIND.items()}
+
+
+class EventOrigin(UsageOrigin):
+    """Rows fetched from a table by the engine: a problem names the event, not a row number."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.events: list[tuple[str | None, str | None, str | None, object]] = []
+
+    @property
+    def noun(self) -> str:
+        return "row"
+
+    def remember(self, batch: pa.RecordBatch) -> None:
+        columns = [batch.column(name).to_pylist() for name in ("event_id", "customer_id", "metric", "timestamp")]
+        self.events.extend(zip(*columns, strict=True))
+
+    def _event(self, record: int) -> str:
+        event_id, customer, metric, moment = self.events[record]
+        if event_id:
+            return f"event_id {event_id}"
+        return f"no event_id: customer_id {customer}, metric {metric}, timestamp {moment}"
+
+    def located(self, record: int, value: object, log: ProblemLog) -> tuple[int | None, object]:
+        event = self._event(record)
+        if value is None or value == "" or value == self.events[record][0]:
+            return None, event
+        return None, f"{value} ({event})"
+
+    def where(self, record: int, log: ProblemLog) -> str:
+        return f"{self.label} ({self._event(record)}, timestamp {self.events[record][3]})"
+
+
+@dataclass(frozen=True)
+class EngineTable:
+    """A usage table as the engine sees it: ``typed`` when ``timestamp`` holds instants (not text)."""
+
+    table: ir.Table
+    typed: bool
+    has_unique_key: bool
+
+
+@dataclass
+class _Results:
+    settled: Settled = field(default_factory=Settled)
+    events: set[tuple[str, str, int]] = field(default_factory=set)  # (customer, metric, span) with events
+    bad_customers: set[str | None] = field(default_factory=set)
+    bad_metrics: set[str | None] = field(default_factory=set)
+    bad_rows: int = 0  # rows of the period in refused groups (the reader counts them again)
+
+
+def scan(source: EngineTable, start: datetime, end: datetime) -> tuple[ir.BooleanValue, ir.BooleanValue]:
+    """(the window, the rows before it): plain predicates on the raw column, which an index serves.
+
+    Text: ISO 8601 sorts like the local date it starts with, within a day of the UTC date, so
+    comparing with dates a day around the period keeps every event of it; text not even shaped
+    like ``YYYY-`` is always in the window (to be reported), as is NULL.
+    """
+    moment = source.table.timestamp
+    lower, upper = start - WINDOW_MARGIN, end + WINDOW_MARGIN
+    if source.typed:
+        low, high = ibis.literal(lower.astimezone(UTC)), ibis.literal(upper.astimezone(UTC))
+        return ((moment >= low) & (moment < high)) | moment.isnull(), moment < low
+    low_day = lower.astimezone(UTC).date().isoformat()
+    high_day = (end.astimezone(UTC) + 2 * WINDOW_MARGIN).date().isoformat()
+    text = as_text(moment)
+    shaped = (text.substr(4, 1) == "-") & text.substr(0, 4).between("0000", "9999")
+    window = ((moment >= low_day) & (moment < high_day)) | moment.isnull() | ~shaped.fill_null(False)
+    return window, shaped.fill_null(False) & (moment < low_day)
+
+
+def frame_of(reader: UsageReader, aggregations: dict[str, str]) -> Frame:
+    days: PeriodDays = reader.days
+    spans = []
+    for customer, customer_spans in reader.classifier.spans.items():
+        for index, span in enumerate(customer_spans):
+            first = min(max((span.first - days.first).days, 0), len(days.starts) - 1)
+            last = min(max((span.last - days.first).days + 1, 0), len(days.starts) - 1)
+            spans.append((customer, index, int(days.starts[first]), int(days.starts[max(first, last)])))
+    return Frame(micros(reader.start), micros(reader.end), [int(v) for v in days.starts], aggregations, spans)
+
+
+def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fetch_rows: int) -> None:
+    """Aggregate in the engine, check and add up the doubtful groups in ``reader``; exceptions of
+    the engine propagate (the caller reports them)."""
+    aggregations = {metric: _KINDS[kind] for metric, kind in reader.classifier.aggregations.items()}
+    frame = frame_of(reader, aggregations)
+    window, early = scan(source, reader.start, reader.end)
+    rows = classified(source.table, frame, typed=source.typed, window=window, early=early)
+    totals = counts(rows).to_pyarrow().to_pylist()[0]
+    results = _results(rows, frame, reader)
+    columns = [*COLUMNS, *([UNIQUE_KEY] if source.has_unique_key else [])]
+    picked = rows.mutate(**{name: as_text(rows[name]) for name in columns if name != "timestamp" or not source.typed})
+    origin = EventOrigin(label)
+    early_rows: list[pa.RecordBatch] = []
+    batches = _batches(fetched(picked, columns), origin, early_rows, fetch_rows)
+    if len(results.bad_customers) + len(results.bad_metrics) > 0:
+        refused = fetched(
+            picked,
+            columns,
+            bad_customers=_capped(results.bad_customers),
+            bad_metrics=_capped(results.bad_metrics),
+        )
+        batches = _chain(batches, _batches(refused, origin, early_rows, fetch_rows))
+    reader.read_batches(origin, batches)
+    reader.carry_in_batches(early_rows)
+    reader.add_settled(results.settled, rows_in_period=int(totals["settled"] or 0) - results.bad_rows)
+    reader.rows_read += int(totals["read"] or 0) - origin.rows
+    logger.info(
+        "%s: %d rows of the window, %d of the period aggregated by the engine, %d fetched",
+        label,
+        int(totals["read"] or 0),
+        int(totals["settled"] or 0) - results.bad_rows,
+        origin.rows,
+    )
+
+
+def _capped(values: set[str | None]) -> list[str]:
+    return sorted(value for value in values if value is not None)[:MAX_BAD_KEYS]
+
+
+def _chain(*parts: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for part in parts:
+        yield from part
+
+
+def _batches(
+    expression: ir.Table, origin: EventOrigin, early: list[pa.RecordBatch], fetch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The window rows of ``expression`` as reader batches; the earlier rows go to ``early``."""
+    for batch in expression.to_pyarrow_batches(chunk_size=fetch_rows):
+        if not batch.num_rows:
+            continue
+        in_window = batch.column("_in_window")
+        batch = batch.drop_columns(["_in_window"])
+        before = batch.filter(pa.compute.invert(in_window.fill_null(True)))
+        if before.num_rows:
+            early.append(before)
+        now = batch.filter(in_window.fill_null(True))
+        if now.num_rows:
+            origin.remember(now)
+            yield now
+
+
+def _results(rows: ir.Table, frame: Frame, reader: UsageReader) -> _Results:
+    found = _Results()
+    settled = found.settled
+    spanned = reader.classifier.spans
+    accepts_customer, accepts_metric = reader.customers.accepts, reader.metrics.accepts
+    for row in aggregates(rows, frame).to_pyarrow().to_pylist():
+        customer, metric, span, day = row["customer"], row["metric"], row["span"], row["day"]
+        if not (accepts_customer(customer) and accepts_metric(metric)):
+            found.bad_customers.update([customer] if not accepts_customer(customer) else [])
+            found.bad_metrics.update([metric] if not accepts_metric(metric) else [])
+            found.bad_rows += int(row["events"] or 0) + int(row["repeats"] or 0)
+            continue
+        settled.repeats += int(row["repeats"] or 0)
+        events = int(row["events"] or 0)
+        if day is not None or span is None:
+            if events:
+                known, days = settled.uncovered.get(customer, (0, set()))
+                days.add(reader.days.first + timedelta(days=int(day)))
+                settled.uncovered[customer] = (known + events, days)
+            continue
+        kind = frame.aggregations.get(metric, "sum")
+        if events:
+            found.events.add((customer, metric, int(span)))
+        if kind == "weighted_sum":
+            continue  # from ``weighted`` below
+        value = _value(kind, row)
+        if customer in spanned:
+            settled.span_quantities.setdefault(customer, {}).setdefault(int(span), {})[metric] = value
+        else:
+            settled.quantities.setdefault(customer, {})[metric] = value
+    integrals = weighted(rows, frame)
+    if integrals is not None:
+        period = frame.end - frame.start
+        for row in integrals.to_pyarrow().to_pylist():
+            customer, metric, span = row["customer"], row["metric"], int(row["span"])
+            if not (accepts_customer(customer) and accepts_metric(metric)):
+                continue  # refused above when it has events; a level alone is not billed
+            if customer in found.bad_customers or metric in found.bad_metrics:
+                continue
+            numerator = int(row["whole_time"] or 0) * 10**QUANTITY_SCALE + int(row["millionths_time"] or 0)
+            value = Decimal((2 * numerator + period) // (2 * period)).scaleb(-QUANTITY_SCALE)
+            if not value and (customer, metric, span) not in found.events:
+                continue
+            if customer in spanned:
+                settled.span_quantities.setdefault(customer, {}).setdefault(span, {})[metric] = value
+            else:
+                settled.quantities.setdefault(customer, {})[metric] = value
+    return found
+
+
+def _value(kind: str, row: dict) -> Decimal:
+    if kind == "count":
+        return Decimal(int(row["events"]))
+    if kind == "unique_count":
+        return Decimal(int(row["distinct"]))
+    if kind == "max":
+        return Decimal(int(row["largest"])).scaleb(-QUANTITY_SCALE)
+    if kind == "latest":
+        return Decimal(int(row["latest"])).scaleb(-QUANTITY_SCALE)
+    return Decimal(int(row["whole"])) + Decimal(int(row["millionths"])).scaleb(-QUANTITY_SCALE)
