@@ -86,7 +86,9 @@ def with_values(
         _y=t.substr(0, 4).cast("int64"),
         _mo=t.substr(5, 2).cast("int64"),
         _d=t.substr(8, 2).cast("int64"),
-        _clock=t.substr(11, 2).cast("int64") * 3600 + t.substr(14, 2).cast("int64") * 60 + t.substr(17, 2).cast("int64"),
+        _clock=t.substr(11, 2).cast("int64") * 3600
+        + t.substr(14, 2).cast("int64") * 60
+        + t.substr(17, 2).cast("int64"),
         _clock_ok=(t.substr(11, 2) <= "23") & (t.substr(14, 2) <= "59") & (t.substr(17, 2) <= "59"),
         _dot=staged._qt.find("."),
     )
@@ -107,7 +109,9 @@ def with_values(
         & (offset_hours <= _MAX_OFFSET_HOURS)
         & (offset_minutes <= 59)
     ).fill_null(False)
-    seconds = days_from_civil(s._y, s._mo, s._d) * 86_400 + s._clock - sign * (offset_hours * 3600 + offset_minutes * 60)
+    seconds = (
+        days_from_civil(s._y, s._mo, s._d) * 86_400 + s._clock - sign * (offset_hours * 3600 + offset_minutes * 60)
+    )
     return s.mutate(
         _ts_ok=valid,
         _us=ibis.ifelse(valid, seconds * MICRO + fraction, ibis.null("int64")),

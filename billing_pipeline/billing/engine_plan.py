@@ -43,6 +43,7 @@ class Frame:
     day_starts: Sequence[int]  # the period's local midnights, plus its end
     aggregations: Mapping[str, str]
     spans: Sequence[tuple[str, int, int, int]]  # (customer, span index, start µs, end µs)
+    spanned: frozenset[str] = frozenset()  # customers billed by spans (some may have none in the period)
 
     def metrics(self, kind: str) -> list[str]:
         return sorted(metric for metric, found in self.aggregations.items() if found == kind)
@@ -139,20 +140,25 @@ def counts(rows: ir.Table) -> ir.Table:
     )
 
 
+def _spans_table(frame: Frame, prefix: str) -> ir.Table:
+    columns = ("cust", "index", "lo", "hi")
+    types = ("string", "int64", "int64", "int64")
+    return ibis.memtable(
+        {f"{prefix}_{name}": [span[at] for span in frame.spans] for at, name in enumerate(columns)},
+        schema={f"{prefix}_{name}": kind for name, kind in zip(columns, types, strict=True)},
+    )
+
+
+def _spanned_table(frame: Frame) -> ir.Table:
+    return ibis.memtable({"c_cust": sorted(frame.spanned)}, schema={"c_cust": "string"})
+
+
 def _with_spans(rows: ir.Table, frame: Frame) -> ir.Table:
     """``_span``: the index of the customer's span holding the row (0 without spans, NULL on an
     uncovered day); ``_day``: the local day index of a row on an uncovered day, else NULL."""
-    if not frame.spans:
+    if not frame.spanned:
         return rows.mutate(_span=ibis.literal(0, "int64"), _day=ibis.null("int64"))
-    spans = ibis.memtable(
-        {
-            "s_cust": [span[0] for span in frame.spans],
-            "s_index": [span[1] for span in frame.spans],
-            "s_lo": [span[2] for span in frame.spans],
-            "s_hi": [span[3] for span in frame.spans],
-        }
-    )
-    spanned = ibis.memtable({"c_cust": sorted({span[0] for span in frame.spans})})
+    spans, spanned = _spans_table(frame, "s"), _spanned_table(frame)
     joined = rows.left_join(spans, [rows._cust == spans.s_cust, rows._us >= spans.s_lo, rows._us < spans.s_hi])
     joined = joined.left_join(spanned, joined._cust == spanned.c_cust)
     is_spanned = joined.c_cust.notnull()
@@ -226,18 +232,16 @@ def weighted(rows: ir.Table, frame: Frame) -> ir.Table | None:
     line = line.mutate(
         _next=line._us.lead().over(group_by=[line._cust, line._met], order_by=order).fill_null(frame.end)
     )
-    if frame.spans:
+    if frame.spanned:
         # a spanned customer's segment counts within each of its spans: joined once per span
-        spans = ibis.memtable(
-            {"w_cust": [s[0] for s in frame.spans], "w_index": [s[1] for s in frame.spans],
-             "w_lo": [s[2] for s in frame.spans], "w_hi": [s[3] for s in frame.spans]}
-        )  # fmt: skip
-        line = line.left_join(spans, line._cust == spans.w_cust)
-        spanned = line.w_cust.notnull()
+        spans, spanned = _spans_table(frame, "w"), _spanned_table(frame)
+        line = line.left_join(spans, line._cust == spans.w_cust).left_join(spanned, line._cust == spanned.c_cust)
+        is_spanned = line.c_cust.notnull()
+        line = line.filter(~is_spanned | line.w_cust.notnull())  # a customer without spans here: nothing
         line = line.mutate(
-            _span=ibis.ifelse(spanned, line.w_index, 0),
-            _lo=ibis.ifelse(spanned, line.w_lo, frame.start),
-            _hi=ibis.ifelse(spanned, line.w_hi, frame.end),
+            _span=ibis.ifelse(is_spanned, line.w_index, 0),
+            _lo=ibis.ifelse(is_spanned, line.w_lo, frame.start),
+            _hi=ibis.ifelse(is_spanned, line.w_hi, frame.end),
         )
     else:
         line = line.mutate(

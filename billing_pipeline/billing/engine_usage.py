@@ -113,7 +113,10 @@ def frame_of(reader: UsageReader, aggregations: dict[str, str]) -> Frame:
             first = min(max((span.first - days.first).days, 0), len(days.starts) - 1)
             last = min(max((span.last - days.first).days + 1, 0), len(days.starts) - 1)
             spans.append((customer, index, int(days.starts[first]), int(days.starts[max(first, last)])))
-    return Frame(micros(reader.start), micros(reader.end), [int(v) for v in days.starts], aggregations, spans)
+    starts = [int(value) for value in days.starts]
+    return Frame(
+        micros(reader.start), micros(reader.end), starts, aggregations, spans, frozenset(reader.classifier.spans)
+    )
 
 
 def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fetch_rows: int) -> None:
