@@ -54,7 +54,13 @@ def _isin(column: ir.StringValue, values: Collection[str]) -> ir.BooleanValue:
 
 
 def classified(
-    table: ir.Table, frame: Frame, *, typed: bool, window: ir.BooleanValue, early: ir.BooleanValue
+    table: ir.Table,
+    frame: Frame,
+    *,
+    typed: bool,
+    window: ir.BooleanValue,
+    early: ir.BooleanValue,
+    barrier: bool = False,
 ) -> ir.Table:
     """Every row of the window and the earlier weighted rows, with its classification and taint.
 
@@ -74,6 +80,10 @@ def classified(
         _met=as_text(rows.metric),
         _uk=as_text(rows.unique_key) if has_key else NO_STRING,
         _in_window=window.fill_null(False),
+        # SQLite flattens sub-selects into their readers, evaluating each regular expression (a
+        # Python function there) once per reference, stage after stage; a sub-select with a window
+        # function is not flattened: evaluated once per row
+        **({"_stage": rows.event_id.count().over(group_by=rows.event_id)} if barrier else {}),
     )
     r = rows
     is_weighted, is_unique = _isin(r._met, weighted), _isin(r._met, unique)
@@ -133,11 +143,52 @@ def fetched(
 
 
 def counts(rows: ir.Table) -> ir.Table:
-    """Rows of the window, and of them the period's rows the engine settled (one row)."""
+    """Rows of the window, of them the period's rows the engine settled, and the tainted rows."""
     return rows.aggregate(
         read=rows._in_window.cast("int64").sum(),
         settled=(rows._in_window & rows._now & ~rows._taint).cast("int64").sum(),
+        tainted=rows._taint.cast("int64").sum(),
     )
+
+
+SUMMARY = {
+    "part": "string",
+    "customer": "string",
+    "metric": "string",
+    "span": "int64",
+    "day": "int64",
+    "events": "int64",
+    "repeats": "int64",
+    "whole": "int64",
+    "millionths": "int64",
+    "largest": "int64",
+    "distinct": "int64",
+    "latest": "int64",
+}
+
+
+def summary(rows: ir.Table, frame: Frame) -> ir.Table:
+    """``counts``, ``aggregates`` and ``weighted`` as one result (``part`` = c, a, w): one query to
+    compile and run. ``counts``: events = read, repeats = settled, whole = tainted; ``weighted``:
+    whole and millionths = the two integrals."""
+
+    def shaped(table: ir.Table, part: str, **renamed: str) -> ir.Table:
+        columns: dict[str, ir.Value] = {}
+        for name, kind in SUMMARY.items():
+            source = renamed.get(name, name)
+            value = table[source] if source in table.columns else ibis.null(kind)
+            columns[name] = value.cast(kind)
+        columns["part"] = ibis.literal(part)
+        return table.select(**columns)
+
+    parts = [
+        shaped(counts(rows), "c", events="read", repeats="settled", whole="tainted"),
+        shaped(aggregates(rows, frame), "a"),
+    ]
+    integrals = weighted(rows, frame)
+    if integrals is not None:
+        parts.append(shaped(integrals, "w", whole="whole_time", millionths="millionths_time"))
+    return ibis.union(*parts)
 
 
 def _spans_table(frame: Frame, prefix: str) -> ir.Table:

@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from billing_pipeline.billing.engine_columns import as_text
-from billing_pipeline.billing.engine_plan import Frame, aggregates, classified, counts, fetched, weighted
+from billing_pipeline.billing.engine_plan import Frame, classified, fetched, summary
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_aggregate import PeriodDays, micros
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
@@ -74,6 +74,7 @@ class EngineTable:
     table: ir.Table
     typed: bool
     has_unique_key: bool
+    flattens: bool = False  # SQLite: see ``engine_plan.classified``
 
 
 @dataclass
@@ -125,14 +126,16 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
     aggregations = {metric: _KINDS[kind] for metric, kind in reader.classifier.aggregations.items()}
     frame = frame_of(reader, aggregations)
     window, early = scan(source, reader.start, reader.end)
-    rows = classified(source.table, frame, typed=source.typed, window=window, early=early)
-    totals = counts(rows).to_pyarrow().to_pylist()[0]
-    results = _results(rows, frame, reader)
+    rows = classified(source.table, frame, typed=source.typed, window=window, early=early, barrier=source.flattens)
+    found = summary(rows, frame).to_pyarrow().to_pylist()
+    (totals,) = [row for row in found if row["part"] == "c"]
+    results = _results(found, frame, reader)
     columns = [*COLUMNS, *([UNIQUE_KEY] if source.has_unique_key else [])]
     picked = rows.mutate(**{name: as_text(rows[name]) for name in columns if name != "timestamp" or not source.typed})
     origin = EventOrigin(label)
     early_rows: list[pa.RecordBatch] = []
-    batches = _batches(fetched(picked, columns), origin, early_rows, fetch_rows)
+    # nothing tainted (the usual case): no second query at all
+    batches = _batches(fetched(picked, columns), origin, early_rows, fetch_rows) if totals["whole"] else iter(())
     if len(results.bad_customers) + len(results.bad_metrics) > 0:
         refused = fetched(
             picked,
@@ -143,13 +146,14 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
         batches = _chain(batches, _batches(refused, origin, early_rows, fetch_rows))
     reader.read_batches(origin, batches)
     reader.carry_in_batches(early_rows)
-    reader.add_settled(results.settled, rows_in_period=int(totals["settled"] or 0) - results.bad_rows)
-    reader.rows_read += int(totals["read"] or 0) - origin.rows
+    settled = int(totals["repeats"] or 0) - results.bad_rows
+    reader.add_settled(results.settled, rows_in_period=settled)
+    reader.rows_read += int(totals["events"] or 0) - origin.rows
     logger.info(
         "%s: %d rows of the window, %d of the period aggregated by the engine, %d fetched",
         label,
-        int(totals["read"] or 0),
-        int(totals["settled"] or 0) - results.bad_rows,
+        int(totals["events"] or 0),
+        settled,
         origin.rows,
     )
 
@@ -181,12 +185,12 @@ def _batches(
             yield now
 
 
-def _results(rows: ir.Table, frame: Frame, reader: UsageReader) -> _Results:
+def _results(found_rows: list[dict], frame: Frame, reader: UsageReader) -> _Results:
     found = _Results()
     settled = found.settled
     spanned = reader.classifier.spans
     accepts_customer, accepts_metric = reader.customers.accepts, reader.metrics.accepts
-    for row in aggregates(rows, frame).to_pyarrow().to_pylist():
+    for row in (row for row in found_rows if row["part"] == "a"):
         customer, metric, span, day = row["customer"], row["metric"], row["span"], row["day"]
         if not (accepts_customer(customer) and accepts_metric(metric)):
             found.bad_customers.update([customer] if not accepts_customer(customer) else [])
@@ -211,23 +215,21 @@ def _results(rows: ir.Table, frame: Frame, reader: UsageReader) -> _Results:
             settled.span_quantities.setdefault(customer, {}).setdefault(int(span), {})[metric] = value
         else:
             settled.quantities.setdefault(customer, {})[metric] = value
-    integrals = weighted(rows, frame)
-    if integrals is not None:
-        period = frame.end - frame.start
-        for row in integrals.to_pyarrow().to_pylist():
-            customer, metric, span = row["customer"], row["metric"], int(row["span"])
-            if not (accepts_customer(customer) and accepts_metric(metric)):
-                continue  # refused above when it has events; a level alone is not billed
-            if customer in found.bad_customers or metric in found.bad_metrics:
-                continue
-            numerator = int(row["whole_time"] or 0) * 10**QUANTITY_SCALE + int(row["millionths_time"] or 0)
-            value = Decimal((2 * numerator + period) // (2 * period)).scaleb(-QUANTITY_SCALE)
-            if not value and (customer, metric, span) not in found.events:
-                continue
-            if customer in spanned:
-                settled.span_quantities.setdefault(customer, {}).setdefault(span, {})[metric] = value
-            else:
-                settled.quantities.setdefault(customer, {})[metric] = value
+    period = frame.end - frame.start
+    for row in (row for row in found_rows if row["part"] == "w"):
+        customer, metric, span = row["customer"], row["metric"], int(row["span"])
+        if not (accepts_customer(customer) and accepts_metric(metric)):
+            continue  # refused above when it has events; a level alone is not billed
+        if customer in found.bad_customers or metric in found.bad_metrics:
+            continue
+        numerator = int(row["whole"] or 0) * 10**QUANTITY_SCALE + int(row["millionths"] or 0)
+        value = Decimal((2 * numerator + period) // (2 * period)).scaleb(-QUANTITY_SCALE)
+        if not value and (customer, metric, span) not in found.events:
+            continue
+        if customer in spanned:
+            settled.span_quantities.setdefault(customer, {}).setdefault(span, {})[metric] = value
+        else:
+            settled.quantities.setdefault(customer, {})[metric] = value
     return found
 
 
