@@ -80,8 +80,9 @@ def _sqlite(url: sa.URL) -> Any:
 def _postgres(url: sa.URL) -> Any:
     options: dict[str, Any] = {key: value for key, value in url.query.items() if isinstance(value, str)}
     options.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    password = options.pop("password", url.password)  # a password in the query wins, as with libpq
     con = ibis.postgres.connect(
-        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database, **options
+        user=url.username, password=password, host=url.host, port=url.port, database=url.database, **options
     )
     con.raw_sql("SET TIME ZONE 'UTC'")
     return con
