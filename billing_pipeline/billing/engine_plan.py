@@ -139,7 +139,10 @@ def fetched(
     else:
         wanted = rows._taint
     chosen = rows.filter(wanted)
-    return chosen.select(*columns, "_in_window", "_us", "_eid").order_by(["_us", "_eid"]).drop("_us", "_eid")
+    # the order of the streaming query (timestamp, event_id, customer_id, metric, quantity), over
+    # these rows only: the first copy of a repeated id is the one a streamed read would count
+    order = ["_us", "_eid", "_cust", "_met", "_whole", "_frac"]
+    return chosen.select(*columns, "_in_window", *order).order_by(order).drop(*order)
 
 
 def counts(rows: ir.Table) -> ir.Table:
