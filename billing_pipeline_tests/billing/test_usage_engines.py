@@ -113,10 +113,14 @@ def test_duckdb_naive_timestamps_and_missing_files_are_refused(tmp_path: Path) -
     path = tmp_path / "naive.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute(
-            "CREATE TABLE usage_events (event_id TEXT, customer_id TEXT, metric TEXT, quantity BOOLEAN, timestamp TIMESTAMP)"
+            "CREATE TABLE usage_events "
+            "(event_id TEXT, customer_id TEXT, metric TEXT, quantity BOOLEAN, timestamp TIMESTAMP)"
         )
     [quantity, moment] = read_source(SqlUsageSource(f"duckdb:///{path}")).problems
-    assert (quantity.field, quantity.reason) == ("quantity", "column of type BOOLEAN; expected numbers or decimal strings")
+    assert (quantity.field, quantity.reason) == (
+        "quantity",
+        "column of type BOOLEAN; expected numbers or decimal strings",
+    )
     assert moment.field == "timestamp" and "without a time zone" in moment.reason
     [missing] = read_source(SqlUsageSource(f"duckdb:///{tmp_path / 'nope.duckdb'}")).problems
     assert missing.reason == "cannot connect to the usage database: DuckDB database file not found"

@@ -15,6 +15,7 @@ import pytest
 
 from billing_pipeline.billing.coverage import DaySpan
 from billing_pipeline.billing.sql_usage import SqlUsageSource
+from billing_pipeline_tests.billing import test_usage_engines as engines
 from billing_pipeline_tests.billing.test_sql_usage import as_instants, create_usage_table
 from billing_pipeline_tests.billing.test_usage_aggregations import (
     AGGREGATIONS,
@@ -67,3 +68,16 @@ def test_postgres_aggregates_like_the_files(
     usage = source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=AGGREGATIONS, spans=SPANS)
     assert summary(usage) == expected
     assert usage.quantities["c1"]["seats"] > 0 and usage.uncovered and usage.problems
+
+
+@pytest.mark.parametrize("types", [TYPED, TEXT], ids=["typed", "text"])
+def test_postgres_engine_like_every_other_engine(
+    new_database: Callable[[str], PostgresDatabase], tmp_path: Path, types: dict[str, str]
+) -> None:
+    """The events of the engine-equivalence tests (``billing/test_usage_engines.py``): same results
+    to the digit, problems located by event_id."""
+    database = new_database("engines")
+    rows: list[dict[str, Any]] = [dict(event) for event in engines.EVENTS]
+    create_usage_table(database.url, as_instants(rows) if types is TYPED else rows, types=types)
+    source = SqlUsageSource(database.url)
+    engines.check_like_the_files(engines.read_source(source), tmp_path, source.label)
