@@ -40,7 +40,7 @@ def as_text(column: ir.Value) -> ir.StringValue:
 def days_from_civil(year: ir.IntegerValue, month: ir.IntegerValue, day: ir.IntegerValue) -> ir.IntegerValue:
     """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), year >= 1:
     every division is of non-negative integers, where all engines agree."""
-    shifted = year - (month <= 2).cast("int64")
+    shifted = year - ibis.ifelse(month <= 2, 1, 0)
     era = shifted // 400
     year_of_era = shifted - era * 400
     day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1

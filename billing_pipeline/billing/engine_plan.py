@@ -49,6 +49,12 @@ class Frame:
         return sorted(metric for metric, found in self.aggregations.items() if found == kind)
 
 
+def ones(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where ``condition`` holds, else 0 — to count or test with SUM/MAX (PostgreSQL does not
+    cast booleans to integers)."""
+    return ibis.ifelse(condition, 1, 0)
+
+
 def _isin(column: ir.StringValue, values: Collection[str]) -> ir.BooleanValue:
     return column.isin(sorted(values)).fill_null(False) if values else ibis.literal(False)
 
@@ -113,8 +119,8 @@ def classified(
         of_candidates(column).min().over(by_id) == of_candidates(column).max().over(by_id)
         for column in (r._cust, r._met, r._us, r._whole, r._frac, r._uk.fill_null(""))
     ]
-    copies = cand.cast("int64").sum().over(by_id)
-    good_copies = (cand & r._good).cast("int64").sum().over(by_id)
+    copies = ones(cand).sum().over(by_id)
+    good_copies = ones(cand & r._good).sum().over(by_id)
     same = ibis.and_(*identical).fill_null(False) & (good_copies == copies)
     rows = r.mutate(
         _copies=copies,
@@ -123,7 +129,7 @@ def classified(
         _first=ibis.row_number().over(group_by=r._eid, order_by=[r._cand.desc(), r._good.desc()]) == 0,
     )
     r = rows
-    taint = (r._doubt | r._dirty).cast("int64").max().over(group_by=[r._cust, r._met]) > 0
+    taint = ones(r._doubt | r._dirty).max().over(group_by=[r._cust, r._met]) > 0
     return r.mutate(_taint=taint, _keep=r._good & ((r._copies <= 1) | r._first))
 
 
@@ -148,9 +154,9 @@ def fetched(
 def counts(rows: ir.Table) -> ir.Table:
     """Rows of the window, of them the period's rows the engine settled, and the tainted rows."""
     return rows.aggregate(
-        read=rows._in_window.cast("int64").sum(),
-        settled=(rows._in_window & rows._now & ~rows._taint).cast("int64").sum(),
-        tainted=rows._taint.cast("int64").sum(),
+        read=ones(rows._in_window).sum(),
+        settled=ones(rows._in_window & rows._now & ~rows._taint).sum(),
+        tainted=ones(rows._taint).sum(),
     )
 
 
@@ -241,8 +247,8 @@ def aggregates(rows: ir.Table, frame: Frame) -> ir.Table:
         latest_value = ibis.null("int64")
     unique = frame.metrics("unique_count")
     return s.group_by(customer="_cust", metric="_met", span="_span", day="_day").aggregate(
-        events=keep.cast("int64").sum(),
-        repeats=(~keep).cast("int64").sum(),
+        events=ones(keep).sum(),
+        repeats=ones(~keep).sum(),
         whole=ibis.ifelse(keep, s._whole, 0).sum(),
         millionths=ibis.ifelse(keep, s._frac, 0).sum(),
         largest=micro_units.max(),

@@ -80,4 +80,5 @@ def test_postgres_engine_like_every_other_engine(
     rows: list[dict[str, Any]] = [dict(event) for event in engines.EVENTS]
     create_usage_table(database.url, as_instants(rows) if types is TYPED else rows, types=types)
     source = SqlUsageSource(database.url)
-    engines.check_like_the_files(engines.read_source(source), tmp_path, source.label)
+    usage = engines.read_source(source)
+    engines.check_like_the_files(usage, tmp_path, source.label)
