@@ -142,7 +142,7 @@ def open_table(con: Any, url: sa.URL, table: str, schema: str | None) -> EngineT
     typed = backend != "sqlite" and types["timestamp"].is_timestamp()
     if typed and backend == "spark" and _spark_naive(con, table, schema):
         return [("timestamp", NAIVE_TIMESTAMPS)]
-    return EngineTable(found, typed, UNIQUE_KEY in types, flattens=backend == "sqlite")
+    return EngineTable(found, typed, UNIQUE_KEY in types, flattens=backend in ("sqlite", "postgresql"))
 
 
 def _spark_naive(con: Any, table: str, schema: str | None) -> bool:

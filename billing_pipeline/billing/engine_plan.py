@@ -86,9 +86,10 @@ def classified(
         _met=as_text(rows.metric),
         _uk=as_text(rows.unique_key) if has_key else NO_STRING,
         _in_window=window.fill_null(False),
-        # SQLite flattens sub-selects into their readers, evaluating each regular expression (a
-        # Python function there) once per reference, stage after stage; a sub-select with a window
-        # function is not flattened: evaluated once per row
+        # SQLite and PostgreSQL flatten sub-selects into their readers, evaluating each regular
+        # expression (a Python function in SQLite) once per reference, stage after stage — a
+        # thousand times per row here; a sub-select with a window function is not flattened, so
+        # the first stage is evaluated once per row. (DuckDB and Spark do not duplicate work.)
         **({"_stage": rows.event_id.count().over(group_by=rows.event_id)} if barrier else {}),
     )
     r = rows

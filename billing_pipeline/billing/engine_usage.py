@@ -74,7 +74,7 @@ class EngineTable:
     table: ir.Table
     typed: bool
     has_unique_key: bool
-    flattens: bool = False  # SQLite: see ``engine_plan.classified``
+    flattens: bool = False  # SQLite, PostgreSQL: see ``engine_plan.classified``
 
 
 @dataclass
