@@ -12,7 +12,7 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +30,7 @@ from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
 from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
 from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
+from billing_pipeline.billing.usage_origin import UsageOrigin
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
 from billing_pipeline.billing.usage_totals import RunningSums, Settled, add_up
 
@@ -56,44 +57,6 @@ class UsageTotals:
     def customers(self) -> frozenset[str]:
         """Customers with at least one event in the period."""
         return frozenset(self.quantities)
-
-
-@dataclass
-class UsageOrigin:
-    """Where a stream of usage rows comes from (a file, a table), as problems name it.
-
-    ``row_number`` turns a 0-based record index of the stream into the ``row`` of a problem;
-    ``noun`` is how a message names such a row ("line", "record", "row").
-    """
-
-    label: str
-    rows: int = 0
-
-    @property
-    def noun(self) -> str:
-        return "record"
-
-    def row_number(self, record: int, log: ProblemLog) -> int:
-        """The 1-based position of a record in the stream."""
-        return record + 1
-
-    def located(self, record: int, value: object, log: ProblemLog) -> tuple[int | None, object]:
-        """The ``row`` and ``value`` of a problem about a record whose offending value is ``value``."""
-        return self.row_number(record, log), value
-
-    def where(self, record: int, log: ProblemLog) -> str:
-        """A record as another problem's message names it (the first copy of a repeated event)."""
-        return f"{self.label} {self.noun} {self.row_number(record, log)}"
-
-    @property
-    def rereadable(self) -> bool:
-        """Whether ``reread`` can serve the stream's batches a second time (a file can, a cursor cannot)."""
-        return False
-
-    def reread(self, starts: Collection[int], log: ProblemLog) -> Iterator[tuple[int, pa.RecordBatch]]:
-        """(first record, batch) for the batches that start at ``starts``, cut exactly as the first
-        time (others may come too); a failure is reported to ``log`` and ends the iteration."""
-        raise NotImplementedError
 
 
 @dataclass
