@@ -68,7 +68,11 @@ def _chosen(pending: PendingDocuments) -> list[tuple[str, bool]]:
 
 
 def test_the_page_holds_what_the_probe_picks_from_every_row(tmp_path: Path) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    check_the_page_against_every_row(Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}"))
+
+
+def check_the_page_against_every_row(ledger: Ledger) -> None:
+    """Also run on PostgreSQL (postgres/test_progress_on_postgres.py): the page's SQL on both."""
     for n in range(40):  # finalized 1 to 40 hours ago, every one stale; a few re-read since
         _finalize(ledger, f"c{n:02d}", minutes_ago=60 * (n + 1))
     _finalize(ledger, "no-time", minutes_ago=None)  # finalized without a known time: the probe's newest
