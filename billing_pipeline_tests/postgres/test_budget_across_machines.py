@@ -51,9 +51,9 @@ def test_peak_per_window() -> None:
 
 
 def _sum_only_sample_data(target: Path) -> Path:
-    """The sample data, its metrics all sums and without subscriptions: the file usage source does not
-    read the other aggregations nor subscription spans yet (issue 20, under way in billing/), and
-    this test is about the request budget, not about what is billed."""
+    """The sample data, its metrics all summed and without subscriptions: this test needs invoices to
+    create, not every pricing feature (the file usage source of this branch's base could not read
+    the other aggregations nor subscription spans yet)."""
     copy_sample_data(target)
     (target / "subscriptions.csv").unlink(missing_ok=True)
     price_list = target / "price_list.yaml"
