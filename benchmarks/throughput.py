@@ -148,7 +148,7 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
         if pending is None or not pending.invoices:
             break
         start = time.perf_counter()
-        if (await probe_period(qonto, ledger, PERIOD, pending.invoices)).ready:
+        if (await probe_period(qonto, ledger, PERIOD, pending)).ready:
             await collector.collect(BillingPeriod.parse(PERIOD))
         else:
             await asyncio.sleep(1)

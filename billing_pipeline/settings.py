@@ -104,11 +104,17 @@ class BillingSettings(BaseModel):
     # requests in flight at once per process (each still takes a permit of the shared request budget):
     # Qonto's 100 requests/s at ~80 ms latency need at least 8, more absorb slower answers
     max_concurrency: Annotated[int, Field(ge=1, le=64), Env("QONTO_MAX_CONCURRENCY", QONTO)] = 24
+    # the request budget per egress IP, 5 % below Qonto's 1,000 requests / 10 s and 10,000 / 10 min:
+    # lower it when another Qonto client shares the IP (and in tests, to see the budget bind)
+    rate_limit_10s: Annotated[int, Field(ge=1, le=1000), Env("QONTO_RATE_LIMIT_10S", QONTO)] = 950
+    rate_limit_10min: Annotated[int, Field(ge=1, le=10000), Env("QONTO_RATE_LIMIT_10MIN", QONTO)] = 9500
     schedule_day_of_month: Annotated[int, Field(ge=1, le=28), Env("BILLING_SCHEDULE_DAY")] = 3
     schedule_hour: Annotated[int, Field(ge=0, le=23), Env("BILLING_SCHEDULE_HOUR")] = 6
     auto_finalize: Annotated[bool, Env("BILLING_AUTO_FINALIZE")] = True
     bill_customers_without_usage: Annotated[bool, Env("BILLING_BILL_WITHOUT_USAGE", BILLING)] = False
-    ledger_url: Annotated[SecretStr | None, SecretEnv("BILLING_LEDGER_URL", BILLING)] = None
+    # the qonto resource gets it too: on PostgreSQL, the Qonto request budget is kept there, one budget
+    # for every machine behind the egress IP (docs/production.md, "One egress IP, one budget")
+    ledger_url: Annotated[SecretStr | None, SecretEnv("BILLING_LEDGER_URL", BILLING, QONTO)] = None
     # usage from a SQL table instead of files under <data dir>/usage (the URL may hold a password)
     usage_url: Annotated[SecretStr | None, SecretEnv("BILLING_USAGE_URL", BILLING)] = None
     usage_table: Annotated[str, Env("BILLING_USAGE_TABLE", BILLING)] = "usage_events"

@@ -29,7 +29,7 @@ from billing_pipeline.invoicing.delivery.records import DeliveryState
 from billing_pipeline.invoicing.documents.readiness import probe_period
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress.model import PeriodProgress
-from billing_pipeline.invoicing.progress.queries import pending_documents
+from billing_pipeline.invoicing.progress.pending import pending_documents
 from billing_pipeline.qonto.client import QontoClient
 
 
@@ -123,11 +123,9 @@ async def decide_period(
 
         files_ready = None
         if progress.files_pending:
-            pending = pending_documents(ledger, progress.period).get(progress.period)
+            pending = pending_documents(ledger, progress.period, now).get(progress.period)
             if pending is not None:
-                readiness = await probe_period(
-                    await qonto(), ledger, progress.period, pending.invoices, now, pending.credit_notes
-                )
+                readiness = await probe_period(await qonto(), ledger, progress.period, pending, now)
                 files_ready = readiness.ready
         decision = next_job(progress, files_ready=files_ready)
         if decision.job is None and progress.delivering and progress.deliveries.get(DeliveryState.SUBMITTED):
