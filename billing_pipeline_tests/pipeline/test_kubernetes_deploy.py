@@ -266,3 +266,38 @@ def test_every_variable_the_files_name_is_read_by_the_project(path: Path) -> Non
 def test_the_secret_check_has_teeth() -> None:
     leaked = {"postgresql": {"postgresqlPassword": "hunter2"}, "env": [{"name": "QONTO_API_KEY", "value": "x"}]}
     assert _secret_valued_keys(leaked) == [".postgresql.postgresqlPassword", ".env[0]"]
+
+
+# --- the setting itself ---------------------------------------------------------------------------------
+
+
+def test_the_io_manager_setting_defaults_to_dagsters_filesystem_default() -> None:
+    settings = BillingSettings.from_env({})
+    assert settings.io_manager == "filesystem"
+    assert "io_manager" not in (build_definitions(settings).resources or {})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BILLING_IO_MANAGER": "s3"}, "BILLING_IO_S3_BUCKET"),
+        ({"BILLING_IO_MANAGER": "nfs", "BILLING_IO_S3_BUCKET": "b"}, "BILLING_IO_MANAGER must be one of"),
+    ],
+)
+def test_an_incomplete_object_store_setting_fails_the_load(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BillingSettings.from_env(env)
+
+
+def test_the_bucket_settings_reach_the_io_manager() -> None:
+    env = {
+        "BILLING_IO_MANAGER": "s3",
+        "BILLING_IO_S3_BUCKET": "bills",
+        "BILLING_IO_S3_PREFIX": "/io/",
+        "BILLING_IO_S3_ENDPOINT_URL": "https://s3.fr-par.scw.cloud",
+        "BILLING_IO_S3_REGION": "fr-par",
+    }
+    io_manager = (build_definitions(BillingSettings.from_env(env)).resources or {})["io_manager"]
+    assert (io_manager.s3_bucket, io_manager.s3_prefix) == ("bills", "io")
+    assert io_manager.s3_resource.endpoint_url == "https://s3.fr-par.scw.cloud"
+    assert io_manager.s3_resource.region_name == "fr-par"
