@@ -27,8 +27,13 @@ from billing_pipeline_tests.postgres.server import PostgresDatabase
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 PERIODS = ("2026-09", "2026-10")
-# low enough that the two workers together would overrun it many times without a shared budget
+# Qonto's limit as the emulator enforces it: low enough that the two workers together would overrun
+# it many times without a shared budget
 LIMIT_10S = int(os.environ.get("BUDGET_TEST_LIMIT_10S", "40"))
+# The workers' budget stays below the limit, as in production (950 of Qonto's 1,000): a permit is
+# taken when a request is sent and counted by the server when it arrives, so on a loaded machine
+# a few requests in flight land in the next window (a budget equal to the limit measured 48 / 40)
+BUDGET_10S = LIMIT_10S * 4 // 5
 WINDOW_MS = 10_000
 WORKER_TIMEOUT_S = 600
 QONTO_VARIABLES = ("QONTO_API_KEY", "QONTO_OAUTH_REFRESH_TOKEN", "QONTO_BASE_URL", "QONTO_STAGING_TOKEN")
@@ -77,7 +82,7 @@ def _start_bill(
     env.update(
         QONTO_BASE_URL=emulator.base_url,
         QONTO_API_KEY=emulator.api_key,
-        QONTO_RATE_LIMIT_10S=str(LIMIT_10S),
+        QONTO_RATE_LIMIT_10S=str(BUDGET_10S),
         BILLING_DATA_DIR=str(data_dir),
         BILLING_INVOICES_DIR=str(workdir / "invoices"),
         BILLING_LEDGER_URL=ledger_url,
@@ -132,7 +137,8 @@ def test_two_machines_share_one_budget_and_bill_once_after_a_kill(
 
     peak = peak_per_window(arrivals)
     print(
-        f"\n{len(arrivals)} requests in {elapsed:.1f} s from two machines, budget {LIMIT_10S} / 10 s: "
+        f"\n{len(arrivals)} requests in {elapsed:.1f} s from two machines, budget {BUDGET_10S} / 10 s, "
+        f"Qonto's limit {LIMIT_10S}: "
         f"peak {peak} in any 10 s window; killed after {created_before_kill}/{planned[killed_period]} invoices"
     )
     assert peak <= LIMIT_10S
