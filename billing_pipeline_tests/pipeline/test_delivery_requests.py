@@ -1,23 +1,26 @@
-"""Delivery's requests (issue 23): the check before each send and the following of e-invoices come from
-one listing of the period's invoices, not one read per invoice — and the listing never decides alone."""
+"""Requests per invoice (issue 23): delivery's check before each send, the following of e-invoices and a
+collection's re-reads come from one listing of the period's invoices, not one read per invoice — and the
+listing never decides alone."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
+from billing_pipeline.emulator.testing import running_emulator
 from billing_pipeline.invoicing.delivery import lifecycle, service
-from billing_pipeline.invoicing.delivery.listed import listed_invoices
 from billing_pipeline.invoicing.delivery.records import DeliveryChannel, DeliveryState
+from billing_pipeline.invoicing.invoices.listed import listed_invoices
 from billing_pipeline.qonto.models import ClientInvoice, Page
 from billing_pipeline.qonto.wire import PageMeta
 from billing_pipeline_tests.defs_for_tests import BILLING_ASSETS, delivered_invoices, facturx_files
-from billing_pipeline_tests.pipeline.conftest import EINVOICING_DELAY_S, RENDER_DELAY_S, PipelineWorld
+from billing_pipeline_tests.pipeline.conftest import EINVOICING_DELAY_S, RENDER_DELAY_S, PipelineWorld, world_on
 from billing_pipeline_tests.pipeline.small_world import PERIOD, Person, failed_checks, failure_text, materialize
 
 BILLING = [a for a in BILLING_ASSETS if a not in (facturx_files, delivered_invoices)]
@@ -150,3 +153,27 @@ def test_the_listing_is_used_only_when_it_costs_fewer_requests_than_reads() -> N
     assert asyncio.run(listed_invoices(many_pages, three)) == {} and many_pages.calls == 1  # type: ignore[arg-type]
     one_page = _Listing(total_pages=1)
     assert set(asyncio.run(listed_invoices(one_page, three))) == {"a"}  # type: ignore[arg-type]
+
+
+def test_a_collection_pass_learns_the_attachments_it_lacks_from_one_listing(tmp_path: Path) -> None:
+    """Qonto's finalize answer may come without ``attachment_id`` ("may be None initially"): the collection
+    pass learns the missing ones from one listing of the period instead of reading each invoice."""
+    gap_s = 3.0
+    with running_emulator(
+        render_delay_s=RENDER_DELAY_S, attachment_gap_s=gap_s, state_path=tmp_path / "emulator.sqlite"
+    ) as emulator:
+        world = world_on(emulator, tmp_path)
+        with dg.instance_for_test() as instance:
+            billed = materialize(world, instance, BILLING)
+            assert billed.success, failure_text(billed)
+            ledger = world.billing.ledger()
+            lacking = [r for r in ledger.invoices(PERIOD) if r.attachment_id is None]
+            assert len(lacking) >= 3
+            time.sleep(gap_s + RENDER_DELAY_S + 0.5)
+            before = world.emulator.stats()["requests"]
+            collected = materialize(world, instance, [facturx_files])
+            assert collected.success, failure_text(collected)
+            after = world.emulator.stats()["requests"]
+    assert after.get(READ, 0) - before.get(READ, 0) == 0
+    assert after[LIST] - before.get(LIST, 0) >= 1
+    assert all(r.state.value == "stored" for r in ledger.invoices(PERIOD))

@@ -33,7 +33,6 @@ from pydantic import BaseModel
 
 from billing_pipeline.invoicing.clients.directory import ClientDirectory
 from billing_pipeline.invoicing.delivery.lifecycle import event_dicts, lifecycle_state, listed_is_fresh
-from billing_pipeline.invoicing.delivery.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.delivery.mail import invoice_email
 from billing_pipeline.invoicing.delivery.records import (
     DeliveryChannel,
@@ -41,6 +40,7 @@ from billing_pipeline.invoicing.delivery.records import (
     DeliveryState,
 )
 from billing_pipeline.invoicing.errors import InvoicingError, successes_or_raise
+from billing_pipeline.invoicing.invoices.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.errors import (

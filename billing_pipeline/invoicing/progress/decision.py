@@ -25,9 +25,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from billing_pipeline.invoicing.delivery import lifecycle
-from billing_pipeline.invoicing.delivery.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.delivery.records import DeliveryState
 from billing_pipeline.invoicing.documents.readiness import probe_period
+from billing_pipeline.invoicing.invoices.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress.model import PeriodProgress
 from billing_pipeline.invoicing.progress.queries import pending_documents

@@ -1,11 +1,12 @@
-"""The invoices a delivery run is about to send, as one listing of Qonto shows them.
+"""Invoices as one listing of Qonto shows them, instead of one read each.
 
-Before each send the deliverer checks the invoice as Qonto holds it (canceled? still the attachment we
-verified? its client, its number and totals for the email). Reading each invoice costs one request per
-invoice against Qonto's 10,000 per 10 minutes; ``GET /v2/client_invoices`` returns the same fields for
-100 invoices per request (status, attachment_id, client, number, totals, dates, einvoicing_status —
-only the e-invoicing lifecycle events are left out of the list view, qonto-api.md §8.3). So when the
-listing has fewer pages than there are invoices to check, the invoices are listed once.
+Reading an invoice costs one request against Qonto's 10,000 per 10 minutes; ``GET /v2/client_invoices``
+returns 100 per request with the fields a delivery or a collection checks (status, attachment_id,
+finalized_at, client, number, totals, dates, einvoicing_status — only the e-invoicing lifecycle events
+are left out of the list view, qonto-api.md §8.3). So when the listing has fewer pages than there are
+invoices to read, they are listed once: before a delivery run sends (canceled? still the attachment we
+verified?) and follows its e-invoices, and before a collection pass re-reads the invoices whose
+attachment it does not know yet.
 
 The listing is filtered by ``updated_at`` from the earliest finalization among them: an invoice's
 ``updated_at`` never goes back, so every invoice finalized since then is in it, and the months before
