@@ -71,7 +71,11 @@ class FacturxCollector:
         # the invoices to re-read (attachment not known yet, or waiting for long): one listing when cheaper
         listed = await listed_invoices(
             self.qonto,
-            {r.invoice_id: r.finalized_at for r in records if r.invoice_id and r.finalized_at and _to_reread(r)},
+            {
+                r.invoice_id: r.finalized_at
+                for r in records
+                if r.state != InvoiceState.STORED and r.invoice_id and r.finalized_at and _to_reread(r)
+            },
         )
         # one invoice that cannot be collected (a network error, a file conflict) never stops the others
         results = await asyncio.gather(
@@ -147,8 +151,7 @@ class FacturxCollector:
 
 
 def _to_reread(record: InvoiceRecord) -> bool:
-    if record.state == InvoiceState.STORED and record.file_path is not None:
-        return False  # the file is ours already (a missing file is collected again: re-read then)
+    """Unknown facts, or waiting for long: the invoice is re-read before its attachment is looked at."""
     facts = (record.attachment_id, record.finalized_at, record.number)
     return any(fact is None for fact in facts) or _pending_for_long(record)
 
