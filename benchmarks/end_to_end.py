@@ -21,7 +21,6 @@ endpoint and invoice; the last line is the last pass's
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import resource
@@ -41,7 +40,6 @@ from benchmarks.throughput import ceiling_calls
 from benchmarks.traffic_report import breakdown_line
 from billing_pipeline.billing.demo import write_demo_data
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.billing.usage_files import FileUsageSource
 
 
 def last_closed_period(today: date) -> str:
@@ -57,12 +55,6 @@ def process_cpu_s(pid: int) -> float:
 
 def demo_data(out: Path, customers: int, period: str) -> None:
     write_demo_data(out, customers=customers, events=customers * 20, period=period)
-    if "aggregations" not in inspect.signature(FileUsageSource.read).parameters:
-        # the file usage source does not aggregate yet (issue 20, in progress): bill every metric as a
-        # sum — Qonto's calls per invoice do not depend on how usage is aggregated
-        price_list = out / "price_list.yaml"
-        lines = price_list.read_text(encoding="utf-8").splitlines(keepends=True)
-        price_list.write_text("".join(x for x in lines if "aggregation:" not in x), encoding="utf-8")
 
 
 def step_phases(dagster_home: Path, since: float = 0.0) -> list[tuple[str, str, float, float]]:
