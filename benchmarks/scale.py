@@ -12,10 +12,13 @@
 3. The ledger gets one ``finalized`` row per invoice (waiting for its Factur-X file) and the
    attachment sensor is evaluated once, as the daemon would: its calls must stay bounded (a
    few per period) and the tick well under 10 s.
+4. The same tick over a ledger of ``--ledger-rows`` (10⁶) finalized rows in 10 periods, written by
+   ``benchmarks/big_ledger.py`` (Qonto played by a fake answering "ready"): the tick reads counts per
+   period and a bounded page of rows, so it stays in seconds (it read every row: ~60 s at 10⁶).
 
 Peak memory is the benchmark process's (``ru_maxrss``; the emulator's own process is not counted).
 Ends with one line: ``scale: <C> customers priced in <T> s, listing <N> invoices in <L> s / <K>
-calls, sensor tick <S> s / <J> calls, <M> MB peak``.
+calls, sensor tick <S> s / <J> calls, sensor tick at <R> rows <T> s, <M> MB peak``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.big_ledger import fill_invoices
 from benchmarks.chaos_harness import EmulatorProcess
 from billing_pipeline.billing.demo import write_demo_data
 from billing_pipeline.billing.periods import BillingPeriod
@@ -48,6 +52,7 @@ from billing_pipeline.invoicing.invoices.references import InvoiceReference
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.config import ApiKeyAuth, QontoConfig
+from billing_pipeline.qonto.models import Attachment, ClientInvoice
 
 PERIOD = "2026-10"
 TIMEZONE = "Europe/Paris"
@@ -130,11 +135,60 @@ async def listing(emulator: EmulatorProcess, state_dir: Path) -> tuple[int, floa
         return sum(len(v) for v in index.by_reference.values()), time.perf_counter() - started
 
 
+class _ReadyQonto:
+    """Qonto for the big-ledger tick: every attachment rendered after its finalization."""
+
+    def __init__(self, finalized_at: datetime) -> None:
+        self.finalized_at = finalized_at
+
+    async def __aenter__(self) -> _ReadyQonto:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def get_client_invoice(self, invoice_id: str) -> ClientInvoice:
+        return ClientInvoice(id=invoice_id, status="unpaid", attachment_id=f"att-{invoice_id}",
+                             finalized_at=self.finalized_at)  # fmt: skip
+
+    async def get_attachment(self, attachment_id: str) -> Attachment:
+        return Attachment(id=attachment_id, file_name="x.pdf", url="https://files.example/x",
+                          updated_at=self.finalized_at + timedelta(seconds=12))  # fmt: skip
+
+
+def big_ledger_tick(state_dir: Path, rows: int) -> tuple[int, float]:
+    """One attachment-sensor tick over ``rows`` finalized ledger rows in 10 periods: (rows, seconds)."""
+    state_dir.mkdir(parents=True)
+    ledger = Ledger(f"sqlite:///{state_dir / 'ledger.sqlite'}")
+    finalized_at = datetime.now(UTC) - timedelta(hours=1)  # every row stale: the hardest page
+    written = fill_invoices(ledger, [f"2026-{m:02d}" for m in range(1, 11)], rows // 10, finalized_at)
+    ledger.dispose()
+    fake = _ReadyQonto(finalized_at)
+
+    class ReadyConnection:
+        def open(self) -> _ReadyQonto:
+            return fake
+
+    class ReadyQontoResource(QontoResource):
+        def connection(self):  # type: ignore[override]
+            return ReadyConnection()
+
+    resources = {
+        "qonto": ReadyQontoResource(mode="custom", state_dir=str(state_dir)),
+        "billing": BillingResource(state_dir=str(state_dir)),
+    }
+    with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+        started = time.perf_counter()
+        facturx_attachment_sensor(ctx)
+        return written, time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=2_000_000, help="usage rows of the period")
     parser.add_argument("--invoices", type=int, default=100_000, help="invoices in the emulator and the ledger")
+    parser.add_argument("--ledger-rows", type=int, default=1_000_000, help="finalized rows for the big-ledger tick")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as temp:
@@ -242,10 +296,13 @@ def main() -> int:
             )
         finally:
             emulator.stop()
+        # -- 4. the attachment sensor over a ledger of 10⁶ rows ---------------------------------------
+        big_rows, big_tick_s = big_ledger_tick(root / "big", args.ledger_rows)
+        print(f"sensor tick at {big_rows:,} ledger rows: {big_tick_s:.2f} s, {peak_mb():.0f} MB peak so far")
     print(
         f"scale: {args.customers} customers priced in {pricing_s:.1f} s, listing {len(customer_ids)} invoices "
         f"in {listing_s:.1f} s / {listing_calls} calls, sensor tick {tick_s:.2f} s / {tick_calls} calls, "
-        f"{peak_mb():.0f} MB peak"
+        f"sensor tick at {big_rows} rows {big_tick_s:.2f} s, {peak_mb():.0f} MB peak"
     )
     return 0
 

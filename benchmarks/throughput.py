@@ -25,6 +25,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.chaos_harness import EmulatorProcess
+from benchmarks.traffic_report import breakdown_line
 from billing_pipeline.billing.models import Customer, InvoiceLine, InvoicePlan, PeriodPlan, UsageStats, VatSubtotal
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import verify_pdf
@@ -148,7 +149,7 @@ async def pipeline(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, ids: di
         if pending is None or not pending.invoices:
             break
         start = time.perf_counter()
-        if (await probe_period(qonto, ledger, PERIOD, pending.invoices)).ready:
+        if (await probe_period(qonto, ledger, PERIOD, pending)).ready:
             await collector.collect(BillingPeriod.parse(PERIOD))
         else:
             await asyncio.sleep(1)
@@ -223,7 +224,7 @@ def main() -> int:
             plan = synthetic_plan(args.invoices)
             ledger = Ledger(f"sqlite:///{workdir / 'ledger.sqlite'}")
 
-            async def measured() -> tuple[int, float, int, int]:
+            async def measured() -> tuple[int, float, int, int, str]:
                 async with client(emulator, workdir, args.concurrency) as qonto:
                     ids = await create_clients(qonto, ledger, plan)
                     before = emulator.admin("GET", "stats")
@@ -233,15 +234,18 @@ def main() -> int:
                 after = emulator.admin("GET", "stats")
                 calls = after["api_requests"] - before["api_requests"]
                 limited = after["rate_limited"] - before["rate_limited"]
-                return stored, elapsed, calls, limited
+                # clients exist beforehand: these are returning customers' requests
+                breakdown = breakdown_line("calls (returning customers)", before, after, stored)
+                return stored, elapsed, calls, limited, breakdown
 
-            stored, elapsed, calls, limited = asyncio.run(measured())
+            stored, elapsed, calls, limited, breakdown = asyncio.run(measured())
             assert stored == args.invoices, f"stored {stored} of {args.invoices}"
             per_minute = stored / elapsed * 60
             calls_per_invoice = calls / stored
             ceiling_per_minute = ceiling_calls(elapsed) / calls_per_invoice / elapsed * 60
             ratio = per_minute / ceiling_per_minute
             print(f"pipeline: {stored} invoices in {elapsed:.1f} s, {calls} API calls, {limited} answered 429")
+            print(breakdown)
 
             small = synthetic_plan(args.invoices + args.sequential).invoices[args.invoices :]
             small_plan = plan.model_copy(update={"invoices": small})

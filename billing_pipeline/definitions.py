@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from billing_pipeline.defs.io_managers import io_manager_resources
 from billing_pipeline.defs.jobs import build_jobs
 from billing_pipeline.defs.resources import BillingResource, QontoResource, resource_config
 from billing_pipeline.defs.stage import StageContext
@@ -67,7 +68,12 @@ def build_definitions(settings: BillingSettings, mode: QontoMode | None = None) 
     stages = [stage.build_defs(ctx) for stage in STAGES]
     if mode == QontoMode.EMULATOR:
         stages = [_announced(stage) for stage in stages]
-    resources = {"qonto": build_qonto_resource(settings, mode), "billing": build_billing_resource(settings)}
+    resources = {
+        "qonto": build_qonto_resource(settings, mode),
+        "billing": build_billing_resource(settings),
+        # an object store when BILLING_IO_MANAGER says so (Kubernetes); else Dagster's filesystem default
+        **io_manager_resources(settings),
+    }
     return dg.Definitions.merge(*stages, build_jobs(ctx), dg.Definitions(resources=resources))
 
 

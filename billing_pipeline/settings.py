@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from billing_pipeline.billing.mentions import LegalMentions
@@ -39,6 +39,11 @@ from billing_pipeline.billing.usage import UsageSource
 BILLING = "billing"
 QONTO = "qonto"
 QONTO_SERVER = "qonto_server"
+
+# where steps hand values to each other (the Dagster IO manager): "filesystem" = Dagster's default,
+# pickles under $DAGSTER_HOME/storage, for one machine; "s3" = pickles in an S3(-compatible) bucket,
+# for run pods on different nodes (deploy/kubernetes: a retried or partial run starts on another pod)
+IO_MANAGERS = ("filesystem", "s3")
 
 
 # the reform's mandatory mentions (Qonto invoice `settings`, qonto-api.md §8.3): defaults documented in
@@ -104,11 +109,17 @@ class BillingSettings(BaseModel):
     # requests in flight at once per process (each still takes a permit of the shared request budget):
     # Qonto's 100 requests/s at ~80 ms latency need at least 8, more absorb slower answers
     max_concurrency: Annotated[int, Field(ge=1, le=64), Env("QONTO_MAX_CONCURRENCY", QONTO)] = 24
+    # the request budget per egress IP, 5 % below Qonto's 1,000 requests / 10 s and 10,000 / 10 min:
+    # lower it when another Qonto client shares the IP (and in tests, to see the budget bind)
+    rate_limit_10s: Annotated[int, Field(ge=1, le=1000), Env("QONTO_RATE_LIMIT_10S", QONTO)] = 950
+    rate_limit_10min: Annotated[int, Field(ge=1, le=10000), Env("QONTO_RATE_LIMIT_10MIN", QONTO)] = 9500
     schedule_day_of_month: Annotated[int, Field(ge=1, le=28), Env("BILLING_SCHEDULE_DAY")] = 3
     schedule_hour: Annotated[int, Field(ge=0, le=23), Env("BILLING_SCHEDULE_HOUR")] = 6
     auto_finalize: Annotated[bool, Env("BILLING_AUTO_FINALIZE")] = True
     bill_customers_without_usage: Annotated[bool, Env("BILLING_BILL_WITHOUT_USAGE", BILLING)] = False
-    ledger_url: Annotated[SecretStr | None, SecretEnv("BILLING_LEDGER_URL", BILLING)] = None
+    # the qonto resource gets it too: on PostgreSQL, the Qonto request budget is kept there, one budget
+    # for every machine behind the egress IP (docs/production.md, "One egress IP, one budget")
+    ledger_url: Annotated[SecretStr | None, SecretEnv("BILLING_LEDGER_URL", BILLING, QONTO)] = None
     # usage from a SQL table instead of files under <data dir>/usage (the URL may hold a password)
     usage_url: Annotated[SecretStr | None, SecretEnv("BILLING_USAGE_URL", BILLING)] = None
     usage_table: Annotated[str, Env("BILLING_USAGE_TABLE", BILLING)] = "usage_events"
@@ -141,6 +152,28 @@ class BillingSettings(BaseModel):
     oauth_client_secret: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_CLIENT_SECRET", QONTO_SERVER)] = None
     oauth_refresh_token: Annotated[SecretStr | None, SecretEnv("QONTO_OAUTH_REFRESH_TOKEN", QONTO_SERVER)] = None
     staging_token: Annotated[SecretStr | None, SecretEnv("QONTO_STAGING_TOKEN", QONTO_SERVER)] = None
+    # the IO manager (see IO_MANAGERS). Bucket, prefix, endpoint and region are no secrets: they are
+    # validated when the code location loads, so a missing bucket fails `dagster definitions validate`
+    # instead of the first run. The S3 credentials are boto3's own (AWS_* variables, the pod's role).
+    io_manager: Annotated[str, Env("BILLING_IO_MANAGER")] = "filesystem"
+    io_s3_bucket: Annotated[str | None, Env("BILLING_IO_S3_BUCKET")] = None
+    io_s3_prefix: Annotated[str, Env("BILLING_IO_S3_PREFIX")] = "billing-pipeline/io"
+    # an S3-compatible store other than AWS (Scaleway, OVHcloud, MinIO): its URL; unset = AWS
+    io_s3_endpoint_url: Annotated[str | None, Env("BILLING_IO_S3_ENDPOINT_URL")] = None
+    io_s3_region: Annotated[str | None, Env("BILLING_IO_S3_REGION")] = None
+
+    @field_validator("io_manager")
+    @classmethod
+    def _io_manager(cls, value: str) -> str:
+        if value not in IO_MANAGERS:
+            raise ValueError(f"BILLING_IO_MANAGER must be one of {', '.join(IO_MANAGERS)}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _io_bucket_named(self) -> BillingSettings:
+        if self.io_manager == "s3" and not self.io_s3_bucket:
+            raise ValueError("BILLING_IO_MANAGER=s3 needs BILLING_IO_S3_BUCKET (the bucket the steps' outputs go to)")
+        return self
 
     @field_validator("corrections")
     @classmethod

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from billing_pipeline.billing import customer_ids, identifiers
+from billing_pipeline.billing.csv_records import csv_records
 from billing_pipeline.billing.models import Customer, InputProblem, InvalidBillingInput
 from billing_pipeline.billing.problems import ProblemLog
 
@@ -210,46 +210,19 @@ def parse_customers(
     log = ProblemLog()
     customers: dict[str, Customer] = {}
     first_line: dict[str, int] = {}
-    try:
-        # The csv module rather than pandas: it gives the physical line of every record, even
-        # when a quoted address spans several lines.
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = [cell.strip() for cell in next(reader, [])]
-            if not any(header):
-                log.add(label, "empty file: expected a header line with " + ", ".join(COLUMNS), row=1)
-                return CustomerTable({}, None, log.problems)
-            for column in COLUMNS:
-                if column not in header:
-                    log.add(label, "missing column", row=1, field=column)
-            for column in header:
-                if column not in COLUMNS and column not in OPTIONAL_COLUMNS:
-                    log.add(label, "unexpected column (check its spelling)", row=1, field=column or None)
-            if log:
-                return CustomerTable({}, None, log.problems)
-            line = reader.line_num + 1
-            for record in reader:
-                start, line = line, reader.line_num + 1
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(record) != len(header):
-                    log.add(label, f"expected {len(header)} cells, found {len(record)}", row=start)
-                    continue
-                row = _Row(label, start, {k: v.strip() for k, v in zip(header, record, strict=True)}, log)
-                customer_id = row.cells["customer_id"]
-                if customer_id in first_line:
-                    row.problem("customer_id", f"duplicate customer_id (first at line {first_line[customer_id]})")
-                elif customer_id:
-                    first_line[customer_id] = start
-                customer = _customer(row, plans)
-                if customer is not None and row.ok:
-                    customers[customer.customer_id] = customer
-    except FileNotFoundError:
-        log.add(label, "file not found")
+    records = csv_records(path, label, log, COLUMNS, OPTIONAL_COLUMNS)
+    if records is None:
         return CustomerTable({}, None, log.problems)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        log.add(label, f"cannot read the file as UTF-8 CSV: {error}")
-        return CustomerTable({}, None, log.problems)
+    for start, cells in records:
+        row = _Row(label, start, cells, log)
+        customer_id = row.cells["customer_id"]
+        if customer_id in first_line:
+            row.problem("customer_id", f"duplicate customer_id (first at line {first_line[customer_id]})")
+        elif customer_id:
+            first_line[customer_id] = start
+        customer = _customer(row, plans)
+        if customer is not None and row.ok:
+            customers[customer.customer_id] = customer
     return CustomerTable(customers, frozenset(first_line), log.problems)
 
 

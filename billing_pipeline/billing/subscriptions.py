@@ -12,13 +12,13 @@ one mistake does not hide the next.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from billing_pipeline.billing.coverage import DaySpan
+from billing_pipeline.billing.csv_records import csv_records
 from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ProblemLog
@@ -187,37 +187,14 @@ def parse_subscriptions(
     if not path.exists():
         return SubscriptionBook({}, [], present=False)
     log = ProblemLog()
-    valid: list[SubscriptionRow] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = [cell.strip() for cell in next(reader, [])]
-            if not any(header):
-                log.add(label, "empty file: expected a header line with " + ", ".join(COLUMNS), row=1)
-                return SubscriptionBook({}, log.problems)
-            for column in COLUMNS:
-                if column not in header:
-                    log.add(label, "missing column", row=1, field=column)
-            for column in header:
-                if column not in COLUMNS:
-                    log.add(label, "unexpected column (check its spelling)", row=1, field=column or None)
-            if log:
-                return SubscriptionBook({}, log.problems)
-            line = reader.line_num + 1
-            for record in reader:
-                start, line = line, reader.line_num + 1
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(record) != len(header):
-                    log.add(label, f"expected {len(header)} cells, found {len(record)}", row=start)
-                    continue
-                cells = {key: value.strip() for key, value in zip(header, record, strict=True)}
-                row = _row(_RowCheck(label, start, cells, log), customers=customers, plans=plans, coupons=coupons)
-                if row is not None:
-                    valid.append(row)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        log.add(label, f"cannot read the file as UTF-8 CSV: {error}")
+    records = csv_records(path, label, log, COLUMNS)
+    if records is None:
         return SubscriptionBook({}, log.problems)
+    valid: list[SubscriptionRow] = []
+    for line, cells in records:
+        row = _row(_RowCheck(label, line, cells, log), customers=customers, plans=plans, coupons=coupons)
+        if row is not None:
+            valid.append(row)
     by_customer: dict[str, list[SubscriptionRow]] = {}
     for row in valid:
         by_customer.setdefault(row.customer_id, []).append(row)

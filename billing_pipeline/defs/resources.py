@@ -83,6 +83,10 @@ class QontoResource(dg.ConfigurableResource):
     emulator_render_delay_s: float = setting("emulator_render_delay_s")
     emulator_einvoicing_delay_s: float = setting("emulator_einvoicing_delay_s")
     max_concurrency: int = setting("max_concurrency")
+    rate_limit_10s: int = setting("rate_limit_10s")
+    rate_limit_10min: int = setting("rate_limit_10min")
+    # on PostgreSQL, where the request budget shared by every machine is kept
+    ledger_url: str | None = setting("ledger_url")
     # settings of `qonto_server`: given only when a server is reached (never to the embedded emulator)
     base_url: str | None = setting("base_url")
     api_key: str | None = setting("api_key")

@@ -22,6 +22,7 @@ from billing_pipeline.qonto.config import (
     OAuthAuth,
     QontoConfig,
 )
+from billing_pipeline.qonto.ratelimit_postgres import is_postgres_url
 from billing_pipeline.settings import QONTO, QONTO_SERVER, BillingSettings, QontoMode
 
 # the connection's defaults are the settings' (declared once, in settings.py)
@@ -47,6 +48,9 @@ class QontoConnection(BaseModel):
     emulator_render_delay_s: float = _SETTINGS["emulator_render_delay_s"].default
     emulator_einvoicing_delay_s: float = _SETTINGS["emulator_einvoicing_delay_s"].default
     max_concurrency: int = _SETTINGS["max_concurrency"].default
+    rate_limit_10s: int = _SETTINGS["rate_limit_10s"].default
+    rate_limit_10min: int = _SETTINGS["rate_limit_10min"].default
+    ledger_url: SecretStr | None = None
 
     @classmethod
     def from_settings(cls, settings: BillingSettings) -> QontoConnection:
@@ -89,6 +93,16 @@ class QontoConnection(BaseModel):
             raise ValueError("set QONTO_API_KEY (login:secret-key) or the QONTO_OAUTH_* variables")
         return ApiKeyAuth.parse(self.api_key.get_secret_value())
 
+    def _budget(self) -> dict[str, Any]:
+        """Where the request budget is kept: with the ledger on PostgreSQL, there, shared by every
+        machine behind the egress IP; else a SQLite file shared by the processes of this machine."""
+        budget: dict[str, Any] = {"rate_limit_10s": self.rate_limit_10s, "rate_limit_10min": self.rate_limit_10min}
+        if self.ledger_url is not None and is_postgres_url(self.ledger_url.get_secret_value()):
+            budget["rate_limit_url"] = self.ledger_url
+        else:
+            budget["rate_limit_db"] = self.state_dir / "qonto-rate-limit.sqlite"
+        return budget
+
     def client_config(self) -> QontoConfig:
         """The client configuration for a real (or user-started) Qonto server."""
         if self.mode == QontoMode.EMULATOR:
@@ -98,7 +112,7 @@ class QontoConnection(BaseModel):
             auth=self._auth(),
             staging_token=self.staging_token,
             max_concurrency=self.max_concurrency,
-            rate_limit_db=self.state_dir / "qonto-rate-limit.sqlite",
+            **self._budget(),
         )
 
     def open(self) -> QontoClient:
@@ -118,6 +132,6 @@ class QontoConnection(BaseModel):
             base_url=emulator.base_url,
             auth=ApiKeyAuth.parse(emulator.api_key),
             max_concurrency=self.max_concurrency,
-            rate_limit_db=self.state_dir / "qonto-rate-limit.sqlite",
+            **self._budget(),
         )
         return QontoClient(config, transport=emulator.transport, download_transport=emulator.transport)

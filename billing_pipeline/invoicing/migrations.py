@@ -22,6 +22,14 @@ def _currency_of_earlier_amounts(connection: sa.Connection) -> None:
         connection.execute(sa.update(table).where(table.c.currency.is_(None)).values(currency=QONTO_CURRENCY))
 
 
+def _index_invoices_by_period_and_state(connection: sa.Connection) -> None:
+    """Version 3: a sensor tick reads counts per period and state and a page of rows per period from an
+    index, not every row (10⁶ rows: a minute without it). ``checkfirst``: idempotent."""
+    for index in invoice_records.indexes:
+        index.create(connection, checkfirst=True)
+
+
 LEDGER_MIGRATIONS: dict[int, Migration] = {
     2: _currency_of_earlier_amounts,
+    3: _index_invoices_by_period_and_state,
 }

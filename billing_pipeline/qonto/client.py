@@ -120,7 +120,11 @@ class QontoClient(CreditNoteCalls, DeliveryCalls, TransactionCalls, PreflightCal
             http=self._http,
             auth=self._auth,
             budget=shared_budget(
-                config.rate_limit_10s, config.rate_limit_10min, config.rate_limit_db, config.rate_window_margin_s
+                config.rate_limit_10s,
+                config.rate_limit_10min,
+                config.rate_limit_db,
+                config.rate_window_margin_s,
+                config.rate_limit_url.get_secret_value() if config.rate_limit_url is not None else None,
             ),
             policy=policy,
         )

@@ -108,6 +108,8 @@ class QontoConfig(BaseModel):
     rate_limit_10s: int = Field(default=950, ge=1)
     rate_limit_10min: int = Field(default=9500, ge=1)
     rate_limit_db: Path | None = None
+    # the ledger's PostgreSQL URL: the budget is kept there, shared by every machine (wins over the file)
+    rate_limit_url: SecretStr | None = None
     # added to both windows: Qonto counts a request when it arrives, we when we send it
     rate_window_margin_s: float = Field(default=0.5, ge=0, le=60)
     max_attempts: int = Field(default=6, ge=1)
@@ -121,6 +123,16 @@ class QontoConfig(BaseModel):
             raise ValueError(f"base_url must not include /v2 (the client adds it), got {value!r}")
         if urlsplit(value).query or urlsplit(value).fragment:
             raise ValueError(f"base_url must not carry a query or fragment, got {value!r}")
+        return value
+
+    @field_validator("rate_limit_url")
+    @classmethod
+    def _rate_limit_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from billing_pipeline.qonto.ratelimit_postgres import is_postgres_url
+
+        if value is not None and not is_postgres_url(value.get_secret_value()):
+            # the value is never echoed: it holds a password
+            raise ValueError("rate_limit_url must be a PostgreSQL URL (postgresql+psycopg://...)")
         return value
 
     @field_validator("staging_token")

@@ -6,7 +6,9 @@ the API takes one permit from a pyrate-limiter sliding-window log holding both r
 - in-process (``rate_limit_db=None``): one in-memory bucket shared by every client of the process
   with the same limits;
 - machine-wide (``rate_limit_db=path``): a SQLite bucket guarded by a file lock, so that a sensor,
-  several runs and a CLI on the same machine draw from one budget.
+  several runs and a CLI on the same machine draw from one budget;
+- deployment-wide (``rate_limit_url``, the ledger's PostgreSQL): pyrate-limiter's PostgreSQL bucket,
+  so that every machine behind the same egress IP draws from one budget (``ratelimit_postgres``).
 """
 
 from __future__ import annotations
@@ -53,10 +55,19 @@ def binding_rates(rates: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 class RequestBudget:
     """Admits one request at a time within every ``(limit, window_ms)`` rate."""
 
-    def __init__(self, rates: Sequence[tuple[int, int]], db_path: Path | None = None) -> None:
+    def __init__(
+        self, rates: Sequence[tuple[int, int]], db_path: Path | None = None, postgres_url: str | None = None
+    ) -> None:
         self.rates = [Rate(limit, window_ms) for limit, window_ms in binding_rates(rates)]
         self.db_path = db_path
-        if db_path is None:
+        # where the budget is kept, for messages: never the URL itself (it holds a password)
+        self.store = "memory"
+        if postgres_url is not None:
+            from billing_pipeline.qonto.ratelimit_postgres import describe_url, postgres_bucket
+
+            self.store = f"postgresql {describe_url(postgres_url)}"
+            self._limiter = Limiter(postgres_bucket(postgres_url, self.rates))
+        elif db_path is None:
             self._limiter = Limiter(self.rates)
         else:
             db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +78,7 @@ class RequestBudget:
                 create_new_table=True,
                 use_file_lock=True,
             )
+            self.store = f"sqlite {db_path}"
             self._limiter = Limiter(bucket)
 
     async def acquire(self) -> None:
@@ -77,34 +89,41 @@ class RequestBudget:
             raise RuntimeError(f"the Qonto request budget {self.rates} can never admit a request")
         waited = time.monotonic() - started
         if waited >= _LOG_WAIT_S:
-            logger.info("waited %.1f s for the Qonto request budget %s", waited, self.rates)
+            logger.info("waited %.1f s for the Qonto request budget %s (%s)", waited, self.rates, self.store)
 
     def close(self) -> None:
         self._limiter.close()
 
 
-_SHARED: dict[tuple[str | None, int, int, int], RequestBudget] = {}
+_SHARED: dict[tuple[str | None, str | None, int, int, int], RequestBudget] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_budget(
-    rate_limit_10s: int, rate_limit_10min: int, db_path: Path | None, window_margin_s: float = 0.0
+    rate_limit_10s: int,
+    rate_limit_10min: int,
+    db_path: Path | None,
+    window_margin_s: float = 0.0,
+    postgres_url: str | None = None,
 ) -> RequestBudget:
-    """The process-wide budget for these limits (and this SQLite file, when given).
+    """The process-wide budget for these limits (and this SQLite file or PostgreSQL, when given).
 
     Qonto counts per IP, so all clients of a process must share one budget; with ``db_path``
-    they also share it with other processes through the SQLite file. ``window_margin_s`` widens
+    they also share it with other processes through the SQLite file, with ``postgres_url`` (which
+    wins) with every process of every machine using that server. ``window_margin_s`` widens
     both windows: a request is counted by Qonto when it arrives, which is later than when we
     take its permit by a delay that varies; a wider window absorbs that jitter.
     """
     margin_ms = round(window_margin_s * 1000)
-    key = (str(db_path.resolve()) if db_path is not None else None, rate_limit_10s, rate_limit_10min, margin_ms)
+    path = str(db_path.resolve()) if db_path is not None and postgres_url is None else None
+    key = (postgres_url, path, rate_limit_10s, rate_limit_10min, margin_ms)
     with _SHARED_LOCK:
         budget = _SHARED.get(key)
         if budget is None:
             budget = RequestBudget(
                 [(rate_limit_10s, TEN_SECONDS_MS + margin_ms), (rate_limit_10min, TEN_MINUTES_MS + margin_ms)],
-                db_path=db_path.resolve() if db_path is not None else None,
+                db_path=Path(path) if path is not None else None,
+                postgres_url=postgres_url,
             )
             _SHARED[key] = budget
         return budget

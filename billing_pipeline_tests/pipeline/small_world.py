@@ -62,6 +62,9 @@ class Company:
 
 
 def write_customers(world: PipelineWorld, companies: list[Company]) -> None:
+    """Replace the customer list; the sample's subscriptions.csv goes too (its rows name customers
+    that are no longer there, which the input check refuses)."""
+    (world.data_dir / "subscriptions.csv").unlink(missing_ok=True)
     with (world.data_dir / "customers.csv").open("w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()

@@ -68,8 +68,10 @@ def test_each_invoice_is_delivered_once_by_the_right_channel_with_the_verified_p
         client = clients[invoices[invoice_id].client_id]
         if client["e_invoicing_reachable"]:
             assert delivery.channel == DeliveryChannel.EINVOICE and submitted[invoice_id] == 1
-            assert delivery.state == DeliveryState.RECEIVED
-            assert [e["status_code"] for e in delivery.events] == [200, 201, 202]
+            assert delivery.state == DeliveryState.RECEIVED and delivery.einvoicing_status == "approved"
+            # followed from the period's listing, whose list view has no lifecycle events (a full read
+            # records them: test_delivery_requests.py)
+            assert delivery.events == []
             assert emails[invoice_id] == 0
         else:
             assert delivery.channel == DeliveryChannel.EMAIL and emails[invoice_id] == 1
@@ -258,9 +260,9 @@ def test_bill_waits_for_delivery_and_reports_each_invoices_channel_and_status(
     assert rows and all(r["delivery"] is not None for r in rows)
     channels = Counter((r["delivery"]["channel"], r["delivery"]["status"]) for r in rows)
     assert set(channels) == {("einvoice", "received"), ("email", "sent")}
-    einvoiced = next(r for r in rows if r["delivery"]["channel"] == "einvoice")
-    assert [e["status_code"] for e in einvoiced["delivery"]["events"]] == [200, 201, 202]
-    assert all(e["timestamp"] for e in einvoiced["delivery"]["events"])
+    # followed from the period's listing (Qonto's einvoicing_status): the list view carries no lifecycle
+    # events; they are recorded when an e-invoice is read in full (test_delivery_requests.py)
+    assert all(r["delivery"]["events"] == [] for r in rows if r["delivery"]["channel"] == "einvoice")
 
 
 def test_a_bill_killed_while_delivering_never_sends_an_invoice_twice(slow_world: PipelineWorld, tmp_path: Path) -> None:

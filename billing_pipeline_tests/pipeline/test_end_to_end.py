@@ -71,7 +71,7 @@ def test_one_period_end_to_end_stores_one_verified_file_per_customer(
     assert len(top) == min(50, len(plan.invoices)) and top[0]["total"] == f"{max(planned_totals.values())} EUR"
     assert metadata["invoices_rows"].value == len(plan.invoices)
     full = Path(metadata["invoices_file"].value).read_text(encoding="utf-8").splitlines()
-    assert full[0] == "customer,name,lines,net,vat,total,currency" and len(full) == len(plan.invoices) + 1
+    assert full[0] == "customer,name,plan,lines,discount,net,vat,total,currency" and len(full) == len(plan.invoices) + 1
 
 
 def test_rematerializing_and_backfilling_twice_creates_nothing_new(
@@ -166,11 +166,12 @@ def test_invalid_usage_fails_before_any_qonto_call(world: PipelineWorld, instanc
 
 
 def _a_metric_used_by(world: PipelineWorld, customer_id: str, period: str) -> str:
-    """A metric the customer's plan charges for (enough extra usage always changes the invoice)."""
+    """A summed metric the customer's plan charges for (enough extra usage always changes the invoice)."""
     plan = plan_period(period, world.data_dir)
     prices = yaml.safe_load((world.data_dir / "price_list.yaml").read_text())
     invoice = next(i for i in plan.invoices if i.customer.customer_id == customer_id)
-    return next(iter(prices["plans"][invoice.customer.plan]["charges"]))
+    summed = {name for name, metric in prices["metrics"].items() if metric.get("aggregation", "sum") == "sum"}
+    return next(metric for metric in prices["plans"][invoice.customer.plan]["charges"] if metric in summed)
 
 
 def test_finalize_refused_under_api_key_says_to_use_oauth(tmp_path: Path) -> None:

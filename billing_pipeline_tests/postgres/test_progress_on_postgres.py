@@ -59,3 +59,13 @@ def test_the_read_model_is_the_same_on_postgres(
     finally:
         on_postgres.dispose()
         on_sqlite.dispose()
+
+
+def test_the_sensors_page_is_the_same_on_postgres(new_database: Callable[[str], PostgresDatabase]) -> None:
+    from billing_pipeline_tests.pipeline.test_sensor_scale import check_the_page_against_every_row
+
+    ledger = Ledger(new_database("page").url)
+    try:
+        check_the_page_against_every_row(ledger)
+    finally:
+        ledger.dispose()

@@ -24,7 +24,7 @@ async def _probe(
 ) -> list[PeriodReadiness]:
     async with qonto.connection().open() as client:
         return [
-            await probe_period(client, billing.ledger(), period, pending.invoices, now, pending.credit_notes)
+            await probe_period(client, billing.ledger(), period, pending, now)
             for period, pending in periods.items()
         ]
 
@@ -49,15 +49,16 @@ def facturx_attachment_sensor(
     context: dg.SensorEvaluationContext, qonto: QontoResource, billing: BillingResource
 ) -> dg.SensorResult | dg.SkipReason:
     ledger = billing.ledger()
-    pending = pending_documents(ledger)
+    now = datetime.now(UTC)
+    # counts per period and a bounded page of rows each, grouped and limited in SQL: never every row
+    pending = pending_documents(ledger, now=now)
     if not pending:
         return dg.SkipReason("no finalized invoice or credit note is waiting for its Factur-X file")
     requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    now = datetime.now(UTC)
     to_probe: dict[str, PendingDocuments] = {}
     already_requested = []
     for period, documents in pending.items():
-        key = collection_run_key(period, documents.invoices, now, [c.reference for c in documents.credit_notes])
+        key = collection_run_key(period, documents, now)
         if requested.get(period) == key:
             already_requested.append(period)
             continue
@@ -75,8 +76,8 @@ def facturx_attachment_sensor(
     # forget periods that have nothing pending any more: the cursor stays small
     requested = {p: k for p, k in requested.items() if p in pending}
     summary = (
-        f"{sum(len(d.invoices) for d in pending.values())} invoice(s) and "
-        f"{sum(len(d.credit_notes) for d in pending.values())} "
+        f"{sum(d.invoice_count for d in pending.values())} invoice(s) and "
+        f"{sum(d.credit_note_count for d in pending.values())} "
         f"credit note(s) waiting in {len(pending)} period(s); "
         f"ready: {[r.describe() for r in ready] or 'none'}; still rendering: "
         f"{[r.describe() for r in waiting] or 'none'}; collection already requested: "

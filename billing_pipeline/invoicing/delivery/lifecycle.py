@@ -10,7 +10,8 @@ there is none, Qonto's ``einvoicing_status`` does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from billing_pipeline.invoicing.delivery.records import DeliveryRecord, DeliveryState
@@ -18,6 +19,10 @@ from billing_pipeline.qonto.invoice_models import EInvoicingLifecycleEvent
 
 if TYPE_CHECKING:
     from billing_pipeline.qonto.client import QontoClient
+    from billing_pipeline.qonto.models import ClientInvoice
+
+# a submitted e-invoice followed from listings is read in full at least this often
+FULL_READ_AFTER_S = 900
 
 LABELS = {
     200: "submitted",
@@ -90,11 +95,27 @@ def event_dicts(events: Sequence[EInvoicingLifecycleEvent]) -> list[dict[str, An
     ]
 
 
-async def lifecycle_moved(qonto: QontoClient, submitted: Sequence[DeliveryRecord]) -> list[DeliveryRecord]:
-    """The submitted e-invoices whose lifecycle in Qonto is not what the ledger last recorded (one GET
-    each: callers bound how many they pass). Only reads: the delivery run records what moved."""
+def listed_is_fresh(record: DeliveryRecord, now: datetime | None = None) -> bool:
+    """May the list view (``einvoicing_status``, no events) stand for this e-invoice's full read? Only
+    while the ledger's last full look is recent: a move the status does not show (e.g. a dispute
+    while ``submitted``) is then seen within ``FULL_READ_AFTER_S``."""
+    looked = record.checked_at or record.sent_at or record.updated_at
+    return ((now or datetime.now(UTC)) - looked).total_seconds() < FULL_READ_AFTER_S
+
+
+async def lifecycle_moved(
+    qonto: QontoClient, submitted: Sequence[DeliveryRecord], listed: Mapping[str, ClientInvoice] | None = None
+) -> list[DeliveryRecord]:
+    """The submitted e-invoices whose lifecycle in Qonto is not what the ledger last recorded: from
+    ``listed`` (the list view, by id) when it shows the invoice and ``listed_is_fresh``, else one GET
+    each (callers bound how many they pass). Only reads: the delivery run records what moved."""
     moved = []
     for record in submitted:
+        shown = (listed or {}).get(record.invoice_id)
+        if shown is not None and listed_is_fresh(record):
+            if shown.einvoicing_status != record.einvoicing_status:
+                moved.append(record)
+            continue
         invoice = await qonto.get_client_invoice(record.invoice_id)
         events = event_dicts(invoice.einvoicing_lifecycle_events)
         if events != record.events or invoice.einvoicing_status != record.einvoicing_status:

@@ -3,8 +3,10 @@
 For every invoice of the period whose Factur-X file is stored and verified (ledger state ``stored``;
 nothing else is ever sent), under the period lock:
 
-1. Read the invoice and its client from Qonto. A canceled invoice is not delivered; an invoice whose
-   attachment is not the one we verified is held back (a customer never gets a PDF we did not check).
+1. Read the invoice and its client from Qonto (from one listing of the invoices to send and one of the
+   clients when those cost fewer requests than reads one by one: ``listed.py``). A canceled invoice is
+   not delivered; an invoice whose attachment is not the one we verified is held back (a customer never
+   gets a PDF we did not check).
 2. Channel: ``send_by_einvoice`` when the client is ``e_invoicing_reachable`` (and e-invoicing exists:
    not in Qonto's sandbox, not ``BILLING_DELIVERY=email``), else one email to the client's ``email``
    and ``extra_emails`` (filled from customers.csv: ``email`` and ``invoice_emails``).
@@ -17,7 +19,8 @@ nothing else is ever sent), under the period lock:
    person to decide; an e-invoice already submitted shows in Qonto's lifecycle and is followed.
 
 Submitted e-invoices are then followed through ``einvoicing_lifecycle_events`` until received,
-refused, disputed or failed (see ``lifecycle.py``).
+refused, disputed or failed (see ``lifecycle.py``) — not right after the submission, when the lifecycle
+has nothing yet to tell: the next look is the attachment sensor's or ``bill --wait``'s.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from billing_pipeline.invoicing.clients.directory import ClientDirectory
-from billing_pipeline.invoicing.delivery.lifecycle import event_dicts, lifecycle_state
+from billing_pipeline.invoicing.delivery.lifecycle import event_dicts, lifecycle_state, listed_is_fresh
 from billing_pipeline.invoicing.delivery.mail import invoice_email
 from billing_pipeline.invoicing.delivery.records import (
     DeliveryChannel,
@@ -37,6 +40,7 @@ from billing_pipeline.invoicing.delivery.records import (
     DeliveryState,
 )
 from billing_pipeline.invoicing.errors import InvoicingError, successes_or_raise
+from billing_pipeline.invoicing.invoices.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.errors import (
@@ -96,6 +100,7 @@ class InvoiceDeliverer:
         self.policy = policy
         self.einvoicing = einvoicing and policy == "auto"
         self._clients: ClientDirectory | None = None
+        self._listed: dict[str, ClientInvoice] = {}  # the list view of the invoices to send, by id
 
     async def deliver(self, period: str) -> DeliveryReport:
         """Deliver the period's stored invoices and follow those on the network, under the period lock
@@ -105,10 +110,15 @@ class InvoiceDeliverer:
                 return DeliveryReport(period=period, outcomes=[])
             records = [r for r in self.ledger.invoices(period) if r.state == InvoiceState.STORED and r.invoice_id]
             unsettled = (DeliveryState.SENDING, DeliveryState.RESEND)
-            settled = {d.invoice_id for d in self.ledger.deliveries(period) if d.state not in unsettled}
+            deliveries = self.ledger.deliveries(period)
+            settled = {d.invoice_id for d in deliveries if d.state not in unsettled}
+            submitted = {d.invoice_id for d in deliveries if d.state == DeliveryState.SUBMITTED}
             # each invoice still to send needs its client (channel, recipients): one listing may be cheaper
-            to_send = sum(1 for r in records if r.invoice_id not in settled)
-            self._clients = await ClientDirectory.load_if_cheaper(self.qonto, lookups=to_send)
+            to_send = {r.invoice_id for r in records if r.invoice_id not in settled}
+            self._clients = await ClientDirectory.load_if_cheaper(self.qonto, lookups=len(to_send))
+            # and its own state (the check before sending), like each e-invoice on the network: one
+            # listing of the period's invoices instead of one read each, when it is cheaper
+            self._listed = await listed_invoices(self.qonto, finalized_at(records, to_send | submitted))
             results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
             outcomes = successes_or_raise(f"delivery of {period}", results)
         return DeliveryReport(period=period, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
@@ -128,7 +138,7 @@ class InvoiceDeliverer:
             if existing.state == DeliveryState.SUBMITTED:
                 return await self.follow(existing)
             return _outcome(existing)
-        invoice = await self.qonto.get_client_invoice(record.invoice_id)
+        invoice = self._listed.get(record.invoice_id) or await self.qonto.get_client_invoice(record.invoice_id)
         if invoice.status == "canceled":
             return self._not_delivered(record, "canceled in Qonto before it was delivered")
         if invoice.attachment_id != record.attachment_id:
@@ -144,11 +154,11 @@ class InvoiceDeliverer:
         reachable = self.einvoicing and bool(client.e_invoicing_reachable)
         channel = DeliveryChannel.EINVOICE if reachable else DeliveryChannel.EMAIL
         recipients = [a for a in [client.email, *(client.extra_emails or [])] if a]
-        if channel == DeliveryChannel.EINVOICE and invoice.einvoicing_lifecycle_events:
+        if channel == DeliveryChannel.EINVOICE and _on_the_network(invoice):
             # already on the network (a lost ledger, or a person submitted it): follow it, never resubmit
             self._intent(record, channel, recipients)
             self.ledger.record_delivery_submitted(record.invoice_id)
-            return await self.follow(self._record(record.invoice_id), invoice=invoice)
+            return await self.follow(self._record(record.invoice_id), invoice=_detailed(invoice))
         if channel == DeliveryChannel.EMAIL and not recipients:
             raise InvoicingError(
                 f"invoice {record.number}: the Qonto client {client.id} has no email address",
@@ -183,9 +193,9 @@ class InvoiceDeliverer:
     async def _resume(self, existing: DeliveryRecord, invoice: ClientInvoice) -> DeliveryOutcome:
         """An intent without an answer: a run died between committing it and hearing from Qonto."""
         if existing.channel == DeliveryChannel.EINVOICE:
-            if invoice.einvoicing_lifecycle_events:
+            if _on_the_network(invoice):
                 self.ledger.record_delivery_submitted(existing.invoice_id)
-                return await self.follow(self._record(existing.invoice_id), invoice=invoice)
+                return await self.follow(self._record(existing.invoice_id), invoice=_detailed(invoice))
             return await self._submit(existing.invoice_id)
         self.ledger.record_delivery_unknown(
             existing.invoice_id,
@@ -218,7 +228,8 @@ class InvoiceDeliverer:
         except QontoError as error:
             return self._refused(invoice_id, error)
         self.ledger.record_delivery_submitted(invoice_id)
-        return await self.follow(self._record(invoice_id), sent_now=True)
+        # not read back now: the lifecycle is empty or at "submitted" a moment after the submission
+        return _outcome(self._record(invoice_id), sent_now=True)
 
     def _refused(self, invoice_id: str, error: QontoError) -> DeliveryOutcome:
         """Qonto did not take the request: provably not sent. Transient causes are tried again next run."""
@@ -234,8 +245,22 @@ class InvoiceDeliverer:
     async def follow(
         self, record: DeliveryRecord, *, sent_now: bool = False, invoice: ClientInvoice | None = None
     ) -> DeliveryOutcome:
-        """Record where a submitted e-invoice is on the network (``invoice``: already read this run)."""
+        """Record where a submitted e-invoice is on the network (``invoice``: already read this run).
+
+        From the listing when it shows the invoice and the ledger looked at it fully not long ago: an
+        unchanged ``einvoicing_status`` means nothing to record; a new one that is good news (still on
+        its way, or received) is recorded as is. A bad outcome is read in full, for its code and reason."""
         if invoice is None:
+            listed = self._listed.get(record.invoice_id)
+            if listed is not None and listed_is_fresh(record):
+                if listed.einvoicing_status == record.einvoicing_status:
+                    return _outcome(record, sent_now=sent_now)
+                state, _ = lifecycle_state([], listed.einvoicing_status)
+                if state in (DeliveryState.SUBMITTED, DeliveryState.RECEIVED):
+                    self.ledger.record_delivery_progress(
+                        record.invoice_id, state, einvoicing_status=listed.einvoicing_status, events=record.events
+                    )
+                    return _outcome(self._record(record.invoice_id), sent_now=sent_now)
             invoice = await self.qonto.get_client_invoice(record.invoice_id)
         events = event_dicts(invoice.einvoicing_lifecycle_events)
         state, reason = lifecycle_state(invoice.einvoicing_lifecycle_events, invoice.einvoicing_status)
@@ -257,6 +282,18 @@ class InvoiceDeliverer:
         found = self.ledger.delivery(invoice_id)
         assert found is not None
         return found
+
+
+def _on_the_network(invoice: ClientInvoice) -> bool:
+    """Submitted already? A listed invoice carries no lifecycle events, but its ``einvoicing_status``
+    is set once it is submitted. ``pending`` is not taken as proof: submitting again is then the safe
+    side, as Qonto documents a repeated submission as a no-op."""
+    return bool(invoice.einvoicing_lifecycle_events) or invoice.einvoicing_status not in (None, "pending")
+
+
+def _detailed(invoice: ClientInvoice) -> ClientInvoice | None:
+    """The invoice if it carries its lifecycle (a read); None for a listed one: ``follow`` reads it."""
+    return invoice if invoice.einvoicing_lifecycle_events else None
 
 
 def latest_event_at(record: DeliveryRecord) -> datetime | None:

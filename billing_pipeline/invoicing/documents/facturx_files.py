@@ -20,9 +20,10 @@ from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import ExpectedInvoice, ExpectedLine, RuleSet, compare_with_expected, verify_pdf
 from billing_pipeline.invoicing.documents.credit_note_files import collect_credit_notes
 from billing_pipeline.invoicing.documents.storage import safe_file_name, store_atomically
+from billing_pipeline.invoicing.invoices.listed import listed_invoices
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
-from billing_pipeline.qonto.models import Attachment
+from billing_pipeline.qonto.models import Attachment, ClientInvoice
 
 FileStatus = Literal["stored", "pending", "rejected", "failed"]
 # a file still not ready this long after finalization (or our last look) is re-read from Qonto
@@ -67,8 +68,19 @@ class FacturxCollector:
 
     async def collect(self, period: BillingPeriod) -> FacturxReport:
         records = self.ledger.invoices(period.key, {InvoiceState.FINALIZED, InvoiceState.STORED, InvoiceState.REJECTED})
+        # the invoices to re-read (attachment not known yet, or waiting for long): one listing when cheaper
+        listed = await listed_invoices(
+            self.qonto,
+            {
+                r.invoice_id: r.finalized_at
+                for r in records
+                if r.state != InvoiceState.STORED and r.invoice_id and r.finalized_at and _to_reread(r)
+            },
+        )
         # one invoice that cannot be collected (a network error, a file conflict) never stops the others
-        results = await asyncio.gather(*(self.collect_one(r) for r in records), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self.collect_one(r, listed.get(r.invoice_id or "")) for r in records), return_exceptions=True
+        )
         outcomes = [
             result if isinstance(result, FacturxFileOutcome) else failed_outcome(record, result)
             for record, result in zip(records, results, strict=True)
@@ -78,8 +90,9 @@ class FacturxCollector:
             period=period.key, outcomes=sorted(outcomes, key=lambda o: o.customer_id), corrections=corrections
         )
 
-    async def collect_one(self, record: InvoiceRecord) -> FacturxFileOutcome:
-        """This invoice's file, if Qonto has rendered it: stored (verified), rejected, or still pending."""
+    async def collect_one(self, record: InvoiceRecord, listed: ClientInvoice | None = None) -> FacturxFileOutcome:
+        """This invoice's file, if Qonto has rendered it: stored (verified), rejected, or still pending.
+        ``listed``: the invoice as a listing of this pass showed it (spares its re-read)."""
         assert record.invoice_id is not None
         reference = record.invoice_reference
         # a stat of a local file: not worth a thread hop
@@ -94,9 +107,9 @@ class FacturxCollector:
                 sha256=record.sha256,
             )
         attachment_id, finalized_at, number = record.attachment_id, record.finalized_at, record.number
-        if attachment_id is None or finalized_at is None or number is None or _pending_for_long(record):
+        if _to_reread(record):
             # unknown facts, or waiting for long: re-read the invoice (its attachment may have changed)
-            invoice = await self.qonto.get_client_invoice(record.invoice_id)
+            invoice = listed or await self.qonto.get_client_invoice(record.invoice_id)
             attachment_id, finalized_at, number = invoice.attachment_id, invoice.finalized_at, invoice.number
             self.ledger.record_attachment(
                 reference, attachment_id=attachment_id, finalized_at=finalized_at, number=number
@@ -135,6 +148,12 @@ class FacturxCollector:
         return pending.model_copy(
             update={"status": "stored", "file": str(path), "sha256": sha256, "xml_total": xml_total}
         )
+
+
+def _to_reread(record: InvoiceRecord) -> bool:
+    """Unknown facts, or waiting for long: the invoice is re-read before its attachment is looked at."""
+    facts = (record.attachment_id, record.finalized_at, record.number)
+    return any(fact is None for fact in facts) or _pending_for_long(record)
 
 
 def _pending_for_long(record: InvoiceRecord) -> bool:

@@ -11,12 +11,12 @@ period's collection is requested; the run then checks every invoice anyway.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from billing_pipeline.invoicing.documents.facturx_files import STALE_AFTER_S, attachment_ready
+from billing_pipeline.invoicing.documents.waiting import PendingDocuments
 from billing_pipeline.invoicing.ledger import CorrectionRecord, InvoiceRecord, Ledger
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready
@@ -45,13 +45,12 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def collection_run_key(
-    period: str, pending: list[InvoiceRecord], now: datetime, corrections: list[str] | None = None
-) -> str:
-    ids = ",".join(sorted([r.invoice_id or r.customer_id for r in pending] + list(corrections or [])))
-    digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
+def collection_run_key(period: str, pending: PendingDocuments, now: datetime) -> str:
+    """One key per waiting set and retry window: Dagster runs a key once, so a set is collected once
+    per window. The set's identity comes from the ledger's GROUP BY (``PendingDocuments.fingerprint``),
+    not from every waiting row."""
     window = int(now.timestamp()) // RETRY_WINDOW_S
-    return f"facturx:{period}:{digest}:{window}"
+    return f"facturx:{period}:{pending.fingerprint}:{window}"
 
 
 def _probes(pending: list[InvoiceRecord], now: datetime) -> list[tuple[InvoiceRecord, bool]]:
@@ -81,15 +80,19 @@ async def probe_period(
     qonto: QontoClient,
     ledger: Ledger,
     period: str,
-    pending: list[InvoiceRecord],
+    pending: PendingDocuments | list[InvoiceRecord],
     now: datetime | None = None,
     corrections: list[CorrectionRecord] | None = None,
 ) -> PeriodReadiness:
-    """``pending``: the period's finalized invoices without a file; ``corrections``: its credit notes."""
+    """``pending``: the period's waiting documents as the ledger's query gives them (a bounded page of
+    rows, the counts of the whole set), or the whole lists of finalized invoices without a file (and
+    ``corrections``, its credit notes)."""
     now = now or datetime.now(UTC)
+    if not isinstance(pending, PendingDocuments):
+        pending = PendingDocuments.of(pending, corrections or [])
     probed = 0
     ready = False
-    for record, reread in _probes(pending, now) if pending else []:
+    for record, reread in _probes(pending.invoices, now) if pending.invoices else []:
         probed += 1
         attachment_id, finalized_at = record.attachment_id, record.finalized_at
         if reread:
@@ -104,15 +107,15 @@ async def probe_period(
         if attachment_ready(await qonto.get_attachment(attachment_id), finalized_at) is not False:
             ready = True
             break
-    if not ready and corrections:
+    if not ready and pending.credit_notes:
         probed += 1
-        ready = await corrections_ready(qonto, corrections)
-    oldest = min((r.finalized_at for r in pending if r.finalized_at is not None), default=now)
+        ready = await corrections_ready(qonto, pending.credit_notes)
+    oldest = pending.oldest_finalized_at or now
     return PeriodReadiness(
         period=period,
-        pending=len(pending) + len(corrections or []),
+        pending=pending.count,
         ready=ready,
-        run_key=collection_run_key(period, pending, now, [c.reference for c in corrections or []]),
+        run_key=collection_run_key(period, pending, now),
         oldest_age_s=max(0.0, (now - oldest).total_seconds()),
         probed=probed,
     )

@@ -54,6 +54,9 @@ invoice_records = sa.Table(
     sa.Column("currency", sa.String(3), nullable=True),
     # the database, not our code, guarantees one invoice per customer and period
     sa.PrimaryKeyConstraint("customer_id", "period", name="pk_invoice_per_customer_period"),
+    # the read model's counts per period and state, and the attachment sensor's page of the oldest and
+    # newest waiting invoices, read from this index instead of every row (ledger migration 3)
+    sa.Index("ix_invoice_records_period_state_finalized", "period", "state", "finalized_at"),
 )
 
 

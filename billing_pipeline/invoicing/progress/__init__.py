@@ -8,10 +8,10 @@ delivery lifecycle sensor, ``bill --wait`` and ``delivery status`` all read from
 
 from billing_pipeline.invoicing.progress.decision import Cause, Job, NextJob, decide_period, next_job
 from billing_pipeline.invoicing.progress.model import DeliveryWork, PendingDocuments, PeriodProgress, PeriodReport
+from billing_pipeline.invoicing.progress.pending import pending_documents
 from billing_pipeline.invoicing.progress.queries import (
     delivery_facts,
     delivery_work,
-    pending_documents,
     period_progress,
     period_report,
     progress_by_period,

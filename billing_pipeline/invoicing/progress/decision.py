@@ -27,9 +27,10 @@ from enum import StrEnum
 from billing_pipeline.invoicing.delivery import lifecycle
 from billing_pipeline.invoicing.delivery.records import DeliveryState
 from billing_pipeline.invoicing.documents.readiness import probe_period
+from billing_pipeline.invoicing.invoices.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.ledger import Ledger
 from billing_pipeline.invoicing.progress.model import PeriodProgress
-from billing_pipeline.invoicing.progress.queries import pending_documents
+from billing_pipeline.invoicing.progress.pending import pending_documents
 from billing_pipeline.qonto.client import QontoClient
 
 
@@ -123,15 +124,18 @@ async def decide_period(
 
         files_ready = None
         if progress.files_pending:
-            pending = pending_documents(ledger, progress.period).get(progress.period)
+            pending = pending_documents(ledger, progress.period, now).get(progress.period)
             if pending is not None:
-                readiness = await probe_period(
-                    await qonto(), ledger, progress.period, pending.invoices, now, pending.credit_notes
-                )
+                readiness = await probe_period(await qonto(), ledger, progress.period, pending, now)
                 files_ready = readiness.ready
         decision = next_job(progress, files_ready=files_ready)
         if decision.job is None and progress.delivering and progress.deliveries.get(DeliveryState.SUBMITTED):
             submitted = ledger.deliveries(progress.period, {DeliveryState.SUBMITTED})
-            moved = bool(await lifecycle.lifecycle_moved(await qonto(), submitted)) if submitted else False
+            moved = False
+            if submitted:
+                # one listing of the period instead of one read per e-invoice, when it is cheaper
+                ids = {d.invoice_id for d in submitted}
+                listed = await listed_invoices(await qonto(), finalized_at(ledger.invoices(progress.period), ids))
+                moved = bool(await lifecycle.lifecycle_moved(await qonto(), submitted, listed))
             decision = next_job(progress, files_ready=files_ready, lifecycle_moved=moved)
         return decision

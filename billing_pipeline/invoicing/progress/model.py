@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 from billing_pipeline.invoicing.corrections.records import CorrectionRecord, CorrectionState
 from billing_pipeline.invoicing.delivery.records import DONE, IN_PROGRESS, NEEDS_A_PERSON, DeliveryRecord, DeliveryState
+from billing_pipeline.invoicing.documents.waiting import PendingDocuments, pending_fingerprint
 from billing_pipeline.invoicing.invoices.records import InvoiceRecord, InvoiceState
+
+__all__ = ["DeliveryWork", "PendingDocuments", "PeriodProgress", "PeriodReport", "pending_fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -124,14 +127,6 @@ class PeriodProgress:
         if self.not_billed:
             parts.append(f"not billed: {', '.join(self.not_billed)}")
         return "; ".join(parts) + ("; done" if self.done else "")
-
-
-@dataclass(frozen=True)
-class PendingDocuments:
-    """A period's documents waiting for their Factur-X file: what the readiness probe looks at."""
-
-    invoices: list[InvoiceRecord] = field(default_factory=list)  # finalized, no stored file
-    credit_notes: list[CorrectionRecord] = field(default_factory=list)  # issued, no stored file
 
 
 @dataclass(frozen=True)

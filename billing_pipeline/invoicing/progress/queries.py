@@ -14,12 +14,12 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from billing_pipeline.invoicing.corrections.records import CorrectionRecord, CorrectionState, correction_records
+from billing_pipeline.invoicing.corrections.records import CorrectionState, correction_records
 from billing_pipeline.invoicing.corrections.service import CREDITING_STATES
 from billing_pipeline.invoicing.delivery.records import DeliveryRecord, DeliveryState, delivery_records
-from billing_pipeline.invoicing.invoices.records import InvoiceRecord, InvoiceState, invoice_from_row, invoice_records
+from billing_pipeline.invoicing.invoices.records import InvoiceState, invoice_from_row, invoice_records
 from billing_pipeline.invoicing.ledger import Ledger
-from billing_pipeline.invoicing.progress.model import DeliveryWork, PendingDocuments, PeriodProgress, PeriodReport
+from billing_pipeline.invoicing.progress.model import DeliveryWork, PeriodProgress, PeriodReport
 
 _inv, _cor, _del = invoice_records.c, correction_records.c, delivery_records.c
 S = TypeVar("S", bound=StrEnum)
@@ -105,20 +105,6 @@ def period_progress(ledger: Ledger, period: str, *, delivering: bool) -> PeriodP
     """One period's progress (an empty one when the ledger has nothing of it)."""
     found = progress_by_period(ledger, delivering=delivering, period=period)
     return found.get(period) or PeriodProgress(period=period, delivering=delivering)
-
-
-def pending_documents(ledger: Ledger, period: str | None = None) -> dict[str, PendingDocuments]:
-    """Per period, the finalized invoices and issued credit notes without a stored Factur-X file."""
-    invoices: dict[str, list[InvoiceRecord]] = defaultdict(list)
-    for record in ledger.invoices(period, states={InvoiceState.FINALIZED}):
-        invoices[record.period].append(record)
-    notes: dict[str, list[CorrectionRecord]] = defaultdict(list)
-    for note in ledger.corrections(period, states={CorrectionState.ISSUED}):
-        notes[note.period].append(note)
-    return {
-        key: PendingDocuments(invoices=invoices.get(key, []), credit_notes=notes.get(key, []))
-        for key in sorted(set(invoices) | set(notes))
-    }
 
 
 def delivery_work(ledger: Ledger) -> DeliveryWork:
