@@ -19,13 +19,14 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from billing_pipeline.billing.engine_aggregates import summary
 from billing_pipeline.billing.engine_columns import as_text
-from billing_pipeline.billing.engine_plan import Frame, classified, fetched, summary
+from billing_pipeline.billing.engine_plan import Frame, classified, fetched
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_aggregate import PeriodDays, micros
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
 from billing_pipeline.billing.usage_detail import KIND
-from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin, UsageReader
+from billing_pipeline.billing.usage_reader import UsageOrigin, UsageReader
 from billing_pipeline.billing.usage_totals import Settled
 
 logger = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ class EventOrigin(UsageOrigin):
 
 @dataclass(frozen=True)
 class EngineTable:
-    """A usage table as the engine sees it: ``typed`` when ``timestamp`` holds instants (not text)."""
+    """A usage table as the engine sees it: ``typed`` when ``timestamp`` holds instants (not text);
+    ``backend``: ibis' name of the engine (``duckdb``, ``sqlite``, ``postgres``, ``pyspark``)."""
 
     table: ir.Table
     typed: bool
     has_unique_key: bool
-    flattens: bool = False  # SQLite, PostgreSQL: see ``engine_plan.classified``
+    backend: str
 
 
 @dataclass
@@ -84,6 +86,7 @@ class _Results:
     bad_customers: set[str | None] = field(default_factory=set)
     bad_metrics: set[str | None] = field(default_factory=set)
     bad_rows: int = 0  # rows of the period in refused groups (the reader counts them again)
+    settled_rows: int = 0  # rows of the period in the untainted groups
 
 
 def scan(source: EngineTable, start: datetime, end: datetime) -> tuple[ir.BooleanValue, ir.BooleanValue]:
@@ -100,7 +103,7 @@ def scan(source: EngineTable, start: datetime, end: datetime) -> tuple[ir.Boolea
         return ((moment >= low) & (moment < high)) | moment.isnull(), moment < low
     low_day = lower.astimezone(UTC).date().isoformat()
     high_day = (end.astimezone(UTC) + 2 * WINDOW_MARGIN).date().isoformat()
-    text = as_text(moment)
+    text = as_text(moment, source.backend)
     shaped = (text.substr(4, 1) == "-") & text.substr(0, 4).between("0000", "9999")
     window = ((moment >= low_day) & (moment < high_day)) | moment.isnull() | ~shaped.fill_null(False)
     return window, shaped.fill_null(False) & (moment < low_day)
@@ -126,33 +129,34 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
     aggregations = {metric: _KINDS[kind] for metric, kind in reader.classifier.aggregations.items()}
     frame = frame_of(reader, aggregations)
     window, early = scan(source, reader.start, reader.end)
-    rows = classified(source.table, frame, typed=source.typed, window=window, early=early, barrier=source.flattens)
-    found = summary(rows, frame).to_pyarrow().to_pylist()
+    plan = classified(source.table, frame, backend=source.backend, window=window, early=early)
+    found = summary(plan, frame).to_pyarrow().to_pylist()
     (totals,) = [row for row in found if row["part"] == "c"]
-    results = _results(found, frame, reader)
-    columns = [*COLUMNS, *([UNIQUE_KEY] if source.has_unique_key else [])]
-    picked = rows.mutate(**{name: as_text(rows[name]) for name in columns if name != "timestamp" or not source.typed})
+    tainted = {(row["customer"], row["metric"]) for row in found if row["part"] == "t"}
+    results = _results(found, frame, reader, tainted)
+    shape = {"typed_timestamps": source.typed, "has_unique_key": source.has_unique_key}
     origin = EventOrigin(label)
     early_rows: list[pa.RecordBatch] = []
     # nothing tainted (the usual case): no second query at all
-    batches = _batches(fetched(picked, columns), origin, early_rows, fetch_rows) if totals["whole"] else iter(())
+    batches = _batches(fetched(plan, **shape), origin, early_rows, fetch_rows) if tainted else iter(())
     if len(results.bad_customers) + len(results.bad_metrics) > 0:
         refused = fetched(
-            picked,
-            columns,
+            plan,
+            **shape,
             bad_customers=_capped(results.bad_customers),
             bad_metrics=_capped(results.bad_metrics),
         )
         batches = _chain(batches, _batches(refused, origin, early_rows, fetch_rows))
     reader.read_batches(origin, batches)
     reader.carry_in_batches(early_rows)
-    settled = int(totals["repeats"] or 0) - results.bad_rows
+    settled = results.settled_rows - results.bad_rows
+    read = int(totals["events"] or 0)
     reader.add_settled(results.settled, rows_in_period=settled)
-    reader.rows_read += int(totals["events"] or 0) - origin.rows
+    reader.rows_read += read - origin.rows
     logger.info(
         "%s: %d rows of the window, %d of the period aggregated by the engine, %d fetched",
         label,
-        int(totals["events"] or 0),
+        read,
         settled,
         origin.rows,
     )
@@ -194,13 +198,18 @@ def _streamed(expression: ir.Table, fetch_rows: int) -> Iterator[pa.RecordBatch]
     yield from expression.to_pyarrow_batches(chunk_size=fetch_rows)
 
 
-def _results(found_rows: list[dict], frame: Frame, reader: UsageReader) -> _Results:
+def _results(found_rows: list[dict], frame: Frame, reader: UsageReader, tainted: set[tuple[str, str]]) -> _Results:
+    """What the engine settled: the groups' results, except the tainted groups' (the file reader
+    reads their rows; the keys of ``tainted`` have "" for NULL)."""
     found = _Results()
     settled = found.settled
     spanned = reader.classifier.spans
     accepts_customer, accepts_metric = reader.customers.accepts, reader.metrics.accepts
-    for row in (row for row in found_rows if row["part"] == "a"):
+    for row in (row for row in found_rows if row["part"] in ("a", "w")):
+        row["tainted"] = (row["customer"] or "", row["metric"] or "") in tainted
+    for row in (row for row in found_rows if row["part"] == "a" and not row["tainted"]):
         customer, metric, span, day = row["customer"], row["metric"], row["span"], row["day"]
+        found.settled_rows += int(row["events"] or 0) + int(row["repeats"] or 0)
         if not (accepts_customer(customer) and accepts_metric(metric)):
             found.bad_customers.update([customer] if not accepts_customer(customer) else [])
             found.bad_metrics.update([metric] if not accepts_metric(metric) else [])
@@ -225,7 +234,7 @@ def _results(found_rows: list[dict], frame: Frame, reader: UsageReader) -> _Resu
         else:
             settled.quantities.setdefault(customer, {})[metric] = value
     period = frame.end - frame.start
-    for row in (row for row in found_rows if row["part"] == "w"):
+    for row in (row for row in found_rows if row["part"] == "w" and not row["tainted"]):
         customer, metric, span = row["customer"], row["metric"], int(row["span"])
         if not (accepts_customer(customer) and accepts_metric(metric)):
             continue  # refused above when it has events; a level alone is not billed
