@@ -15,8 +15,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from billing_pipeline.billing.engine_columns import MICRO, NO_INT, NO_STRING
 from billing_pipeline.billing.engine_plan import Classified, Frame, isin, ones
+from billing_pipeline.billing.engine_text import MICRO, NO_INT, NO_STRING
 
 SUMMARY = {
     "part": "string",

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from billing_pipeline.billing.engine_columns import NO_STRING, Fence, as_text, with_values
+from billing_pipeline.billing.engine_columns import Fence, as_text, with_values
+from billing_pipeline.billing.engine_text import NO_STRING
 
 WEIGHTED_LEVEL_LIMIT = 10**6  # whole part of a level: level × period (in µs) fits in int64
 # engines that flatten a sub-select into its reader, copying each expression into every reference
 FLATTENING = frozenset({"sqlite", "postgres"})
+_NO_LIMIT = 2**63 - 1
 # the columns ``classified`` keeps from the values' stages: the fewer, the cheaper every later step
 # (PostgreSQL and SQLite write them to a temporary table read by each step)
 _VALUES = ("_eid", "_cust", "_met", "_uk", "_in_window", "_raw_q", "_raw_ts", "_us", "_whole", "_frac")
@@ -65,12 +67,14 @@ def isin(column: ir.StringValue, values: Collection[str]) -> ir.BooleanValue:
 
 
 def fence_for(backend: str) -> Fence:
-    """A barrier to flattening where the engine flattens (else nothing): a sub-select holding a
-    window function is never merged into its reader, so what it computes is computed once per row.
-    ``ROW_NUMBER() OVER ()`` needs no sort; the column itself is never read."""
+    """A barrier to flattening where the engine flattens (else nothing), so that what a stage
+    computes is computed once per row: a sub-select with a LIMIT is never merged into a reader
+    that filters, joins or aggregates (SQLite), or at all (PostgreSQL). A LIMIT beyond any count
+    costs nothing there (a window function did the same at 2 µs a row on SQLite); elsewhere it
+    would gather the rows on one worker, hence only here."""
     if backend not in FLATTENING:
-        return dict
-    return lambda: {"_fence": ibis.row_number().over()}
+        return lambda table: table
+    return lambda table: table.limit(_NO_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -129,15 +133,16 @@ def classified(
     doubt = ~r._ts_ok | (now & ~good) | (before & is_weighted & ~carry)
     # read by every later step: fenced, so that the engines that flatten compute it once (as a
     # CTE read several times: PostgreSQL and SQLite materialize it)
-    rows = r.select(
-        *_VALUES,
-        _now=now.fill_null(False),
-        _good=good.fill_null(False),
-        _carry=carry.fill_null(False),
-        _doubt=doubt.fill_null(True),
-        # copies that may count: those in the period, and those whose period is not known
-        _cand=(r._in_window & (now | ~r._ts_ok)).fill_null(True),
-        **fence(),
+    rows = fence(
+        r.select(
+            *_VALUES,
+            _now=now.fill_null(False),
+            _good=good.fill_null(False),
+            _carry=carry.fill_null(False),
+            _doubt=doubt.fill_null(True),
+            # copies that may count: those in the period, and those whose period is not known
+            _cand=(r._in_window & (now | ~r._ts_ok)).fill_null(True),
+        )
     )
     return _deduplicated(rows, backend)
 
@@ -148,8 +153,10 @@ def _deduplicated(rows: ir.Table, backend: str) -> Classified:
     candidates = rows.filter(rows._cand)
     ids = candidates.group_by("_eid").aggregate(_n=candidates.count())
     ids = ids.filter(ids._n > 1).select(_rid=ids._eid)
-    # joins, not EXISTS: ibis shares a relation read by joins (one GROUP BY), not one in EXISTS
-    r = candidates.inner_join(ids, candidates._eid == ids._rid)
+    # one join marks the rows of repeated ids, read twice below: fenced where that makes it one
+    # temporary table (ibis would repeat the join, and with it the GROUP BY, in each reader)
+    marked = fence_for(backend)(rows.left_join(ids, rows._eid == ids._rid))
+    r = marked.filter(marked._cand & marked._rid.notnull())
     by_id = ibis.window(group_by=r._eid)
     identical = [
         column.min().over(by_id) == column.max().over(by_id)
@@ -166,8 +173,7 @@ def _deduplicated(rows: ir.Table, backend: str) -> Classified:
     dirty = repeated.filter(~repeated._same)
     tainted = _groups(rows.filter(rows._doubt)).union(_groups(dirty), distinct=True)
     counted = ("_cust", "_met", "_us", "_eid", "_whole", "_frac", "_uk")
-    unrepeated = rows.filter(rows._good).left_join(ids, rows._eid == ids._rid)
-    single = unrepeated.filter(unrepeated._rid.isnull()).select(*counted, _reps=ibis.literal(0, "int64"))
+    single = marked.filter(marked._good & marked._rid.isnull()).select(*counted, _reps=ibis.literal(0, "int64"))
     once = repeated.filter(repeated._same & repeated._first).select(*counted, "_reps")
     return Classified(rows, tainted, single.union(once), backend)
 
