@@ -73,8 +73,8 @@ def check_like_the_files(usage: UsageTotals, tmp_path: Path, label: str) -> None
     assert (unique_key.file, unique_key.row, unique_key.value) == (label, None, "event_id n1")
 
 
-def arrow_events(typed: bool) -> pa.Table:
-    columns: dict[str, Any] = {name: [event[name] for event in EVENTS] for name in FIELDS}
+def arrow_events(typed: bool, events: list[dict] = EVENTS) -> pa.Table:
+    columns: dict[str, Any] = {name: [event[name] for event in events] for name in FIELDS}
     if typed:
         columns["timestamp"] = pa.array(
             [datetime.fromisoformat(text) for text in columns["timestamp"]], pa.timestamp("us", tz="UTC")
@@ -129,6 +129,93 @@ def test_duckdb_naive_timestamps_and_missing_files_are_refused(tmp_path: Path) -
     assert no_table.reason == "table not found"
 
 
+# -- text values: each event its own group, so that the engine settles the certain ones ------------
+
+EDGE_INSTANTS = [
+    "2026-10-15T12:00:00Z",
+    "2026-10-15T12:00:00.5Z",
+    "2026-10-15T12:00:00.123456Z",
+    "2026-10-15T12:00:00.1234567Z",  # 7 digits: the file reader keeps 6
+    "2026-10-15T12:00:00+14:00",
+    "2026-10-15T12:00:00-09:30",
+    "2026-10-15T12:00:00+19:00",
+    "2026-10-15T24:00:00Z",
+    "2026-10-15T12:60:00Z",
+    "2026-09-31T23:30:00Z",  # no 31 September (SQLite would roll it over to 1 October)
+    "2026-10-15t12:00:00z",
+    "2026-10-15 12:00:00Z",
+    "2026-10-15T12:00Z",
+    "2026-10-15T12:00:00+0200",
+    "2026-09-30T23:30:00-01:00",  # 1 October 02:30 in Paris
+    "2026-10-31T23:59:59.999999+01:00",  # the last µs of October in Paris
+    "2026-10-31T23:30:00-01:00",  # November in Paris
+    "2026-10-15T12:00:00",  # no offset
+    "2026-10-1xT12:00:00Z",
+    "",
+]
+EDGE_QUANTITIES = ["1.5", "0.000001", "1.0000000", "001", "1.", ".5", "+1", "1e3", "999999999999", "1000000000000",
+                   "1.1234567", "-1", "abc", "1,5", ""]  # fmt: skip
+
+
+def edge_events() -> list[dict]:
+    moments = [ev(f"t{at}", "calls", 1, moment, customer=f"t{at}") for at, moment in enumerate(EDGE_INSTANTS)]
+    amounts = [
+        ev(f"q{at}", "calls", amount, "2026-10-15T12:00:00Z", customer=f"q{at}")
+        for at, amount in enumerate(EDGE_QUANTITIES)
+    ]
+    return moments + amounts
+
+
+def check_edges_like_the_files(usage: UsageTotals, tmp_path: Path) -> None:
+    expected = read_from("csv", write_usage(tmp_path / "edges-csv", "csv", [edge_events()]), spans=SPANS)
+    found, wanted = summary(usage), summary(expected)
+    assert found[:4] == wanted[:4]
+    assert sorted(found[4], key=str) == sorted(wanted[4], key=str)
+    assert len(usage.quantities) > 10  # the certain ones, settled by the engine
+
+
+def test_text_values_on_duckdb_like_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "edges.duckdb"
+    with duckdb.connect(str(path)) as con:
+        events = arrow_events(typed=False, events=edge_events())  # noqa: F841 - read by DuckDB's replacement scan
+        con.execute("CREATE TABLE usage_events AS SELECT * FROM events")
+    check_edges_like_the_files(read_source(SqlUsageSource(f"duckdb:///{path}")), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "amounts"),
+    [
+        ("BIGINT", ["5", "0", "-3", "999999999999", "1000000000000", "1000000000000000"]),
+        ("DECIMAL(18, 6)", ["1.5", "0.000001", "-0.5", "999999999999.999999", "0"]),
+        ("DECIMAL(38, 10)", ["1.5", "1.0000000", "1.1234567", "-1", "123456789012345678.5"]),
+        ("DOUBLE", ["1.5", "0.1", "1e-7", "-1", "1e20"]),
+    ],
+)
+def test_numeric_quantities_on_duckdb_like_the_files(tmp_path: Path, kind: str, amounts: list[str]) -> None:
+    """Typed quantities read without text where that is exact (integers, decimals of scale <= 6)."""
+    events = [
+        ev(f"q{at}", "calls", amount, "2026-10-15T12:00:00Z", customer=f"q{at}") for at, amount in enumerate(amounts)
+    ]
+    path = tmp_path / "numbers.duckdb"
+    with duckdb.connect(str(path)) as con:
+        text = arrow_events(typed=False, events=events)  # noqa: F841 - read by DuckDB's replacement scan
+        con.execute(
+            "CREATE TABLE usage_events AS SELECT * REPLACE "
+            f"(CAST(quantity AS {kind}) AS quantity, CAST(timestamp AS TIMESTAMPTZ) AS timestamp) FROM text"
+        )
+    usage = read_source(SqlUsageSource(f"duckdb:///{path}"))
+    expected = read_from("csv", write_usage(tmp_path / "numbers-csv", "csv", [events]), spans=SPANS)
+    assert summary(usage)[:4] == summary(expected)[:4]
+    # the values differ in form only (a decimal column shows -1 as -1.0000000000)
+    assert sorted((p.field, p.reason) for p in usage.problems) == sorted((p.field, p.reason) for p in expected.problems)
+
+
+def test_text_values_on_sqlite_like_the_files(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    url = str(write_usage(tmp_path / "db", "sqlite", [edge_events()]))
+    check_edges_like_the_files(read_source(SqlUsageSource(url)), tmp_path)
+
+
 # -- Spark in local mode (one session for the whole test run) --------------------------------------
 
 
@@ -151,3 +238,11 @@ def test_spark_local_reads_parquet(spark_url: str, tmp_path: Path, typed: bool) 
     pq.write_table(table.slice(20), folder / "part1.parquet")
     source = SqlUsageSource(spark_url, table=str(folder))
     check_like_the_files(read_source(source), tmp_path, f"spark://local#{folder}")
+
+
+@pytest.mark.spark
+def test_text_values_on_spark_like_the_files(spark_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "edges"
+    folder.mkdir()
+    pq.write_table(arrow_events(typed=False, events=edge_events()), folder / "part0.parquet")
+    check_edges_like_the_files(read_source(SqlUsageSource(spark_url, table=str(folder))), tmp_path)
