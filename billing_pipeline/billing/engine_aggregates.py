@@ -74,10 +74,9 @@ def _spanned_table(frame: Frame) -> ir.Table:
 
 
 def _with_spans(rows: ir.Table, frame: Frame) -> ir.Table:
-    """``_span``: the index of the customer's span holding the row (0 without spans, NULL on an
-    uncovered day); ``_day``: the local day index of a row on an uncovered day, else NULL."""
-    if not frame.spanned:
-        return rows.mutate(_span=ibis.literal(0, "int64"), _day=NO_INT)
+    """``_span``: the index of the customer's span holding the row (0 for customers without
+    spans, NULL on an uncovered day); ``_day``: the local day index of a row on an uncovered day,
+    else NULL."""
     spans, spanned = _spans_table(frame, "s"), _spanned_table(frame)
     joined = rows.left_join(spans, [rows._cust == spans.s_cust, rows._us >= spans.s_lo, rows._us < spans.s_hi])
     joined = joined.left_join(spanned, joined._cust == spanned.c_cust)
@@ -92,22 +91,24 @@ def _with_spans(rows: ir.Table, frame: Frame) -> ir.Table:
 
 def aggregates(kept: ir.Table, frame: Frame) -> ir.Table:
     """Per (customer, metric, span) — or (customer, metric, uncovered day) — every aggregation of
-    the kept rows, and the repeats dropped."""
-    settled = _with_spans(kept, frame)
+    the kept rows, and the repeats dropped. Without spans, grouped by customer and metric only
+    (every key is hashed for every row)."""
+    settled = _with_spans(kept, frame) if frame.spanned else kept
+    by_span = ["_cust", "_met", "_span"] if frame.spanned else ["_cust", "_met"]
     latest = frame.metrics("latest")
     if latest:
         # the latest event, ties broken by the greatest event_id: a window per (customer, metric,
         # span) over the rows of ``latest`` metrics only (the others need no order at all)
         of_latest = settled.filter(isin(settled._met, latest))
         order = [of_latest._us.desc(), of_latest._eid.desc()]
-        by_span = [of_latest._cust, of_latest._met, of_latest._span]
         ranked = of_latest.mutate(_rank=ibis.row_number().over(group_by=by_span, order_by=order))
         others = settled.filter(~isin(settled._met, latest)).mutate(_rank=NO_INT)
         settled = others.union(ranked.select(*others.columns))
     s = settled
     micro_units = s._whole * MICRO + s._frac
     unique = frame.metrics("unique_count")
-    return s.group_by(customer="_cust", metric="_met", span="_span", day="_day").aggregate(
+    keys = {"customer": "_cust", "metric": "_met", **({"span": "_span", "day": "_day"} if frame.spanned else {})}
+    found = s.group_by(**keys).aggregate(
         events=s.count(),
         repeats=s._reps.sum(),
         whole=s._whole.sum(),
@@ -116,6 +117,7 @@ def aggregates(kept: ir.Table, frame: Frame) -> ir.Table:
         distinct=ibis.ifelse(isin(s._met, unique), s._uk, NO_STRING).nunique() if unique else ibis.literal(0),
         latest=ibis.ifelse(s._rank == 0, micro_units, NO_INT).max() if latest else NO_INT,
     )
+    return found if frame.spanned else found.mutate(span=ibis.literal(0, "int64"), day=NO_INT)
 
 
 def weighted(plan: Classified, frame: Frame) -> ir.Table | None:

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from billing_pipeline.billing import engine_plan
 from billing_pipeline.billing.coverage import DaySpan
 from billing_pipeline.billing.sql_usage import SqlUsageSource
 from billing_pipeline.billing.usage import UsageTotals
@@ -91,6 +92,13 @@ def test_duckdb_database_file(tmp_path: Path, typed: bool) -> None:
         con.execute("CREATE TABLE usage_events AS SELECT * FROM events")
     source = SqlUsageSource(f"duckdb:///{path}")
     check_like_the_files(read_source(source), tmp_path, f"duckdb:///{path}#usage_events")
+
+
+def test_ids_sharing_a_hash_are_compared_by_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated ids are grouped by a hash of the id: ids that share one (here every id of a length)
+    go through the exact comparison by id, with the same results."""
+    monkeypatch.setattr(engine_plan, "_id_key", lambda event_id, backend: event_id.length())
+    test_duckdb_database_file(tmp_path, typed=True)
 
 
 def test_duckdb_reads_parquet_files_in_place(tmp_path: Path) -> None:
