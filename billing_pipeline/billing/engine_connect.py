@@ -23,6 +23,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import sqlalchemy as sa
 
+from billing_pipeline.billing.engine_errors import CannotConnect, EngineUnavailable
 from billing_pipeline.billing.engine_usage import EngineTable
 from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY
 
@@ -35,14 +36,6 @@ ENGINES = ("duckdb", "sqlite", "postgresql", "spark")
 _ID_COLUMNS = ("event_id", "customer_id", "metric")
 # Spark's session, shared by every read of the process (starting one takes 10-20 s)
 _spark_sessions: dict[str, Any] = {}
-
-
-class EngineUnavailable(Exception):
-    """The URL names an engine that cannot be used here (unknown, or its package is missing)."""
-
-
-class CannotConnect(Exception):
-    """The engine is there but the database is not reachable (file missing, server down…)."""
 
 
 def is_path(table: str) -> bool:

@@ -34,8 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from billing_pipeline.billing.coverage import UsageSpans
-from billing_pipeline.billing.engine_connect import CannotConnect, EngineUnavailable, connect, open_table
-from billing_pipeline.billing.engine_usage import read_through_engine
+from billing_pipeline.billing.engine_errors import CannotConnect, EngineUnavailable
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.price_plans import Aggregation
 from billing_pipeline.billing.problems import ProblemLog
@@ -168,6 +167,10 @@ class SqlUsageSource:
             return None
 
     def _read_through_engine(self, reader: UsageReader) -> None:
+        # imported here: ibis and its backends take a second to import, which only a table read needs
+        from billing_pipeline.billing.engine_connect import connect, open_table
+        from billing_pipeline.billing.engine_usage import read_through_engine
+
         url = sa.make_url(self.url)
         try:
             con = connect(url)
