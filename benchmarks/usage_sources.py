@@ -16,9 +16,11 @@ month), written once per size to:
 
 Each measurement is a subprocess running ``SqlUsageSource(url, table).read(...)`` ``--rounds``
 times with the code of one checkout (``PYTHONPATH``), its modules imported first, as the pipeline
-has them: ``first`` is its first read (what a one-read process pays: connecting, and what the read
-loads on first use — the engine's ibis and its backend), ``best`` the best of the others. ``--baseline`` names the
-checkout to compare with (main's ``sql_pushdown.py``); both must give the same quantities (checked).
+has them: the first read (what a one-read process pays: connecting, and what the read loads on
+first use — the engine's ibis and its backend) and the best of the others are reported, each the
+best over ``--processes`` subprocesses, run in turn for both checkouts (the machine's load varies).
+``--baseline`` names the checkout to compare with (main's ``sql_pushdown.py``); both must give the
+same quantities (checked).
 """
 
 from __future__ import annotations
@@ -181,16 +183,26 @@ def _postgres_server() -> tuple[str, object]:
 # -- the comparison -----------------------------------------------------------------------------------
 
 
+def _best(runs: list[dict]) -> tuple[float, float]:
+    """(best steady read, best first read) over the subprocesses of one checkout."""
+    return min(min(run["times"][1:] or run["times"]) for run in runs), min(run["times"][0] for run in runs)
+
+
 def _compare(label: str, url: str, table: str, args: argparse.Namespace) -> None:
-    engine = _measure(REPO, url, table, args.rounds)
-    line = f"{label}: engine {min(engine['times'][1:] or engine['times']):.3f} s (first {engine['times'][0]:.3f} s)"
+    """``--processes`` subprocesses per checkout, interleaved (the machine's load changes)."""
+    checkouts = [REPO] + ([args.baseline] if args.baseline is not None else [])
+    runs: dict[Path, list[dict]] = {code: [] for code in checkouts}
+    for _ in range(args.processes):
+        for code in checkouts:
+            runs[code].append(_measure(code, url, table, args.rounds))
+    engine, engine_first = _best(runs[REPO])
+    line = f"{label}: engine {engine:.3f} s (first read {engine_first:.3f} s)"
     if args.baseline is not None:
-        base = _measure(args.baseline, url, table, args.rounds)
-        same = base["found"] == engine["found"]
-        ratio = min(engine["times"][1:] or engine["times"]) / min(base["times"][1:] or base["times"])
+        base, base_first = _best(runs[args.baseline])
+        same = all(run["found"] == runs[REPO][0]["found"] for code in checkouts for run in runs[code])
         line += (
-            f", baseline {min(base['times'][1:] or base['times']):.3f} s (first {base['times'][0]:.3f} s), "
-            f"{ratio:.2f}x, same results: {same}"
+            f", baseline {base:.3f} s (first read {base_first:.3f} s): {engine / base:.2f}x "
+            f"(first reads {engine_first / base_first:.2f}x), same results: {same}"
         )
     print(line, flush=True)
 
@@ -202,7 +214,8 @@ def main() -> None:
     parser.add_argument("--duckdb-rows", type=int, default=0)
     parser.add_argument("--postgres-url")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="reads per subprocess")
+    parser.add_argument("--processes", type=int, default=2, help="subprocesses per checkout and table")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--plain-sql", action="store_true", help=argparse.SUPPRESS)
@@ -225,10 +238,13 @@ def main() -> None:
             _compare(f"sqlite text, {rows:,} rows", _sqlite_file(args.out, rows), "usage_events", args)
         if args.duckdb_rows:
             url = _duckdb_file(args.out, args.duckdb_rows)
-            engine = _measure(REPO, url, "usage_events", args.rounds)
-            plain = _measure(REPO, url, "usage_events", args.rounds, plain_sql=True)
-            same = {k: v.split(".")[0] for k, v in engine["found"]["totals"].items()} == plain["found"]["totals"]
-            best_engine, best_plain = min(engine["times"]), min(plain["times"])
+            engine, plain = [], []
+            for _ in range(args.processes):
+                engine.append(_measure(REPO, url, "usage_events", args.rounds))
+                plain.append(_measure(REPO, url, "usage_events", args.rounds, plain_sql=True))
+            same = engine[0]["found"]["totals"] == plain[0]["found"]["totals"]
+            best_engine = min(min(run["times"]) for run in engine)
+            best_plain = min(min(run["times"]) for run in plain)
             print(
                 f"duckdb file, {args.duckdb_rows:,} rows: engine {best_engine:.2f} s, plain DuckDB GROUP BY "
                 f"{best_plain:.2f} s, {best_engine / best_plain:.2f}x, same sums: {same}",

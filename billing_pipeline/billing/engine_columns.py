@@ -107,8 +107,8 @@ def with_values(
     **more: ir.Value,
 ) -> ir.Table:
     """``more``, ``_ts_ok`` (the timestamp is an instant beyond doubt), ``_us`` (µs since the
-    epoch), ``_q_ok`` (the quantity is certain), ``_whole`` and ``_frac`` (its whole part and
-    millionths) of ``table``'s rows; the values are NULL when not certain.
+    epoch, meaningful where ``_ts_ok`` holds), ``_q_ok`` (the quantity is certain), ``_whole`` and
+    ``_frac`` (its whole part and millionths, NULL when not certain) of ``table``'s rows.
 
     Each step is one sub-select (SQLite's parser gives up beyond a few dozen nested ones), fenced:
     on SQLite the text of the columns first (its conversion copies each value), then the shapes

@@ -31,7 +31,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from billing_pipeline.billing.engine_columns import Fence, as_text, with_values
-from billing_pipeline.billing.engine_text import NO_STRING
+from billing_pipeline.billing.engine_text import NO_INT, NO_STRING
 
 WEIGHTED_LEVEL_LIMIT = 10**6  # whole part of a level: level × period (in µs) fits in int64
 # engines that flatten a sub-select into its reader, copying each expression into every reference
@@ -39,7 +39,7 @@ FLATTENING = frozenset({"sqlite", "postgres"})
 _NO_LIMIT = 2**63 - 1
 # the columns ``classified`` keeps from the values' stages: the fewer, the cheaper every later step
 # (PostgreSQL and SQLite write them to a temporary table read by each step)
-_VALUES = ("_eid", "_cust", "_met", "_uk", "_in_window", "_raw_q", "_raw_ts", "_us", "_whole", "_frac")
+_VALUES = ("_eid", "_cust", "_met", "_uk", "_in_window", "_raw_q", "_raw_ts", "_whole", "_frac")
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ def classified(
     rows = fence(
         r.select(
             *_VALUES,
+            _us=ibis.ifelse(r._ts_ok, r._us, NO_INT),  # NULL when the instant is not certain
             _now=now.fill_null(False),
             _good=good.fill_null(False),
             _carry=carry.fill_null(False),

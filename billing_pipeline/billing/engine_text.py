@@ -134,18 +134,21 @@ def _fraction_and_offset(t: ir.StringValue) -> dict[str, ir.Value]:
 
 
 def sqlite_instant_values(t: ir.StringValue) -> dict[str, ir.Value]:
-    """``_ts_ok`` and ``_us`` of a shaped instant (``_tt``) by SQLite's date functions."""
+    """``_ts_ok`` and ``_us`` of a shaped instant (``_tt``) by SQLite's date functions; ``_us``
+    means something only where ``_ts_ok`` holds (``engine_plan`` blanks the rest: the test is
+    written once in the SQL)."""
     parts = _fraction_and_offset(t)
     day = _substr(t, 1, 10)
     valid = (
         t.notnull() & (day >= "0001") & (_date(_julianday(day)) == day) & _clock_ok(t) & parts["_offset_ok"]
     ).fill_null(False)
     seconds = _strftime("%s", _substr(t, 1, 19)).cast("int64") - parts["_offset"]
-    return {"_ts_ok": valid, "_us": ibis.ifelse(valid, seconds * MICRO + parts["_fraction"], NO_INT)}
+    return {"_ts_ok": valid, "_us": seconds * MICRO + parts["_fraction"]}
 
 
 def instant_values(s: ir.Table) -> dict[str, ir.Value]:
-    """``_ts_ok`` and ``_us`` from the columns of ``instant_fields``."""
+    """``_ts_ok`` and ``_us`` from the columns of ``instant_fields``; ``_us`` means something only
+    where ``_ts_ok`` holds (integer arithmetic on any field never fails)."""
     valid = (
         s._tt.notnull()
         & (s._y >= 1)
@@ -156,7 +159,7 @@ def instant_values(s: ir.Table) -> dict[str, ir.Value]:
         & s._offset_ok
     ).fill_null(False)
     seconds = days_from_civil(s._y, s._mo, s._d) * 86_400 + s._clock - s._offset
-    return {"_ts_ok": valid, "_us": ibis.ifelse(valid, seconds * MICRO + s._fraction, NO_INT)}
+    return {"_ts_ok": valid, "_us": seconds * MICRO + s._fraction}
 
 
 def days_from_civil(year: ir.IntegerValue, month: ir.IntegerValue, day: ir.IntegerValue) -> ir.IntegerValue:
