@@ -38,6 +38,7 @@ from billing_pipeline.billing.engine_text import (
     plain_quantity,
     quantity_parts,
     shaped_instant,
+    sqlite_instant_form,
     sqlite_instant_values,
 )
 
@@ -126,8 +127,10 @@ def with_values(
         stage.update(typed_instant_values(timestamp, backend))
     else:
         text = as_read["_ts"]
-        # no NULL test around the shape: read by a CASE, where SQLite stops at the first GLOB that matches
-        stage["_tt"] = ibis.ifelse(text.notnull() & shaped_instant(text, backend), text, NO_STRING)
+        if backend == "sqlite":  # the text, and which strict form it has (NULL: none)
+            stage.update(_tt=text, _form=sqlite_instant_form(text))
+        else:
+            stage["_tt"] = ibis.ifelse(text.notnull() & shaped_instant(text), text, NO_STRING)
     if numeric is not None:
         stage.update(numeric)
     else:
@@ -141,10 +144,10 @@ def with_values(
     if typed:
         fields = {}
     elif backend == "sqlite":  # the instant at once, by SQLite's own date functions
-        fields = sqlite_instant_values(staged._tt)
+        fields = sqlite_instant_values(staged._tt, staged._form)
     else:
         fields = instant_fields(staged._tt)
-    kept = [name for name in staged.columns if name not in ("_qt", "_tt")]
+    kept = [name for name in staged.columns if name not in ("_qt", "_tt", "_form")]
     staged = fence(staged.select(*kept, **split, **fields))
     if typed or backend == "sqlite":
         return staged
