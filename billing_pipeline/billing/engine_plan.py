@@ -134,33 +134,47 @@ def classified(
         _cust=as_text(rows.customer_id, backend),
         _met=as_text(rows.metric, backend),
         _uk=as_text(rows.unique_key, backend) if "unique_key" in table.columns else NO_STRING,
-        _in_window=window.fill_null(False),
+        # the filter keeps the window and, for weighted metrics only, the rows before it
+        _in_window=window.fill_null(False) if weighted else ibis.literal(True),
         # for the rows fetched, as the streaming query gives them (``fetched``)
         _raw_q=rows.quantity,
         _raw_ts=rows.timestamp,
     )
     r = rows
+    # an instant is certain where its value is there (SQLite's strftime says NULL to what it refuses)
+    ts_ok = (r._ts_ok & r._us.notnull()).fill_null(False)
     is_weighted, is_unique = isin(r._met, weighted), isin(r._met, unique)
     present = r._eid.notnull() & (r._eid != "") & r._cust.notnull() & r._met.notnull()
     level_ok = ~is_weighted | (r._whole < WEIGHTED_LEVEL_LIMIT)
-    now = r._ts_ok & (r._us >= frame.start) & (r._us < frame.end)
-    before = r._ts_ok & (r._us < frame.start)
-    good = now & present & r._q_ok & level_ok & (~is_unique | (r._uk.notnull() & (r._uk != "")))
-    carry = before & is_weighted & present & r._q_ok & level_ok
-    doubt = ~r._ts_ok | (now & ~good) | (before & is_weighted & ~carry)
+    # two steps, each condition written once: SQLite and PostgreSQL evaluate what is written, and
+    # the classification below reads each of these several times
+    r = fence(
+        r.select(
+            *_VALUES,
+            _ts_ok=ts_ok,
+            _us=ibis.ifelse(ts_ok, r._us, NO_INT),  # NULL when the instant is not certain
+            _now=(ts_ok & (r._us >= frame.start) & (r._us < frame.end)).fill_null(False),
+            _before=(ts_ok & (r._us < frame.start)).fill_null(False),
+            _weighted=is_weighted,
+            # a row that is there, with a certain quantity (a level below the limit)
+            _sound=(present & r._q_ok & level_ok).fill_null(False),
+            _keyed=(~is_unique | (r._uk.notnull() & (r._uk != ""))).fill_null(False),
+            _key=_id_key(r._eid, backend),
+        )
+    )
     # read by every later step: fenced, so that the engines that flatten compute it once (as a
     # CTE read several times: PostgreSQL and SQLite materialize it)
     rows = fence(
         r.select(
             *_VALUES,
-            _us=ibis.ifelse(r._ts_ok, r._us, NO_INT),  # NULL when the instant is not certain
-            _now=now.fill_null(False),
-            _good=good.fill_null(False),
-            _carry=carry.fill_null(False),
-            _doubt=doubt.fill_null(True),
+            "_us",
+            "_key",
+            "_now",
+            _good=r._now & r._sound & r._keyed,
+            _carry=r._before & r._weighted & r._sound,
+            _doubt=~r._ts_ok | (r._now & ~(r._sound & r._keyed)) | (r._before & r._weighted & ~r._sound),
             # copies that may count: those in the period, and those whose period is not known
-            _cand=(r._in_window & (now | ~r._ts_ok)).fill_null(True),
-            _key=_id_key(r._eid, backend),
+            _cand=r._in_window & (r._now | ~r._ts_ok),
         )
     )
     return _deduplicated(rows, backend)

@@ -50,7 +50,7 @@ def _glob(pattern: str, text: str) -> bool:  # type: ignore[empty-body]
 
 
 @ibis.udf.scalar.builtin(name="substr")
-def _substr(text: str, start: int, length: int) -> str:  # type: ignore[empty-body]
+def substr(text: str, start: int, length: int) -> str:  # type: ignore[empty-body]
     """``substr(text, start, length)``, start 1-based: the same on SQLite, PostgreSQL, DuckDB, Spark."""
 
 
@@ -95,9 +95,9 @@ def quantity_parts(plain: ir.StringValue) -> dict[str, ir.Value]:
     """``_whole`` and ``_frac`` (millionths) of a plain decimal; NULL for NULL."""
     dot = plain.find(".")  # 0-based: the length of the whole part
     return {
-        "_whole": ibis.ifelse(dot >= 0, _substr(plain, 1, dot), plain).cast("int64"),
+        "_whole": ibis.ifelse(dot >= 0, substr(plain, 1, dot), plain).cast("int64"),
         # "5" -> "500000": the digits after the point padded to 6; no point -> "000000"
-        "_frac": _substr(ibis.ifelse(dot >= 0, _substr(plain, dot + 2, 6), "").concat("000000"), 1, 6).cast("int64"),
+        "_frac": substr(ibis.ifelse(dot >= 0, substr(plain, dot + 2, 6), "").concat("000000"), 1, 6).cast("int64"),
     }
 
 
@@ -105,7 +105,7 @@ def instant_fields(t: ir.StringValue) -> dict[str, ir.Value]:
     """The fields of a shaped instant (``_tt``), as integers; NULL for NULL."""
 
     def number(start: int, size: int) -> ir.IntegerValue:
-        return _substr(t, start, size).cast("int64")
+        return substr(t, start, size).cast("int64")
 
     return {
         "_tt": t,
@@ -119,20 +119,20 @@ def instant_fields(t: ir.StringValue) -> dict[str, ir.Value]:
 
 
 def _clock_ok(t: ir.StringValue) -> ir.BooleanValue:
-    return (_substr(t, 12, 2) <= "23") & (_substr(t, 15, 2) <= "59") & (_substr(t, 18, 2) <= "59")
+    return (substr(t, 12, 2) <= "23") & (substr(t, 15, 2) <= "59") & (substr(t, 18, 2) <= "59")
 
 
 def _fraction_and_offset(t: ir.StringValue) -> dict[str, ir.Value]:
     """``_fraction`` (µs), ``_offset`` (seconds east of UTC) and ``_offset_ok`` of a shaped instant."""
     length = t.length()
-    zulu = _substr(t, length, 1) == "Z"  # the form is certain: "Z" or "±HH:MM"
-    fraction = ibis.ifelse(_substr(t, 20, 1) == ".", _substr(t, 21, length - 20 - ibis.ifelse(zulu, 1, 6)), "")
+    zulu = substr(t, length, 1) == "Z"  # the form is certain: "Z" or "±HH:MM"
+    fraction = ibis.ifelse(substr(t, 20, 1) == ".", substr(t, 21, length - 20 - ibis.ifelse(zulu, 1, 6)), "")
     # the casts read guarded text only (Spark in ANSI mode raises on "Z")
-    hours = ibis.ifelse(zulu, "0", _substr(t, length - 4, 2)).cast("int64")
-    minutes = ibis.ifelse(zulu, "0", _substr(t, length - 1, 2)).cast("int64")
-    sign = ibis.ifelse(_substr(t, length - 5, 1) == "-", -1, 1)
+    hours = ibis.ifelse(zulu, "0", substr(t, length - 4, 2)).cast("int64")
+    minutes = ibis.ifelse(zulu, "0", substr(t, length - 1, 2)).cast("int64")
+    sign = ibis.ifelse(substr(t, length - 5, 1) == "-", -1, 1)
     return {
-        "_fraction": _substr(fraction.concat("000000"), 1, 6).cast("int64"),
+        "_fraction": substr(fraction.concat("000000"), 1, 6).cast("int64"),
         "_offset": sign * (hours * 3600 + minutes * 60),
         "_offset_ok": (hours <= _MAX_OFFSET_HOURS) & (minutes <= 59),
     }
@@ -141,27 +141,24 @@ def _fraction_and_offset(t: ir.StringValue) -> dict[str, ir.Value]:
 def sqlite_instant_values(t: ir.StringValue, form: ir.IntegerValue) -> dict[str, ir.Value]:
     """``_ts_ok`` and ``_us`` of an instant of a known strict ``form`` by SQLite's own date
     functions: ``strftime('%s')`` of the date, clock and offset (exact whole seconds; NULL for an
-    offset beyond ±14:00 or a minute or second of 60), the fraction's digits apart. ``_us`` means
-    something only where ``_ts_ok`` holds (``engine_plan`` blanks the rest)."""
+    offset beyond ±14:00 or a minute or second of 60: then ``_us`` is NULL, and ``engine_plan``
+    counts the instant as uncertain — strftime written once), the fraction's digits apart. ``_us``
+    means something only where ``_ts_ok`` holds (``engine_plan`` blanks the rest)."""
 
     def by_form(values: list[object]) -> ir.Value:
         return ibis.cases(*((form == at, value) for at, value in enumerate(values)), else_=values[0])
 
     digits = by_form([digits for _, digits, _ in _SQLITE_FORMS])
     scale = by_form([10 ** (QUANTITY_SCALE - digits) for _, digits, _ in _SQLITE_FORMS])
-    zone = ibis.ifelse(form >= len(_SQLITE_FORMS) // 2, _substr(t, -6, 6), "")
-    seconds = _strftime("%s", _substr(t, 1, 19).concat(zone)).cast("int64")
-    day = _substr(t, 1, 10)
+    zone = ibis.ifelse(form >= len(_SQLITE_FORMS) // 2, substr(t, -6, 6), "")
+    seconds = _strftime("%s", substr(t, 1, 19).concat(zone)).cast("int64")
+    day = substr(t, 1, 10)
     # strftime takes an hour of 24 and rolls 30 February over to March: only a real date comes back
     # from date(julianday()) unchanged
-    valid = (
-        form.notnull()
-        & seconds.notnull()
-        & (day >= "0001")
-        & (_substr(t, 12, 2) <= "23")
-        & (_date(_julianday(day)) == day)
-    ).fill_null(False)
-    fraction = _substr(t, 21, digits).cast("int64") * scale
+    valid = (form.notnull() & (day >= "0001") & (substr(t, 12, 2) <= "23") & (_date(_julianday(day)) == day)).fill_null(
+        False
+    )
+    fraction = substr(t, 21, digits).cast("int64") * scale
     return {"_ts_ok": valid, "_us": seconds * MICRO + fraction}
 
 

@@ -20,8 +20,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from billing_pipeline.billing.engine_aggregates import summary
-from billing_pipeline.billing.engine_columns import as_text
 from billing_pipeline.billing.engine_plan import Frame, classified, fetched
+from billing_pipeline.billing.engine_text import substr
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_aggregate import PeriodDays, micros
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
@@ -103,8 +103,7 @@ def scan(source: EngineTable, start: datetime, end: datetime) -> tuple[ir.Boolea
         return ((moment >= low) & (moment < high)) | moment.isnull(), moment < low
     low_day = lower.astimezone(UTC).date().isoformat()
     high_day = (end.astimezone(UTC) + 2 * WINDOW_MARGIN).date().isoformat()
-    text = as_text(moment, source.backend)
-    shaped = (text.substr(4, 1) == "-") & text.substr(0, 4).between("0000", "9999")
+    shaped = (substr(moment, 5, 1) == "-") & substr(moment, 1, 4).between("0000", "9999")
     window = ((moment >= low_day) & (moment < high_day)) | moment.isnull() | ~shaped.fill_null(False)
     return window, shaped.fill_null(False) & (moment < low_day)
 
