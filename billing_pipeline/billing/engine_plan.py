@@ -39,7 +39,8 @@ FLATTENING = frozenset({"sqlite", "postgres"})
 _NO_LIMIT = 2**63 - 1
 # the columns ``classified`` keeps from the values' stages: the fewer, the cheaper every later step
 # (PostgreSQL and SQLite write them to a temporary table read by each step)
-_VALUES = ("_eid", "_cust", "_met", "_uk", "_in_window", "_raw_q", "_raw_ts", "_whole", "_frac")
+_VALUES = ("_eid", "_cust", "_met", "_uk", "_in_window", "_whole", "_frac")
+_RAW = ("_raw_q", "_raw_ts")  # the table's own values, for the rows fetched only
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,13 @@ def classified(
     backend: str,
     window: ir.BooleanValue,
     early: ir.BooleanValue,
+    for_fetch: bool = False,
 ) -> Classified:
-    """``window``/``early``: the scan predicates over ``table`` (a range an index serves)."""
+    """``window``/``early``: the scan predicates over ``table`` (a range an index serves).
+    ``for_fetch``: the rows keep the table's quantity and timestamp (``fetched``); the aggregation
+    does without them (narrower rows to hold: DuckDB and PostgreSQL keep them for each reader)."""
     fence = fence_for(backend)
+    raw = _RAW if for_fetch else ()
     weighted, unique = frame.metrics("weighted_sum"), frame.metrics("unique_count")
     rows = table.filter(window | (early & isin(as_text(table.metric, backend), weighted)))
     rows = with_values(
@@ -137,8 +142,7 @@ def classified(
         # the filter keeps the window and, for weighted metrics only, the rows before it
         _in_window=window.fill_null(False) if weighted else ibis.literal(True),
         # for the rows fetched, as the streaming query gives them (``fetched``)
-        _raw_q=rows.quantity,
-        _raw_ts=rows.timestamp,
+        **({"_raw_q": rows.quantity, "_raw_ts": rows.timestamp} if for_fetch else {}),
     )
     r = rows
     # an instant is certain where its value is there (SQLite's strftime says NULL to what it refuses)
@@ -151,6 +155,7 @@ def classified(
     r = fence(
         r.select(
             *_VALUES,
+            *raw,
             _ts_ok=ts_ok,
             _us=ibis.ifelse(ts_ok, r._us, NO_INT),  # NULL when the instant is not certain
             _now=(ts_ok & (r._us >= frame.start) & (r._us < frame.end)).fill_null(False),
@@ -167,6 +172,7 @@ def classified(
     rows = fence(
         r.select(
             *_VALUES,
+            *raw,
             "_us",
             "_key",
             "_now",

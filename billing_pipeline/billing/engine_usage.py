@@ -128,24 +128,27 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
     aggregations = {metric: _KINDS[kind] for metric, kind in reader.classifier.aggregations.items()}
     frame = frame_of(reader, aggregations)
     window, early = scan(source, reader.start, reader.end)
-    plan = classified(source.table, frame, backend=source.backend, window=window, early=early)
-    found = summary(plan, frame).to_pyarrow().to_pylist()
+    planned = {"backend": source.backend, "window": window, "early": early}
+    found = summary(classified(source.table, frame, **planned), frame).to_pyarrow().to_pylist()
     (totals,) = [row for row in found if row["part"] == "c"]
     tainted = {(row["customer"], row["metric"]) for row in found if row["part"] == "t"}
     results = _results(found, frame, reader, tainted)
     shape = {"typed_timestamps": source.typed, "has_unique_key": source.has_unique_key}
     origin = EventOrigin(label)
     early_rows: list[pa.RecordBatch] = []
-    # nothing tainted (the usual case): no second query at all
-    batches = _batches(fetched(plan, **shape), origin, early_rows, fetch_rows) if tainted else iter(())
-    if len(results.bad_customers) + len(results.bad_metrics) > 0:
-        refused = fetched(
+    refused = len(results.bad_customers) + len(results.bad_metrics) > 0
+    # nothing tainted or refused (the usual case): no second query at all; else the same plan again,
+    # with the table's own values of the rows
+    plan = classified(source.table, frame, **planned, for_fetch=True) if tainted or refused else None
+    batches = _batches(fetched(plan, **shape), origin, early_rows, fetch_rows) if plan and tainted else iter(())
+    if plan is not None and refused:
+        rows = fetched(
             plan,
             **shape,
             bad_customers=_capped(results.bad_customers),
             bad_metrics=_capped(results.bad_metrics),
         )
-        batches = _chain(batches, _batches(refused, origin, early_rows, fetch_rows))
+        batches = _chain(batches, _batches(rows, origin, early_rows, fetch_rows))
     reader.read_batches(origin, batches)
     reader.carry_in_batches(early_rows)
     settled = results.settled_rows - results.bad_rows
