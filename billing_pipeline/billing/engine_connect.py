@@ -10,7 +10,8 @@ URLs are SQLAlchemy-style, so that one setting (``BILLING_USAGE_URL``) names eve
 
 The table (``BILLING_USAGE_TABLE``) is a table or view name, or — for DuckDB and Spark — a path
 to Parquet files (anything with a ``/`` or ending in ``.parquet``; globs and folders work).
-Every session is put in UTC: typed instants are read as text in UTC (``engine_columns``).
+Every session is put in UTC: a typed instant's distance to the epoch is taken between UTC wall
+times on PostgreSQL (ibis casts both sides to ``timestamp``), and rows fetched come in UTC.
 """
 
 from __future__ import annotations
