@@ -13,6 +13,7 @@ it, the rows read and the tainted groups as one result."""
 from __future__ import annotations
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from billing_pipeline.billing.engine_plan import Classified, Frame, isin, ones
@@ -44,7 +45,7 @@ def summary(plan: Classified, frame: Frame) -> ir.Table:
         for name, kind in SUMMARY.items():
             source = renamed.get(name, name)
             value = table[source] if source in table.columns else ibis.null(kind)
-            columns[name] = value.cast(kind)
+            columns[name] = value if value.type() == dt.dtype(kind) else value.cast(kind)
         columns["part"] = ibis.literal(part)
         return table.select(**columns)
 
