@@ -6,9 +6,9 @@ import hashlib
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from billing_pipeline.billing.money import amount_text, exact_product, exact_sum, plain, price_text, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
@@ -82,7 +82,17 @@ class InvoiceLine(BaseModel):
         """quantity × unit price rounded half-up to the cent: the net before the discount."""
         return round_cents(exact_product(self.quantity, self.unit_price))
 
-    @model_validator(mode="after")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _checked_once(cls, data: Any, handler: ModelWrapValidatorHandler[InvoiceLine]) -> InvoiceLine:
+        # Pydantic runs an "after" model validator again each time an instance is put in another
+        # model's field (every line of every invoice twice or more): a frozen line checked when it
+        # was built is kept as is. (``model_copy`` builds unchecked instances: ``coupons.py``
+        # validates what it copies from a dict.)
+        if type(data) is cls:
+            return data
+        return handler(data)._net_is_quantity_times_price()
+
     def _net_is_quantity_times_price(self) -> InvoiceLine:
         gross = self.gross_amount
         if self.discount is not None:
@@ -151,7 +161,14 @@ class InvoicePlan(BaseModel):
     total: Decimal
     segments: tuple[BilledSegment, ...] = ()
 
-    @model_validator(mode="after")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _checked_once(cls, data: Any, handler: ModelWrapValidatorHandler[InvoicePlan]) -> InvoicePlan:
+        # as InvoiceLine's: a frozen plan checked when it was built is not checked again in a PeriodPlan
+        if type(data) is cls:
+            return data
+        return handler(data)._totals_reconcile()
+
     def _totals_reconcile(self) -> InvoicePlan:
         nets = exact_sum([line.net_amount for line in self.lines])
         if nets != self.net_total:

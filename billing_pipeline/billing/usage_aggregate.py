@@ -160,8 +160,12 @@ def _by_kind(
             counts = np.bincount(keys)
             found = np.flatnonzero(counts)
             return found, counts[found].tolist()
-        found, counts = np.unique(keys, return_counts=True)
+        found, counts = _runs(np.sort(keys))
         return found, counts.tolist()
+    if kind == UNIQUE:
+        return _distinct_counts(keys, table.column("unique_key").take(pa.array(rows)))
+    if kind == LATEST:
+        return _latest(keys, rows, table, quantities)
     if kind in (SUM, MAX) and pa.types.is_integer(quantities.type):
         dense = _dense_int(kind, keys, quantities, rows)
         if dense is not None:
@@ -175,18 +179,77 @@ def _by_kind(
     if kind in (SUM, MAX):
         grouped = pa.table({"k": keys, "q": amounts}).group_by("k").aggregate([("q", "sum" if kind == SUM else "max")])
         return grouped.column("k").to_numpy(), grouped.column(1).to_pylist()
-    if kind == UNIQUE:
-        grouped = (
-            pa.table({"k": keys, "u": table.column("unique_key").take(picked)})
-            .group_by("k")
-            .aggregate([("u", "count_distinct")])
-        )
+    raise AssertionError(f"aggregation kind {kind}")
+
+
+def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, how many times each) of a sorted array — what ``np.unique(...,
+    return_counts=True)`` gives, without its hash table (ten times slower here on int64)."""
+    if not len(sorted_values):
+        return sorted_values, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.append(True, sorted_values[1:] != sorted_values[:-1]))
+    return sorted_values[starts], np.diff(np.append(starts, len(sorted_values)))
+
+
+def _distinct_counts(keys: np.ndarray, values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
+    """(keys, number of distinct non-null ``values`` of each): the strings made integers by one
+    dictionary encoding, then (key, value) pairs counted once each after one integer sort."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    width = max(1, len(encoded.dictionary))
+    valid = ~pc.is_null(encoded.indices).to_numpy(zero_copy_only=False)
+    codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if (int(keys.max(initial=0)) + 1) * width > _INT64_LIMIT:
+        grouped = pa.table({"k": keys, "u": values}).group_by("k").aggregate([("u", "count_distinct")])
         return grouped.column("k").to_numpy(), grouped.column(1).to_pylist()
-    assert kind == LATEST
-    order = ordered(keys, table.column("instant").to_numpy()[rows], table.column("event_id").take(picked))
-    sorted_keys = keys[order]
-    last = order[np.append(sorted_keys[1:] != sorted_keys[:-1], True)]
-    return keys[last], amounts.take(pa.array(last)).to_pylist()
+    pairs = np.sort(keys[valid] * width + codes[valid])
+    distinct, _ = _runs(pairs)
+    found, counts = _runs(distinct // width)
+    empty = np.setdiff1d(keys[~valid], found) if not valid.all() else np.zeros(0, dtype=np.int64)
+    found = np.concatenate([found, empty])
+    counts = np.concatenate([counts, np.zeros(len(empty), dtype=np.int64)])
+    return found, counts.tolist()
+
+
+def _latest(keys: np.ndarray, rows: np.ndarray, table: pa.Table, quantities: pa.Array) -> tuple[np.ndarray, list]:
+    """(keys, quantity of each key's latest event): the greatest instant, then the greatest
+    ``event_id`` among events at that instant — found without sorting the rows: the latest
+    instant of each key, then the rows at it (ties between them are rare, sorted by id alone)."""
+    instants = table.column("instant").to_numpy()[rows]
+    found, slot = _slots(keys)
+    latest = np.full(len(found), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, slot, instants)
+    at_latest = np.flatnonzero(instants == latest[slot])
+    tied = np.bincount(slot[at_latest], minlength=len(found))
+    chosen = np.full(len(found), -1, dtype=np.int64)
+    alone = at_latest[tied[slot[at_latest]] == 1]
+    chosen[slot[alone]] = alone
+    ties = at_latest[tied[slot[at_latest]] > 1]
+    if len(ties):
+        names = table.column("event_id").take(pa.array(rows[ties])).to_pylist()
+        best: dict[int, tuple[str, int]] = {}
+        for where, name in zip(ties.tolist(), names, strict=True):
+            group = int(slot[where])
+            if group not in best or name > best[group][0]:  # ids of ordered kinds are never null
+                best[group] = (name, where)
+        for group, (_, where) in best.items():
+            chosen[group] = where
+    return found, quantities.take(pa.array(rows[chosen])).to_pylist()
+
+
+def _slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct keys, sorted; each key's index among them)."""
+    if int(keys.max()) < 4 * len(keys) + (1 << 20):
+        present = np.flatnonzero(np.bincount(keys))
+        lookup = np.zeros(int(keys.max()) + 1, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        return present, lookup[keys]
+    order = np.argsort(keys, kind="stable")
+    found, counts = _runs(keys[order])
+    slot = np.empty(len(keys), dtype=np.int64)
+    slot[order] = np.repeat(np.arange(len(found)), counts)
+    return found, slot
 
 
 def _dense_int(kind: int, keys: np.ndarray, quantities: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, list] | None:
@@ -340,7 +403,7 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     """The distinct non-negative integers of ``values``, sorted (a bincount when they are dense)."""
     if len(values) and int(values.max()) < 4 * len(values) + (1 << 20):
         return np.flatnonzero(np.bincount(values))
-    return np.unique(values)
+    return _runs(np.sort(values))[0]
 
 
 def _numbered(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
