@@ -115,16 +115,13 @@ def aggregate(
     weighted = np.flatnonzero(kinds == WEIGHTED)
     if len(weighted) or carry.levels:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
-        present = set(keys(weighted[covered[weighted]]).tolist())
+        present = _distinct(keys(weighted[covered[weighted]]))
         found, values = _weighted(
             weighted, (customers, metrics, instants), table, quantities, carry, spanned, days, (width, height)
         )
-        picked = [
-            index
-            for index, (key, value) in enumerate(zip(found.tolist(), values, strict=True))
-            if value or key in present
-        ]
-        store(found[picked], [values[index] for index in picked])
+        billed = np.isin(found, present) | np.array([bool(value) for value in values], dtype=bool)
+        picked = np.flatnonzero(billed)
+        store(found[picked], [values[index] for index in picked.tolist()])
     return _shaped(results, spans_at, day, customers, classifier, spanned, days)
 
 
@@ -163,7 +160,7 @@ def _by_kind(
         found, counts = _runs(np.sort(keys))
         return found, counts.tolist()
     if kind == UNIQUE:
-        return _distinct_counts(keys, table.column("unique_key").take(pa.array(rows)))
+        return _distinct_counts(keys, taken(table.column("unique_key"), rows))
     if kind == LATEST:
         return _latest(keys, rows, table, quantities)
     if kind in (SUM, MAX) and pa.types.is_integer(quantities.type):
@@ -180,6 +177,19 @@ def _by_kind(
         grouped = pa.table({"k": keys, "q": amounts}).group_by("k").aggregate([("q", "sum" if kind == SUM else "max")])
         return grouped.column("k").to_numpy(), grouped.column(1).to_pylist()
     raise AssertionError(f"aggregation kind {kind}")
+
+
+def taken(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``column.take(rows)`` for increasing ``rows``, chunk by chunk: a take on a chunked column
+    first joins every chunk into one array (a copy of all of the period's strings)."""
+    parts, first = [], 0
+    for chunk in column.chunks:
+        end = first + len(chunk)
+        low, high = np.searchsorted(rows, [first, end])
+        if high > low:
+            parts.append(chunk.take(pa.array(rows[low:high] - first)))
+        first = end
+    return pa.concat_arrays(parts) if parts else pa.array([], column.type)
 
 
 def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +237,7 @@ def _latest(keys: np.ndarray, rows: np.ndarray, table: pa.Table, quantities: pa.
     chosen[slot[alone]] = alone
     ties = at_latest[tied[slot[at_latest]] > 1]
     if len(ties):
-        names = table.column("event_id").take(pa.array(rows[ties])).to_pylist()
+        names = taken(table.column("event_id"), rows[ties]).to_pylist()
         best: dict[int, tuple[str, int]] = {}
         for where, name in zip(ties.tolist(), names, strict=True):
             group = int(slot[where])
@@ -321,14 +331,17 @@ def _weighted(
     offsets = instants[rows] - days.start
     tick = _MICRO if not len(offsets) or not (offsets % _MICRO).any() else 1
     period = (days.end - days.start) // tick  # period bounds and spans are whole seconds
-    level = np.concatenate([np.array(opening_units, dtype=object), levels.astype(object)])
-    largest = max(level.max(initial=0), 1)
-    if largest * period <= _INT64_LIMIT // 2:
-        level = level.astype(np.int64)
-    ids = table.column("event_id").take(pa.array(rows))
+    if levels.dtype != object and all(-_INT64_LIMIT <= unit <= _INT64_LIMIT for unit in opening_units):
+        level = np.concatenate([np.array(opening_units, dtype=np.int64), levels.astype(np.int64)])
+    else:  # Python integers: no 64-bit bound on a level
+        level = np.concatenate([np.array(opening_units, dtype=object), levels.astype(object)])
+    largest = max(int(level.max(initial=0)), 1)
+    if largest * period > _INT64_LIMIT // 2:
+        level = level.astype(object)  # level × duration could overflow: exact Python integers
+    ids = taken(table.column("event_id"), rows)
     group = _numbered(lines, np.concatenate([lines, timeline]))  # dense timeline numbers
     a = np.concatenate([np.zeros(len(lines), dtype=np.int64), offsets // tick])
-    everything = pa.concat_arrays([pa.nulls(len(lines), pa.string()), *ids.cast(pa.string()).chunks])
+    everything = pa.concat_arrays([pa.nulls(len(lines), pa.string()), ids.cast(pa.string())])
     order = ordered(group, a, everything, period)  # the openings first: they come first, ids null
     group, a, level = group[order], a[order], level[order]
     ends = np.append(a[1:], period)
