@@ -14,7 +14,7 @@ integrates it over its own days.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,13 +27,24 @@ import pyarrow.compute as pc
 from billing_pipeline.billing.coverage import UncoveredUsage
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
-from billing_pipeline.billing.usage_detail import COUNT, LATEST, MAX, SUM, UNIQUE, WEIGHTED, CarryIn, Classifier
+from billing_pipeline.billing.usage_detail import (
+    COUNT,
+    LATEST,
+    MAX,
+    SUM,
+    UNIQUE,
+    WEIGHTED,
+    CarryIn,
+    Classifier,
+    Detail,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT64_LIMIT = 2**63 - 1
 _MICRO = 10**QUANTITY_SCALE
 
 Key = tuple[int, int, int]  # customer code, span index (0 without spans), metric code
+Names = Callable[[np.ndarray], list]  # rows -> their event_id (None for a row that has none)
 
 
 def micros(moment: datetime) -> int:
@@ -68,6 +79,18 @@ class PeriodDays:
 
 
 @dataclass(frozen=True)
+class Strings:
+    """Strings kept for some rows only (``rows``, sorted), in row order."""
+
+    rows: np.ndarray
+    values: pa.Array
+
+    def of(self, rows: np.ndarray) -> pa.Array:
+        """The strings of ``rows`` (each one of ``self.rows``), in the order given."""
+        return self.values.take(pa.array(np.searchsorted(self.rows, rows)))
+
+
+@dataclass(frozen=True)
 class Aggregated:
     quantities: dict[str, dict[str, Decimal]]  # customers without spans
     span_quantities: dict[str, list[dict[str, Decimal]]]
@@ -75,9 +98,7 @@ class Aggregated:
 
 
 def aggregate(
-    table: pa.Table,
-    quantities: pa.Array,
-    dropped: np.ndarray,
+    detail: Detail,
     classifier: Classifier,
     carry: CarryIn,
     days: PeriodDays,
@@ -85,10 +106,13 @@ def aggregate(
     """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric."""
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
     kinds_of = classifier.kinds()
+    table, quantities, dropped = detail.table, detail.quantities, detail.dropped
     customers = table.column("customer").to_numpy()
     metrics = table.column("metric").to_numpy()
     instants = table.column("instant").to_numpy()
     kinds = kinds_of[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
+    ids = Strings(np.flatnonzero(classifier.ordered()[metrics]), detail.event_ids)
+    unique = Strings(np.flatnonzero(kinds == UNIQUE), detail.unique_keys)
     spanned = {code: classifier.spans[value] for code, value in enumerate(customer_values) if value in classifier.spans}
     spans_at, day = _span_of_rows(customers, instants, spanned, days)
     kinds[dropped] = -1  # a later copy of an event belongs to no aggregation (a fresh array: safe)
@@ -111,13 +135,13 @@ def aggregate(
     for kind in (SUM, COUNT, UNIQUE, MAX, LATEST):
         rows = np.flatnonzero(covered & (kinds == kind))
         if len(rows):
-            store(*_by_kind(kind, keys(rows), rows, table, quantities))
+            store(*_by_kind(kind, keys(rows), rows, instants, quantities, (ids, unique)))
     weighted = np.flatnonzero(kinds == WEIGHTED)
     if len(weighted) or carry.levels:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
         present = _distinct(keys(weighted[covered[weighted]]))
         found, values = _weighted(
-            weighted, (customers, metrics, instants), table, quantities, carry, spanned, days, (width, height)
+            weighted, (customers, metrics, instants), ids, quantities, carry, spanned, days, (width, height)
         )
         billed = np.isin(found, present) | np.array([bool(value) for value in values], dtype=bool)
         picked = np.flatnonzero(billed)
@@ -149,7 +173,12 @@ def _span_of_rows(
 
 
 def _by_kind(
-    kind: int, keys: np.ndarray, rows: np.ndarray, table: pa.Table, quantities: pa.Array
+    kind: int,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    instants: np.ndarray,
+    quantities: pa.Array,
+    strings: tuple[Strings, Strings],
 ) -> tuple[np.ndarray, list]:
     """(group keys, values) of one aggregation over ``rows``."""
     if kind == COUNT:
@@ -160,9 +189,9 @@ def _by_kind(
         found, counts = _runs(np.sort(keys))
         return found, counts.tolist()
     if kind == UNIQUE:
-        return _distinct_counts(keys, taken(table.column("unique_key"), rows))
+        return _distinct_counts(keys, strings[1].of(rows))
     if kind == LATEST:
-        return _latest(keys, rows, table, quantities)
+        return _latest(keys, rows, instants[rows], quantities, strings[0])
     if kind in (SUM, MAX) and pa.types.is_integer(quantities.type):
         dense = _dense_int(kind, keys, quantities, rows)
         if dense is not None:
@@ -177,19 +206,6 @@ def _by_kind(
         grouped = pa.table({"k": keys, "q": amounts}).group_by("k").aggregate([("q", "sum" if kind == SUM else "max")])
         return grouped.column("k").to_numpy(), grouped.column(1).to_pylist()
     raise AssertionError(f"aggregation kind {kind}")
-
-
-def taken(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """``column.take(rows)`` for increasing ``rows``, chunk by chunk: a take on a chunked column
-    first joins every chunk into one array (a copy of all of the period's strings)."""
-    parts, first = [], 0
-    for chunk in column.chunks:
-        end = first + len(chunk)
-        low, high = np.searchsorted(rows, [first, end])
-        if high > low:
-            parts.append(chunk.take(pa.array(rows[low:high] - first)))
-        first = end
-    return pa.concat_arrays(parts) if parts else pa.array([], column.type)
 
 
 def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,11 +238,12 @@ def _distinct_counts(keys: np.ndarray, values: pa.ChunkedArray | pa.Array) -> tu
     return found, counts.tolist()
 
 
-def _latest(keys: np.ndarray, rows: np.ndarray, table: pa.Table, quantities: pa.Array) -> tuple[np.ndarray, list]:
+def _latest(
+    keys: np.ndarray, rows: np.ndarray, instants: np.ndarray, quantities: pa.Array, ids: Strings
+) -> tuple[np.ndarray, list]:
     """(keys, quantity of each key's latest event): the greatest instant, then the greatest
     ``event_id`` among events at that instant — found without sorting the rows: the latest
     instant of each key, then the rows at it (ties between them are rare, sorted by id alone)."""
-    instants = table.column("instant").to_numpy()[rows]
     found, slot = _slots(keys)
     latest = np.full(len(found), np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest, slot, instants)
@@ -237,7 +254,7 @@ def _latest(keys: np.ndarray, rows: np.ndarray, table: pa.Table, quantities: pa.
     chosen[slot[alone]] = alone
     ties = at_latest[tied[slot[at_latest]] > 1]
     if len(ties):
-        names = taken(table.column("event_id"), rows[ties]).to_pylist()
+        names = ids.of(rows[ties]).to_pylist()
         best: dict[int, tuple[str, int]] = {}
         for where, name in zip(ties.tolist(), names, strict=True):
             group = int(slot[where])
@@ -300,7 +317,7 @@ def micro_units(amounts: pa.Array) -> np.ndarray:
 def _weighted(
     rows: np.ndarray,
     columns: tuple[np.ndarray, np.ndarray, np.ndarray],
-    table: pa.Table,
+    ids: Strings,
     quantities: pa.Array,
     carry: CarryIn,
     spanned: dict[int, Sequence],
@@ -338,11 +355,16 @@ def _weighted(
     largest = max(int(level.max(initial=0)), 1)
     if largest * period > _INT64_LIMIT // 2:
         level = level.astype(object)  # level × duration could overflow: exact Python integers
-    ids = taken(table.column("event_id"), rows)
     group = _numbered(lines, np.concatenate([lines, timeline]))  # dense timeline numbers
     a = np.concatenate([np.zeros(len(lines), dtype=np.int64), offsets // tick])
-    everything = pa.concat_arrays([pa.nulls(len(lines), pa.string()), ids.cast(pa.string())])
-    order = ordered(group, a, everything, period)  # the openings first: they come first, ids null
+    opening_count = len(lines)
+
+    def names(indices: np.ndarray) -> list:  # the openings have no event_id: they come first
+        events = indices[indices >= opening_count] - opening_count
+        found = iter(ids.of(rows[events]).to_pylist())
+        return [None if index < opening_count else next(found) for index in indices.tolist()]
+
+    order = ordered(group, a, names, period)
     group, a, level = group[order], a[order], level[order]
     ends = np.append(a[1:], period)
     ends[np.append(group[1:] != group[:-1], True)] = period
@@ -375,7 +397,7 @@ def _weighted(
     return np.array(query_key, dtype=np.int64), values
 
 
-def ordered(groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array, span: int | None = None) -> np.ndarray:
+def ordered(groups: np.ndarray, instants: np.ndarray, names: Names, span: int | None = None) -> np.ndarray:
     """Order of rows by (group, instant, event_id), a null ``event_id`` first; groups >= 0.
 
     One integer sort on a combined key when it fits 64 bits (a stable lexsort otherwise); equal
@@ -388,27 +410,28 @@ def ordered(groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array, span:
         # rows already in time order (usage files mostly are): a stable sort by group keeps it,
         # and a sort of 16-bit integers is a radix sort
         order = np.argsort(groups.astype(np.uint16), kind="stable")
-        return _ties_by_event_id(order, groups, instants, event_ids)
+        return _ties_by_event_id(order, groups, instants, names)
     width = (int(instants.max()) - low if span is None else span) + 1
     if int(groups.max()) <= (_INT64_LIMIT - width) // width:
         order = np.argsort(groups * width + (instants - low), kind="stable")
     else:
         order = np.lexsort((instants, groups))
-    return _ties_by_event_id(order, groups, instants, event_ids)
+    return _ties_by_event_id(order, groups, instants, names)
 
 
-def _ties_by_event_id(order: np.ndarray, groups: np.ndarray, instants: np.ndarray, event_ids: pa.Array) -> np.ndarray:
+def _ties_by_event_id(order: np.ndarray, groups: np.ndarray, instants: np.ndarray, names_of: Names) -> np.ndarray:
     g, t = groups[order], instants[order]
     tie = (g[1:] == g[:-1]) & (t[1:] == t[:-1])
     if tie.any():
         starts = np.flatnonzero(tie & ~np.append(False, tie[:-1]))
         ends = np.flatnonzero(tie & ~np.append(tie[1:], False)) + 2
-        for first, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            run = order[first:end]
-            names = event_ids.take(pa.array(run)).to_pylist()
-            order[first:end] = [
-                row for _, row in sorted(zip([(n is not None, n or "") for n in names], run.tolist(), strict=True))
-            ]
+        runs = [(first, end) for first, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+        tied = np.concatenate([order[first:end] for first, end in runs])
+        names = iter(names_of(tied))  # one look-up for every run
+        for first, end in runs:
+            run = order[first:end].tolist()
+            keys = [(name is not None, name or "") for name in (next(names) for _ in run)]
+            order[first:end] = [row for _, row in sorted(zip(keys, run, strict=True))]
     return order
 
 
