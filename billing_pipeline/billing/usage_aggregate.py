@@ -87,6 +87,8 @@ class Strings:
 
     def of(self, rows: np.ndarray) -> pa.Array:
         """The strings of ``rows`` (each one of ``self.rows``), in the order given."""
+        if len(rows) == len(self.rows) and np.array_equal(rows, self.rows):
+            return self.values  # every row (no copy dropped, none uncovered): nothing to pick
         return self.values.take(pa.array(np.searchsorted(self.rows, rows)))
 
 
@@ -160,13 +162,14 @@ def _span_of_rows(
     dense = np.full(int(customers.max()) + 1, -1, dtype=np.int64)
     codes = [code for code in spanned if code < len(dense)]
     dense[codes] = np.arange(len(codes))
+    has_spans = dense >= 0  # a lookup of one byte per customer: cheaper to gather over every row
     count = len(days.starts) - 1
     by_day = np.full((max(1, len(codes)), count), -1, dtype=np.int16)
     for row, code in enumerate(codes):
         for index, span in enumerate(spanned[code]):
             first, last = (span.first - days.first).days, (span.last - days.first).days
             by_day[row, max(0, first) : min(count, last + 1)] = index
-    rows = np.flatnonzero(dense[customers] >= 0)
+    rows = np.flatnonzero(has_spans[customers])
     day[rows] = days.day_index(instants[rows])
     spans_at[rows] = by_day[dense[customers[rows]], day[rows]]
     return spans_at, day
@@ -372,18 +375,25 @@ def _weighted(
         prefix = np.concatenate([np.zeros(1, dtype=level.dtype), np.cumsum(level * (ends - a).astype(level.dtype))])
 
     # the queries: every timeline over the whole period, or over each span of its customer
-    query_line, query_low, query_high, query_key = [], [], [], []
-    for number, line in enumerate(lines.tolist()):
-        customer, metric = divmod(line, width)
-        spans = spanned.get(customer)
-        bounds = [(days.start, days.end)] if spans is None else [_bounds(span, days) for span in spans]
-        for index, (low, high) in enumerate(bounds):
-            query_line.append(number)
-            query_low.append((low - days.start) // tick)
-            query_high.append((high - days.start) // tick)
-            query_key.append((customer * height + index) * width + metric)
-    line_q = np.array(query_line, dtype=np.int64)
-    low, high = np.array(query_low, dtype=np.int64), np.array(query_high, dtype=np.int64)
+    # (timelines of customers without spans: one query over the period each, made at once)
+    line_customer, line_metric = np.divmod(lines, width)
+    has_spans = np.isin(line_customer, np.fromiter(spanned, dtype=np.int64, count=len(spanned)))
+    whole_period = np.flatnonzero(~has_spans)
+    query_line, query_low, query_high = (
+        [whole_period],
+        [np.zeros(len(whole_period), np.int64)],
+        [np.full(len(whole_period), period, np.int64)],
+    )
+    query_key = [(line_customer[whole_period] * height) * width + line_metric[whole_period]]
+    for number in np.flatnonzero(has_spans).tolist():
+        customer, metric = int(line_customer[number]), int(line_metric[number])
+        for index, (low, high) in enumerate(_bounds(span, days) for span in spanned[customer]):
+            query_line.append(np.array([number]))
+            query_low.append(np.array([(low - days.start) // tick]))
+            query_high.append(np.array([(high - days.start) // tick]))
+            query_key.append(np.array([(customer * height + index) * width + metric]))
+    line_q = np.concatenate(query_line).astype(np.int64)
+    low, high = np.concatenate(query_low).astype(np.int64), np.concatenate(query_high).astype(np.int64)
     at_low, at_high = _in_force(group, a, line_q, low, period), _in_force(group, a, line_q, high, period)
     with np.errstate(over="ignore"):
         integral = (
@@ -394,7 +404,7 @@ def _weighted(
         )
     scale = _MICRO if whole else 1  # the result in millionths
     values = [_rounded(int(value) * scale, period) for value in integral.tolist()]
-    return np.array(query_key, dtype=np.int64), values
+    return np.concatenate(query_key).astype(np.int64), values
 
 
 def ordered(groups: np.ndarray, instants: np.ndarray, names: Names, span: int | None = None) -> np.ndarray:
