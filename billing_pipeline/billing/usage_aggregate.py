@@ -91,6 +91,15 @@ class Strings:
             return self.values  # every row (no copy dropped, none uncovered): nothing to pick
         return self.values.take(pa.array(np.searchsorted(self.rows, rows)))
 
+    def codes_of(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
+        """(an integer per row of ``rows`` standing for its string — equal strings, equal integers,
+        -1 for none —, how many integers there are): the strings encoded once, then picked as integers."""
+        encoded = pc.dictionary_encode(self.values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if not (len(rows) == len(self.rows) and np.array_equal(rows, self.rows)):
+            codes = codes[np.searchsorted(self.rows, rows)]
+        return codes, len(encoded.dictionary)
+
 
 @dataclass(frozen=True)
 class Aggregated:
@@ -192,7 +201,7 @@ def _by_kind(
         found, counts = _runs(np.sort(keys))
         return found, counts.tolist()
     if kind == UNIQUE:
-        return _distinct_counts(keys, strings[1].of(rows))
+        return _distinct_counts(keys, *strings[1].codes_of(rows))
     if kind == LATEST:
         return _latest(keys, rows, instants[rows], quantities, strings[0])
     if kind in (SUM, MAX) and pa.types.is_integer(quantities.type):
@@ -220,21 +229,17 @@ def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sorted_values[starts], np.diff(np.append(starts, len(sorted_values)))
 
 
-def _distinct_counts(keys: np.ndarray, values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
-    """(keys, number of distinct non-null ``values`` of each): the strings made integers by one
-    dictionary encoding, then (key, value) pairs counted once each after one integer sort."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values)
-    width = max(1, len(encoded.dictionary))
-    valid = ~pc.is_null(encoded.indices).to_numpy(zero_copy_only=False)
-    codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+def _distinct_counts(keys: np.ndarray, codes: np.ndarray, width: int) -> tuple[np.ndarray, list]:
+    """(keys, number of distinct values of each): ``codes`` stand for the values (-1: none, not
+    counted; ``width`` of them); (key, value) pairs counted once each after one integer sort."""
+    width = max(1, width)
+    valid = codes >= 0
     if (int(keys.max(initial=0)) + 1) * width > _INT64_LIMIT:
-        grouped = pa.table({"k": keys, "u": values}).group_by("k").aggregate([("u", "count_distinct")])
-        return grouped.column("k").to_numpy(), grouped.column(1).to_pylist()
-    pairs = np.sort(keys[valid] * width + codes[valid])
-    distinct, _ = _runs(pairs)
-    found, counts = _runs(distinct // width)
+        grouped = pa.table({"k": keys[valid], "u": codes[valid]}).group_by("k").aggregate([("u", "count_distinct")])
+        found, counts = grouped.column("k").to_numpy(), grouped.column(1).to_numpy()
+    else:
+        distinct, _ = _runs(np.sort(keys[valid] * width + codes[valid]))
+        found, counts = _runs(distinct // width)
     empty = np.setdiff1d(keys[~valid], found) if not valid.all() else np.zeros(0, dtype=np.int64)
     found = np.concatenate([found, empty])
     counts = np.concatenate([counts, np.zeros(len(empty), dtype=np.int64)])
