@@ -62,6 +62,9 @@ URL_REFRESH_AFTER = timedelta(minutes=25)
 # answer and becomes ambiguous (a create whose outcome is unknown). httpx's default is 5 s, exactly
 # uvicorn's: the first create after a pause of about 5 s then raced the close (found by the
 # end-to-end benchmark). Well below every server's timeout, only warm connections are reused.
+# The pool checks a connection when it hands it to a request; the request is written at the event
+# loop's next turns, so a loop held for seconds in between still writes on a closed connection: the
+# invoicing steps bound their per-customer fan-out for that (``invoicing/fan_out.py``).
 KEEPALIVE_EXPIRY_S = 2.0
 
 M = TypeVar("M", bound=BaseModel)
