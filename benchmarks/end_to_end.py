@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.chaos_harness import EmulatorProcess
-from benchmarks.throughput import ceiling_calls
+from benchmarks.throughput import ceiling_calls, limits_line
 from benchmarks.traffic_report import breakdown_line
 from billing_pipeline.billing.demo import write_demo_data
 from billing_pipeline.billing.periods import BillingPeriod
@@ -135,6 +135,7 @@ def report(run: Pass, invoices: int) -> str | None:
     )
     print(breakdown_line(f"calls ({run.label})", run.before, run.after, stored))
     calls = run.after["api_requests"] - run.before["api_requests"]
+    print(limits_line(calls, run.elapsed))
     return (
         f"{stored} invoices in {run.elapsed:.1f} s, {stored / run.elapsed * 60:.0f} invoices/min, "
         f"{calls / stored:.2f} calls/invoice, {calls / ceiling_calls(run.elapsed):.2f} of ceiling"

@@ -14,12 +14,14 @@ resident memory (``ru_maxrss``, which does count Arrow's allocations) is its own
   customer and metric) on the same file, with all its threads. It does less than
   ``plan_period``: no row checks, no pricing.
 
-``--aggregations`` measures the metric aggregations instead: a data set whose events spread over six
-metrics, one per aggregation (sum, count, unique_count, max, latest, weighted_sum, with a
-``unique_key`` column and the seat levels of the month before for the carry-in), read by
-``read_usage`` with those aggregations and subscription spans for a fifth of the customers (half of
-them with an uncovered day), against the same files read as plain sums (every metric summed, no
-spans: today's fast path). Its last line is ``pricing: <N> events, <T> s, <M> MB peak, <R>x sum-only``.
+``--aggregations`` measures subscriptions and the metric aggregations instead: a data set whose events
+spread over six metrics, one per aggregation (sum, count, unique_count, max, latest, weighted_sum,
+with a ``unique_key`` column and the seat levels of the month before for the carry-in), priced by
+``plan_period`` with a price list declaring those aggregations and a ``subscriptions.csv`` giving a
+fifth of the customers two rows (a plan change mid-month, half of them with a day no row covers, a
+coupon on every other one) — against the same events priced by ``plan_period`` as the sum-only run
+(the same price list with every metric summed, no subscriptions.csv). For reference it also times
+``read_usage`` alone both ways. Its last line is ``pricing: <N> events, <T> s, <M> MB peak, <R>x sum-only``.
 
 Runs are interleaved for ``--rounds`` rounds and the best time of each is kept. The last line
 is ``pricing: <N> events, <T> s, <M> MB peak, <R>x duckdb`` where T is ``plan_period``'s best
@@ -71,11 +73,99 @@ def _spans(customers: int, period: str) -> dict:
     return spans
 
 
+_PLAN_FEES = {"starter": ("19.00", None), "growth": ("99.00", "250.00"), "enterprise": (None, "1500.00")}
+
+
+def _price_list(aggregated: bool) -> str:
+    """Three plans charging the six metrics per unit, with fees, commitments and two coupons; every
+    metric a plain sum unless ``aggregated``."""
+    lines = ["currency: EUR", "metrics:"]
+    for metric, kind in AGGREGATION_METRICS.items():
+        lines += [f"  {metric}:", f"    description: {metric}"]
+        if aggregated and kind != "sum":
+            lines.append(f"    aggregation: {kind}")
+    lines.append("plans:")
+    for plan, (fee, commitment) in _PLAN_FEES.items():
+        lines.append(f"  {plan}:")
+        for key, amount in (("monthly_fee", fee), ("minimum_commitment", commitment)):
+            if amount:
+                lines += [
+                    f"    {key}:",
+                    f"      title: {plan} {key}",
+                    f'      amount: "{amount}"',
+                    '      vat_rate: "0.20"',
+                ]
+        lines.append("    charges:")
+        for number, metric in enumerate(AGGREGATION_METRICS):
+            lines += [f"      {metric}:", "        model: per_unit", f"        title: {metric}", "        unit: unit"]
+            lines += ['        vat_rate: "0.20"', f'        unit_price: "0.00{number + 1}"']
+    lines += ["coupons:", "  welcome20:", "    title: Welcome", '    percent_off: "20"', "    applies_to: all"]
+    lines += ["  api10:", "    title: API credit", '    amount_off: "10.00"', "    applies_to: api_calls"]
+    return "\n".join(lines) + "\n"
+
+
+def _subscriptions(data: Path, period: str) -> str:
+    """Rows for every fifth customer (see ``_spans``): its plan until the 14th, then another one from
+    the 15th (or the 16th: one day no row covers), a coupon on every other such customer."""
+    import csv
+
+    from billing_pipeline.billing.periods import BillingPeriod
+
+    billing_period = BillingPeriod.parse(period)
+    plans = list(_PLAN_FEES)
+    rows = ["customer_id,plan,starts_on,ends_on,coupons"]
+    with (data / "customers.csv").open(encoding="utf-8", newline="") as handle:
+        customers = list(csv.DictReader(handle))
+    every_spans = _spans(len(customers), period)
+    for index, customer in enumerate(customers):
+        if index % 5 == 0:
+            spans = every_spans[customer["customer_id"]]
+            other = plans[(plans.index(customer["plan"]) + 1) % len(plans)]
+            coupon = "welcome20" if index % 10 == 0 else ""
+            first_start = billing_period.previous().first_day
+            rows.append(f"{customer['customer_id']},{customer['plan']},{first_start},{spans[0].last},")
+            rows.append(f"{customer['customer_id']},{other},{spans[1].first},,{coupon}")
+    return "\n".join(rows) + "\n"
+
+
+def _pricing_folders(data: Path, period: str) -> dict[str, Path]:
+    """Two folders sharing ``data``'s customers and usage: ``sums`` (every metric summed, no
+    subscriptions.csv) and ``aggregations`` (aggregations declared, subscriptions.csv)."""
+    folders = {}
+    for name, aggregated in (("sums", False), ("aggregations", True)):
+        folder = data / "runs" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for shared in ("customers.csv", "usage"):
+            if not (folder / shared).exists():
+                (folder / shared).symlink_to(data / shared)
+        (folder / "price_list.yaml").write_text(_price_list(aggregated), encoding="utf-8")
+        if aggregated:
+            (folder / "subscriptions.csv").write_text(_subscriptions(data, period), encoding="utf-8")
+        folders[name] = folder
+    return folders
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
+    if kind in ("plan_sums", "plan_aggregations"):
+        from billing_pipeline.billing.planning import plan_period
+
+        folder = data / "runs" / kind.removeprefix("plan_")
+        started = time.perf_counter()
+        plan = plan_period(period, folder, timezone=TIME_ZONE)
+        seconds = time.perf_counter() - started
+        return {
+            "seconds": seconds,
+            "peak_mb": _peak_mb(),
+            "invoices": len(plan.invoices),
+            "segments": sum(len(invoice.segments) for invoice in plan.invoices),
+            "discounted": sum(1 for invoice in plan.invoices for line in invoice.lines if line.discount),
+            "warnings": len(plan.warnings),
+            "duplicates": plan.usage_stats.duplicate_events,
+        }
     if kind == "plan_period":
         from billing_pipeline.billing.planning import plan_period
 
@@ -208,23 +298,38 @@ def _aggregation_data_set(events: int, customers: int, seed: int, period: str, o
 
 def _bench_aggregations(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
     data = _aggregation_data_set(events, args.customers, args.seed, args.period, args.out)
-    runs: dict[str, list[dict[str, float | int]]] = {"read_sum": [], "read_aggregations": []}
+    _pricing_folders(data, args.period)
+    kinds = ("plan_sums", "plan_aggregations", "read_sum", "read_aggregations")
+    runs: dict[str, list[dict[str, float | int]]] = {kind: [] for kind in kinds}
     for _ in range(args.rounds):
         for kind, results in runs.items():
             results.append(_measure(kind, data, args.period))
-    plain, ours = (min(results, key=lambda run: run["seconds"]) for results in runs.values())
-    ours = {**ours, "peak_mb": max(run["peak_mb"] for run in runs["read_aggregations"])}
-    print(f"read_usage, every metric summed, no spans: {plain['seconds']:.2f} s, {plain['peak_mb']:.0f} MB peak")
+    best = {kind: min(results, key=lambda run: run["seconds"]) for kind, results in runs.items()}
+    peak = {kind: max(run["peak_mb"] for run in results) for kind, results in runs.items()}
+    plain, ours = best["read_sum"], best["read_aggregations"]
     print(
-        f"read_usage, {len(AGGREGATION_METRICS)} aggregations and spans for a fifth of the customers: "
-        f"{ours['seconds']:.2f} s, {ours['peak_mb']:.0f} MB peak, {ours['duplicates']:,} duplicates dropped, "
-        f"{ours['uncovered']:,} uncovered events, {ours['problems']} problems"
+        f"read_usage alone, every metric summed, no spans: {plain['seconds']:.2f} s, {peak['read_sum']:.0f} MB peak; "
+        f"{len(AGGREGATION_METRICS)} aggregations and spans for a fifth of the customers: {ours['seconds']:.2f} s, "
+        f"{peak['read_aggregations']:.0f} MB peak ({ours['seconds'] / plain['seconds']:.2f}x), "
+        f"{ours['duplicates']:,} duplicates dropped, {ours['uncovered']:,} uncovered events, "
+        f"{ours['problems']} problems"
+    )
+    plain, ours = best["plan_sums"], best["plan_aggregations"]
+    print(
+        f"plan_period, sum-only ({plain['invoices']:,} invoices): {plain['seconds']:.2f} s, "
+        f"{peak['plan_sums']:.0f} MB peak"
+    )
+    print(
+        f"plan_period, subscriptions and every aggregation ({ours['invoices']:,} invoices, {ours['segments']:,} "
+        f"segments, {ours['discounted']:,} discounted lines, {ours['warnings']:,} warnings): {ours['seconds']:.2f} s, "
+        f"{peak['plan_aggregations']:.0f} MB peak"
     )
     ratio = ours["seconds"] / plain["seconds"]
-    print(f"pricing: {events} events, {ours['seconds']:.2f} s, {ours['peak_mb']:.0f} MB peak, {ratio:.2f}x sum-only")
+    peak_mb = peak["plan_aggregations"]
+    print(f"pricing: {events} events, {ours['seconds']:.2f} s, {peak_mb:.0f} MB peak, {ratio:.2f}x sum-only")
     if args.delete_data:
         shutil.rmtree(data)
-    return float(ours["seconds"]), float(ours["peak_mb"]), ratio
+    return float(ours["seconds"]), float(peak_mb), ratio
 
 
 def _sizes(text: str) -> list[int]:
@@ -274,7 +379,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--child",
-        choices=["plan_period", "read_usage", "duckdb", "read_sum", "read_aggregations"],
+        choices=[
+            "plan_period",
+            "read_usage",
+            "duckdb",
+            "read_sum",
+            "read_aggregations",
+            "plan_sums",
+            "plan_aggregations",
+        ],
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)

@@ -200,6 +200,23 @@ async def sequential_seed_guide(emulator: EmulatorProcess, plan: PeriodPlan, out
     return stored
 
 
+def fastest_s(requests: int) -> float:
+    """The shortest run Qonto's limits allow for ``requests`` from an idle start (``ceiling_calls``'s
+    inverse): 100/s, and 10,000 per 600 s."""
+    windows = max(0, (requests - 1) // 10000)
+    return 600 * windows + (requests - 10000 * windows) / 100
+
+
+def limits_line(requests: int, elapsed: float) -> str:
+    """How the run's length compares with the shortest Qonto's limits allow for its requests."""
+    fastest = fastest_s(requests)
+    return (
+        f"at Qonto's limits: {requests} requests need at least {fastest:.0f} s from an idle start "
+        f"(this run: {elapsed:.0f} s, {fastest / elapsed:.2f} of that pace); {requests / 10000:.2f} of one "
+        "10-minute allowance"
+    )
+
+
 def ceiling_calls(duration_s: float) -> float:
     """Requests Qonto allows in a run of this length from an idle start, both windows sliding: 100/s
     until 10,000 are spent, then nothing until those leave the 10-minute window, 600 s after they
@@ -225,8 +242,13 @@ def main() -> int:
             ledger = Ledger(f"sqlite:///{workdir / 'ledger.sqlite'}")
 
             async def measured() -> tuple[int, float, int, int, str]:
-                async with client(emulator, workdir, args.concurrency) as qonto:
+                (workdir / "setup").mkdir()
+                async with client(emulator, workdir / "setup", args.concurrency) as qonto:
                     ids = await create_clients(qonto, ledger, plan)
+                # returning customers: their clients were created months ago, both rate windows (Qonto's
+                # and the client's own budget) are idle when the month's billing starts
+                emulator.admin("POST", "reset", json={"scope": "traffic"})
+                async with client(emulator, workdir, args.concurrency) as qonto:
                     before = emulator.admin("GET", "stats")
                     start = time.perf_counter()
                     stored = await pipeline(qonto, ledger, plan, ids, workdir / "invoices")
@@ -246,6 +268,7 @@ def main() -> int:
             ratio = per_minute / ceiling_per_minute
             print(f"pipeline: {stored} invoices in {elapsed:.1f} s, {calls} API calls, {limited} answered 429")
             print(breakdown)
+            print(limits_line(calls, elapsed))
 
             small = synthetic_plan(args.invoices + args.sequential).invoices[args.invoices :]
             small_plan = plan.model_copy(update={"invoices": small})

@@ -64,18 +64,12 @@ def discounted(lines: Sequence[PricedLine], coupons: Sequence[Coupon]) -> list[P
         reason = "; ".join(coupon.label for coupon, _ in taken)
         parts = ", ".join(f"{coupon.label} {amount_text(amount)} EUR" for coupon, amount in taken)
         description = f"{line.description}; discount: {parts}"[:DESCRIPTION_MAX_LENGTH]
-        result.append(
-            PricedLine(
-                line.model_copy(
-                    update={
-                        "description": description,
-                        "discount": discount,
-                        "discount_reason": reason,
-                        "net_amount": line.net_amount - discount,
-                    }
-                ),
-                priced.metric,
-            )
-        )
-    # model_copy skips validation: validate once more, so a wrong discount can never leave here
-    return [PricedLine(InvoiceLine.model_validate(p.line.model_dump()), p.metric) for p in result]
+        changed = {
+            "description": description,
+            "discount": discount,
+            "discount_reason": reason,
+            "net_amount": line.net_amount - discount,
+        }
+        # validated from a dict (model_copy would skip it), so a wrong discount can never leave here
+        result.append(PricedLine(InvoiceLine.model_validate({**line.model_dump(), **changed}), priced.metric))
+    return result

@@ -6,9 +6,9 @@ import hashlib
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from billing_pipeline.billing.money import amount_text, exact_product, exact_sum, plain, price_text, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
@@ -54,7 +54,30 @@ class Customer(BaseModel):
         return tin[:9] if tin and tin.isdigit() and len(tin) in (9, 14) else None
 
 
-class InvoiceLine(BaseModel):
+class CheckedOnce(BaseModel):
+    """A frozen model whose whole-model rule (``checked``) runs once, when it is built.
+
+    Pydantic runs an "after" model validator again each time an instance is put in another model's
+    field (every line of every invoice two or three times, every plan twice); a frozen instance
+    checked when it was built cannot have changed. (``model_copy`` builds unchecked instances: the
+    one place that derives a line, ``coupons.py``, validates it from a dict instead.)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _checked_once(cls, data: Any, handler: ModelWrapValidatorHandler[CheckedOnce]) -> CheckedOnce:
+        if type(data) is cls:
+            return data
+        return handler(data).checked()
+
+    def checked(self) -> Self:
+        """The instance if it keeps the model's rule; raises ValueError naming what is wrong."""
+        return self
+
+
+class InvoiceLine(CheckedOnce):
     """One Qonto invoice item.
 
     Invariant: ``net_amount == round_half_up(quantity × unit_price, 2) − discount``. ``discount``
@@ -82,8 +105,7 @@ class InvoiceLine(BaseModel):
         """quantity × unit price rounded half-up to the cent: the net before the discount."""
         return round_cents(exact_product(self.quantity, self.unit_price))
 
-    @model_validator(mode="after")
-    def _net_is_quantity_times_price(self) -> InvoiceLine:
+    def checked(self) -> InvoiceLine:
         gross = self.gross_amount
         if self.discount is not None:
             if self.discount <= 0 or self.discount.as_tuple().exponent != -2 or self.discount > gross:
@@ -132,7 +154,7 @@ class BilledSegment(BaseModel):
     coupons: tuple[str, ...] = ()  # the row's coupons still in force in this period
 
 
-class InvoicePlan(BaseModel):
+class InvoicePlan(CheckedOnce):
     """What one customer will be invoiced for one period, priced to the cent.
 
     ``segments``: the subscription rows billed (empty for a customer on its ``customers.csv`` plan);
@@ -151,8 +173,7 @@ class InvoicePlan(BaseModel):
     total: Decimal
     segments: tuple[BilledSegment, ...] = ()
 
-    @model_validator(mode="after")
-    def _totals_reconcile(self) -> InvoicePlan:
+    def checked(self) -> InvoicePlan:
         nets = exact_sum([line.net_amount for line in self.lines])
         if nets != self.net_total:
             raise ValueError(f"net total {self.net_total} is not the sum of the line nets {nets}")

@@ -6,13 +6,13 @@ Every problem is reported with the YAML line it comes from. The file is checked 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from billing_pipeline.billing.models import TITLE_MAX_LENGTH, InputProblem, InvalidBillingInput
 from billing_pipeline.billing.money import decimal_places
@@ -37,6 +37,7 @@ from billing_pipeline.billing.price_plans import (
 )
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.vat import QONTO_VAT_EXEMPTION_REASONS
+from billing_pipeline.billing.yaml_locations import Document, Path_, field_name, index_nodes, validate
 
 # the schema lives in price_plans.py; callers keep importing it from here
 __all__ = [
@@ -59,94 +60,6 @@ __all__ = [
     "tier_title",
 ]
 
-Path_ = tuple[str | int, ...]
-
-
-@dataclass
-class _Document:
-    """The YAML text with the line of every node, addressed by path."""
-
-    file: str
-    lines: dict[Path_, int] = field(default_factory=dict)
-
-    def line_of(self, path: Path_) -> int | None:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.lines.get(())
-
-
-def _field_name(path: Path_) -> str | None:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or None
-
-
-def _index_nodes(node: yaml.Node, path: Path_, document: _Document, log: ProblemLog) -> None:
-    # A mapping entry is located at its key's line, which is where a person looks for it.
-    document.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                log.add(
-                    document.file,
-                    "duplicate key: YAML would silently keep only the last one",
-                    row=key_node.start_mark.line + 1,
-                    field=_field_name((*path, key)),
-                    value=key,
-                )
-            seen.add(key)
-            document.lines.setdefault((*path, key), key_node.start_mark.line + 1)
-            _index_nodes(value_node, (*path, key), document, log)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index_nodes(item, (*path, index), document, log)
-
-
-def _walk(raw: Any, loc: tuple[Any, ...]) -> Path_:
-    """Map a pydantic error location onto the YAML path (dropping discriminated-union tags)."""
-    path: list[str | int] = []
-    node = raw
-    for part in loc:
-        if isinstance(node, dict) and part not in node and part == node.get("model"):
-            continue
-        path.append(part)
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return tuple(path)
-
-
-def _validate(adapter: TypeAdapter[Any], raw: Any, path: Path_, document: _Document, log: ProblemLog) -> Any:
-    try:
-        return adapter.validate_python(raw)
-    except ValidationError as error:
-        for detail in error.errors():
-            sub_path = (*path, *_walk(raw, detail["loc"]))
-            value = detail.get("input")
-            if detail["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                sub_path = (*sub_path, "model")
-                value = value.get("model") if isinstance(value, dict) else None
-            reason = detail["msg"].removeprefix("Value error, ")
-            if detail["type"] == "extra_forbidden":
-                reason = "unknown key (check its spelling)"
-            log.add(
-                document.file,
-                reason,
-                row=document.line_of(sub_path),
-                field=_field_name(sub_path),
-                value=value if isinstance(value, str | int | float) and not isinstance(value, bool) else None,
-            )
-        return None
-
-
 _METRIC = TypeAdapter(Metric)
 _CHARGE: TypeAdapter[Any] = TypeAdapter(Charge)
 _FEE = TypeAdapter(MonthlyFee)
@@ -154,10 +67,10 @@ _COMMITMENT = TypeAdapter(MinimumCommitment)
 _COUPON = TypeAdapter(Coupon)
 
 
-def _check_vat(priced: Priced, path: Path_, document: _Document, log: ProblemLog) -> None:
+def _check_vat(priced: Priced, path: Path_, document: Document, log: ProblemLog) -> None:
     def problem(reason: str, key: str, value: object) -> None:
         sub = (*path, key)
-        log.add(document.file, reason, row=document.line_of(sub), field=_field_name(sub), value=value)
+        log.add(document.file, reason, row=document.line_of(sub), field=field_name(sub), value=value)
 
     try:
         check_vat_rate(priced.vat_rate)
@@ -177,20 +90,20 @@ def _check_vat(priced: Priced, path: Path_, document: _Document, log: ProblemLog
         )
 
 
-def _check_amount(value: Decimal, path: Path_, document: _Document, log: ProblemLog, *, positive: bool) -> None:
+def _check_amount(value: Decimal, path: Path_, document: Document, log: ProblemLog, *, positive: bool) -> None:
     reason = None
     if decimal_places(value) > 2:
         reason = "an amount has at most 2 decimals (cents)"
     elif positive and value <= 0:
         reason = "must be greater than 0"
     if reason:
-        log.add(document.file, reason, row=document.line_of(path), field=_field_name(path), value=str(value))
+        log.add(document.file, reason, row=document.line_of(path), field=field_name(path), value=str(value))
 
 
-def _check_tiers(tiers: list[Tier], path: Path_, document: _Document, log: ProblemLog) -> None:
+def _check_tiers(tiers: list[Tier], path: Path_, document: Document, log: ProblemLog) -> None:
     def problem(index: int, key: str, reason: str, value: object) -> None:
         sub = (*path, "tiers", index, key)
-        log.add(document.file, reason, row=document.line_of(sub), field=_field_name(sub), value=value)
+        log.add(document.file, reason, row=document.line_of(sub), field=field_name(sub), value=value)
 
     previous = Decimal(0)
     for index, tier in enumerate(tiers):
@@ -219,7 +132,7 @@ def _check_tiers(tiers: list[Tier], path: Path_, document: _Document, log: Probl
             )
 
 
-def _check_charge(charge: Any, path: Path_, document: _Document, log: ProblemLog) -> None:
+def _check_charge(charge: Any, path: Path_, document: Document, log: ProblemLog) -> None:
     _check_vat(charge, path, document, log)
     if isinstance(charge, GraduatedCharge | VolumeCharge):
         _check_tiers(charge.tiers, path, document, log)
@@ -236,7 +149,7 @@ def _check_charge(charge: Any, path: Path_, document: _Document, log: ProblemLog
                 f"graduated lines are titled like {longest!r}, over Qonto's {TITLE_MAX_LENGTH} characters: "
                 "shorten the title",
                 row=document.line_of(sub),
-                field=_field_name(sub),
+                field=field_name(sub),
                 value=charge.title,
             )
     if isinstance(charge, PackageCharge):
@@ -246,22 +159,20 @@ def _check_charge(charge: Any, path: Path_, document: _Document, log: ProblemLog
                 document.file,
                 "must be greater than 0",
                 row=document.line_of(sub),
-                field=_field_name(sub),
+                field=field_name(sub),
                 value=str(charge.package_size),
             )
         _check_amount(charge.package_price, (*path, "package_price"), document, log, positive=True)
 
 
-def _mapping(raw: Any, path: Path_, document: _Document, log: ProblemLog) -> dict[str, Any]:
+def _mapping(raw: Any, path: Path_, document: Document, log: ProblemLog) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
-    log.add(
-        document.file, "expected a mapping of names to entries", row=document.line_of(path), field=_field_name(path)
-    )
+    log.add(document.file, "expected a mapping of names to entries", row=document.line_of(path), field=field_name(path))
     return {}
 
 
-def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
+def _parse(raw: Any, document: Document, log: ProblemLog) -> PriceList | None:
     top = _mapping(raw, (), document, log)
     for key in top.keys() - {"currency", "metrics", "plans", "coupons"}:
         log.add(
@@ -281,7 +192,7 @@ def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
         )
     metrics = {}
     for name, entry in _mapping(top.get("metrics"), ("metrics",), document, log).items():
-        metric = _validate(_METRIC, entry, ("metrics", name), document, log)
+        metric = validate(_METRIC, entry, ("metrics", name), document, log)
         if metric is not None:
             metrics[str(name)] = metric
     raw_metrics = top.get("metrics") if isinstance(top.get("metrics"), dict) else {}
@@ -294,17 +205,17 @@ def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
                 document.file,
                 "unknown key (expected monthly_fee, minimum_commitment, charges)",
                 row=document.line_of((*plan_path, key)),
-                field=_field_name((*plan_path, key)),
+                field=field_name((*plan_path, key)),
             )
         fee = commitment = None
         if body.get("monthly_fee") is not None:
-            fee = _validate(_FEE, body["monthly_fee"], (*plan_path, "monthly_fee"), document, log)
+            fee = validate(_FEE, body["monthly_fee"], (*plan_path, "monthly_fee"), document, log)
             if fee is not None:
                 _check_vat(fee, (*plan_path, "monthly_fee"), document, log)
                 _check_amount(fee.amount, (*plan_path, "monthly_fee", "amount"), document, log, positive=True)
         if body.get("minimum_commitment") is not None:
             path = (*plan_path, "minimum_commitment")
-            commitment = _validate(_COMMITMENT, body["minimum_commitment"], path, document, log)
+            commitment = validate(_COMMITMENT, body["minimum_commitment"], path, document, log)
             if commitment is not None:
                 _check_vat(commitment, path, document, log)
                 _check_amount(commitment.amount, (*path, "amount"), document, log, positive=True)
@@ -318,10 +229,10 @@ def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
                     document.file,
                     "the plan charges a metric that the price list does not declare under metrics",
                     row=document.line_of(path),
-                    field=_field_name(path),
+                    field=field_name(path),
                     value=metric_name,
                 )
-            charge = _validate(_CHARGE, raw_charge, path, document, log)
+            charge = validate(_CHARGE, raw_charge, path, document, log)
             if charge is not None:
                 _check_charge(charge, path, document, log)
                 charges[str(metric_name)] = charge
@@ -337,14 +248,14 @@ def _parse(raw: Any, document: _Document, log: ProblemLog) -> PriceList | None:
     )
 
 
-def _coupons(top: dict[str, Any], raw_metrics: Any, document: _Document, log: ProblemLog) -> dict[str, Coupon]:
+def _coupons(top: dict[str, Any], raw_metrics: Any, document: Document, log: ProblemLog) -> dict[str, Coupon]:
     """The optional ``coupons:`` section, each coupon checked on its own."""
     if top.get("coupons") is None:
         return {}
     coupons = {}
     for name, entry in _mapping(top["coupons"], ("coupons",), document, log).items():
         path: Path_ = ("coupons", name)
-        coupon = _validate(_COUPON, entry, path, document, log)
+        coupon = validate(_COUPON, entry, path, document, log)
         if coupon is None:
             continue
         scope = coupon.applies_to
@@ -354,7 +265,7 @@ def _coupons(top: dict[str, Any], raw_metrics: Any, document: _Document, log: Pr
                 document.file,
                 f"expected {', '.join(COUPON_SCOPES)} or a metric declared under metrics",
                 row=document.line_of(sub),
-                field=_field_name(sub),
+                field=field_name(sub),
                 value=scope,
             )
             continue
@@ -382,7 +293,7 @@ def _names(raw: Any, key: str) -> frozenset[str] | None:
 def parse_price_list(path: Path, *, file_label: str | None = None) -> PriceListReading:
     label = file_label or path.name
     log = ProblemLog()
-    document = _Document(label)
+    document = Document(label)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -402,7 +313,7 @@ def parse_price_list(path: Path, *, file_label: str | None = None) -> PriceListR
     if root is None:
         log.add(label, "the price list is empty")
         return PriceListReading(None, log.problems)
-    _index_nodes(root, (), document, log)
+    index_nodes(root, (), document, log)
     price_list = _parse(raw, document, log)
     return PriceListReading(
         price_list, log.problems, _names(raw, "plans"), _names(raw, "metrics"), _names(raw, "coupons") or frozenset()

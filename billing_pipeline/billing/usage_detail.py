@@ -5,7 +5,8 @@ that stays the fast path. The other aggregations (``count``, ``unique_count``, `
 ``weighted_sum``) and the customers with subscription spans (their events are split by day) need
 each event; ``DetailRows`` keeps, for those rows only, compact columns: the row's position among
 the reader's kept rows (how a duplicate found later is taken out again), customer and metric codes,
-quantity, instant, and the ``event_id`` / ``unique_key`` only where an aggregation reads them.
+quantity, instant — and, apart, the ``event_id`` of the rows whose aggregation orders events and the
+``unique_key`` of the ``unique_count`` rows, each in row order (no string is copied that is not read).
 
 ``weighted_sum`` also needs the level entering the period: the quantity of the latest valid event
 before the period start, whatever file or month it is in (``CarryIn``). Those earlier rows are not
@@ -17,6 +18,7 @@ The arithmetic on what is kept is ``usage_aggregate.py``'s.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -34,15 +36,12 @@ if TYPE_CHECKING:
 # aggregation -> its small integer kind, as stored per metric code
 KIND = {name: index for index, name in enumerate(AGGREGATIONS)}
 SUM, COUNT, UNIQUE, MAX, LATEST, WEIGHTED = (KIND[name] for name in AGGREGATIONS)
-_ORDERED = (LATEST, WEIGHTED)  # kinds that order events, ties broken by event_id
 DETAIL_SCHEMA = pa.schema(
     [
         ("position", pa.int64()),
         ("customer", pa.int32()),
         ("metric", pa.int16()),
         ("instant", pa.int64()),  # microseconds since the epoch (UTC)
-        ("event_id", pa.string()),  # only for ordered kinds, null otherwise
-        ("unique_key", pa.string()),  # only for unique_count, null otherwise
     ]
 )
 
@@ -71,6 +70,11 @@ class Classifier:
         self.weighted = any(kind == WEIGHTED for kind in self.aggregations.values())
         self.unique_metrics = {metric for metric, kind in self.aggregations.items() if kind == UNIQUE}
 
+    def ordered(self) -> np.ndarray:
+        """Whether each metric code known so far orders its events (``latest``, ``weighted_sum``)."""
+        kinds = self.kinds()
+        return (kinds == LATEST) | (kinds == WEIGHTED)
+
     def kinds(self) -> np.ndarray:
         """Aggregation kind of every metric code known so far."""
         values = self.metrics.values
@@ -95,6 +99,17 @@ class Classifier:
         return mask
 
 
+@dataclass(frozen=True)
+class Detail:
+    """Every kept detail row (``DETAIL_SCHEMA``) and what goes with it, for ``usage_aggregate``."""
+
+    table: pa.Table
+    quantities: pa.Array  # int64 or decimal128(38, 6), one per row
+    dropped: np.ndarray  # the rows that are later copies of an event (sorted)
+    event_ids: pa.Array  # of the rows whose metric orders its events, in row order
+    unique_keys: pa.Array  # of the rows of unique_count metrics, in row order
+
+
 class DetailRows:
     """The kept per-event columns, batch by batch; duplicates are taken out by position at the end."""
 
@@ -102,6 +117,8 @@ class DetailRows:
         self.classifier = classifier
         self.parts: list[pa.RecordBatch] = []
         self.quantities: list[pa.Array] = []  # int64 or decimal128(38, 6), per part
+        self.event_ids: list[pa.Array] = []
+        self.unique_keys: list[pa.Array] = []
 
     def add(
         self,
@@ -113,29 +130,52 @@ class DetailRows:
         event_ids: pa.Array,
         unique_keys: pa.Array | None,
     ) -> None:
-        """Keep rows already filtered to the detail ones (``positions``: their kept-row positions)."""
-        kinds = self.classifier.kinds()[metrics]
-        ordered = np.isin(kinds, _ORDERED)
-        ids = _only(event_ids, ordered)
-        unique = kinds == UNIQUE
-        keys = pa.nulls(len(positions), pa.string()) if unique_keys is None else _only(unique_keys, unique)
-        columns = [pa.array(positions), pa.array(customers, pa.int32()), pa.array(metrics, pa.int16())]
-        columns += [pa.array(micros, pa.int64()), ids, keys]
-        self.parts.append(pa.RecordBatch.from_arrays(columns, schema=DETAIL_SCHEMA))
-        self.quantities.append(quantities)
+        """Keep rows already filtered to the detail ones (``positions``: their kept-row positions).
 
-    def table(self, dropped: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
-        """Every kept row, their quantities, and the rows that are the ``dropped`` positions (later
-        copies of an event): marked rather than filtered out, which would copy every column."""
+        ``event_ids`` and ``unique_keys`` are given only for the rows that need them, in row
+        order: ``add_strings`` picks them out of a batch."""
+        columns = [pa.array(positions), pa.array(customers, pa.int32()), pa.array(metrics, pa.int16())]
+        self.parts.append(pa.RecordBatch.from_arrays([*columns, pa.array(micros, pa.int64())], schema=DETAIL_SCHEMA))
+        self.quantities.append(quantities)
+        self.event_ids.append(event_ids.cast(pa.string()) if event_ids.type != pa.string() else event_ids)
+        if unique_keys is not None:
+            self.unique_keys.append(unique_keys.cast(pa.string()) if unique_keys.type != pa.string() else unique_keys)
+
+    def strings(
+        self, metrics: np.ndarray, event_ids: pa.Array, unique_keys: pa.Array | None
+    ) -> tuple[pa.Array, pa.Array | None]:
+        """Of a batch's rows (``metrics``: their codes), the event ids ``add`` keeps (ordered kinds)
+        and the unique keys (``unique_count``), each in row order."""
+        ordered = self.classifier.ordered()[metrics]
+        ids = _picked(event_ids, ordered)
+        if unique_keys is None:
+            return ids, None
+        return ids, _picked(unique_keys, self.classifier.kinds()[metrics] == UNIQUE)
+
+    def table(self, dropped: np.ndarray) -> Detail:
+        """Every kept row and the rows that are the ``dropped`` positions (later copies of an
+        event): marked rather than filtered out, which would copy every column."""
         if not self.parts:
-            return DETAIL_SCHEMA.empty_table(), pa.array([], pa.int64()), np.zeros(0, dtype=np.int64)
+            empty = pa.array([], pa.string())
+            return Detail(DETAIL_SCHEMA.empty_table(), pa.array([], pa.int64()), np.zeros(0, np.int64), empty, empty)
         quantities = _one_type(self.quantities)
         table = pa.Table.from_batches(self.parts, schema=DETAIL_SCHEMA)
-        self.parts, self.quantities = [], []
+        event_ids = pa.concat_arrays(self.event_ids)
+        unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
+        self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
         positions = table.column("position").to_numpy()  # increasing: rows are kept in reading order
         rows = np.searchsorted(positions, dropped)
         rows = rows[(rows < len(positions)) & (positions[np.minimum(rows, len(positions) - 1)] == dropped)]
-        return table, quantities, rows
+        return Detail(table, quantities, rows, event_ids, unique_keys)
+
+
+def _picked(column: pa.Array, mask: np.ndarray) -> pa.Array:
+    """The values of ``column`` where ``mask`` holds, in order."""
+    if mask.all():
+        return column
+    if not mask.any():
+        return pa.array([], column.type)
+    return column.filter(pa.array(mask))
 
 
 class CarryIn:
@@ -192,16 +232,6 @@ class CarryIn:
             known = self.levels.get(code)
             if known is None or (known[0], known[1]) < (instant, event_id):
                 self.levels[code] = (instant, event_id, quantity)
-
-
-def _only(column: pa.Array, mask: np.ndarray) -> pa.Array:
-    """``column`` as plain strings where ``mask`` holds, null elsewhere (nothing kept that is not read)."""
-    if not mask.any():
-        return pa.nulls(len(mask), pa.string())
-    strings = column.cast(pa.string()) if not pa.types.is_string(column.type) else column
-    if mask.all():
-        return strings
-    return pc.if_else(pa.array(mask), strings, pa.scalar(None, pa.string()))
 
 
 def _one_type(parts: Sequence[pa.Array]) -> pa.Array:

@@ -157,7 +157,7 @@ class UsageReader:
         span_quantities: dict[str, list[dict[str, Decimal]]] = {}
         uncovered: list[UncoveredUsage] = []
         if self.classifier.active:
-            detail = aggregate(*self.detail.table(self._dropped), self.classifier, self.carry, self.days)
+            detail = aggregate(self.detail.table(self._dropped), self.classifier, self.carry, self.days)
             for customer, metrics in detail.quantities.items():
                 totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
             span_quantities, uncovered = detail.span_quantities, detail.uncovered
@@ -273,15 +273,15 @@ class UsageReader:
             self.sums.add(customers, metrics, amounts)
             return
         rows = np.flatnonzero(detail)
-        picked = pa.array(rows)
+        ids, keys = self.detail.strings(metrics, event_ids, unique_keys)  # rows of ordered / unique kinds only
         self.detail.add(
             self.store.count + rows,  # the positions ``store.add`` is about to give them
             customers[rows],
             metrics[rows],
-            amounts.take(picked),
+            amounts.take(pa.array(rows)),
             micros[rows],
-            event_ids.take(picked),
-            None if unique_keys is None else unique_keys.take(picked),
+            ids,
+            keys,
         )
         if not detail.all():
             summed = ~detail

@@ -82,8 +82,13 @@ def _config_with(config: EmulatorConfig | None, overrides: dict[str, Any], temp_
 
 
 @contextmanager
-def running_emulator(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[RunningEmulator]:
-    """uvicorn in a background thread on 127.0.0.1, a free port; state in a temp file unless given."""
+def running_emulator(
+    config: EmulatorConfig | None = None, *, keep_alive_s: float | None = None, **overrides: Any
+) -> Iterator[RunningEmulator]:
+    """uvicorn in a background thread on 127.0.0.1, a free port; state in a temp file unless given.
+
+    ``keep_alive_s``: the server closes a keep-alive connection idle this long (uvicorn's default, 5 s,
+    otherwise), to test the client against a server quicker to close them."""
     with ExitStack() as stack:
         explicit_state = "state_path" in overrides or (config is not None and "state_path" in config.model_fields_set)
         temp_dir = (
@@ -97,7 +102,10 @@ def running_emulator(config: EmulatorConfig | None = None, **overrides: Any) -> 
             settled = settled.model_copy(update={"files_base_url": default_files_base_url(HOST, port)})
         install_log_filter()
         started = threading.Event()
-        server = EmulatorServer(uvicorn_config(create_app(settled)), on_started=started.set)
+        server_config = uvicorn_config(create_app(settled))
+        if keep_alive_s is not None:
+            server_config.timeout_keep_alive = keep_alive_s  # type: ignore[assignment]  # a float works
+        server = EmulatorServer(server_config, on_started=started.set)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="qonto-emulator", daemon=True)
         thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -47,22 +47,16 @@ from billing_pipeline.qonto.ratelimit import shared_budget
 from billing_pipeline.qonto.readiness import facturx_is_ready
 from billing_pipeline.qonto.redaction import install_log_redaction
 from billing_pipeline.qonto.retries import RetryPolicy
-from billing_pipeline.qonto.session import USER_AGENT, ApiSession, JsonObject
+from billing_pipeline.qonto.session import KEEPALIVE_EXPIRY_S, USER_AGENT, ApiSession, JsonObject
 from billing_pipeline.qonto.transactions import TransactionCalls
 from billing_pipeline.qonto.wire import MAX_PER_PAGE
 
-__all__ = ["URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
+__all__ = ["KEEPALIVE_EXPIRY_S", "URL_REFRESH_AFTER", "QontoClient", "facturx_is_ready"]
 
 logger = logging.getLogger(__name__)
 
 # signed URLs live 30 minutes; past 25 the download could start valid and end expired
 URL_REFRESH_AFTER = timedelta(minutes=25)
-# A pooled connection idle this long is not reused. Servers close idle keep-alive connections (uvicorn
-# after 5 s, load balancers after about 60 s); a write sent on one as the server closes it gets no
-# answer and becomes ambiguous (a create whose outcome is unknown). httpx's default is 5 s, exactly
-# uvicorn's: the first create after a pause of about 5 s then raced the close (found by the
-# end-to-end benchmark). Well below every server's timeout, only warm connections are reused.
-KEEPALIVE_EXPIRY_S = 2.0
 
 M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]

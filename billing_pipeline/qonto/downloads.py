@@ -21,7 +21,7 @@ from billing_pipeline.qonto.errors import (
     QontoTransportError,
 )
 from billing_pipeline.qonto.retries import RetryPolicy, retrying
-from billing_pipeline.qonto.session import USER_AGENT, decode_json, error_for_status
+from billing_pipeline.qonto.session import KEEPALIVE_EXPIRY_S, USER_AGENT, decode_json, error_for_status
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ def new_download_client(transport: httpx.AsyncBaseTransport | None, timeout_s: f
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(timeout_s),
+        # httpx's default pool sizes, with the API client's keep-alive expiry
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY_S),
         verify=True,
         follow_redirects=True,
         cookies=_cookieless_jar(),

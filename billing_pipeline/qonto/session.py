@@ -39,6 +39,17 @@ USER_AGENT = f"billing-pipeline/{__version__} (+qonto-client)"
 STAGING_HEADER = "X-Qonto-Staging-Token"
 TRACE_HEADER = "X-Tyk-Trace-Id"
 
+# A pooled connection idle this long is not reused. Servers close idle keep-alive connections (uvicorn
+# after 5 s, load balancers after about 60 s); a write sent on one as the server closes it gets no
+# answer and becomes ambiguous (a create whose outcome is unknown). httpx's default is 5 s, exactly
+# uvicorn's: the first create after a pause of about 5 s then raced the close (found by the
+# end-to-end benchmark). Well below every server's timeout, only warm connections are reused: by the
+# API client and by the download client alike (whose 5 s default let downloads race the close too).
+# The pool checks a connection when it hands it to a request; the request is written at the event
+# loop's next turns, so a loop held for seconds in between still writes on a closed connection: the
+# invoicing steps bound their per-customer fan-out for that (``invoicing/fan_out.py``).
+KEEPALIVE_EXPIRY_S = 2.0
+
 # failures that happen before a single byte of the request left this machine
 NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
     httpx.ConnectError,

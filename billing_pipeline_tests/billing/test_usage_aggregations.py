@@ -419,3 +419,79 @@ def test_whole_quantities_in_parquet_integers(tmp_path: Path) -> None:
     assert usage.quantities == expected and not usage.problems
     assert expected["c1"]["seats"] == (D(3 * 384 + 6 * 361) / 745).quantize(D("0.000001"))
     assert expected["c1"]["peak"] == D(6) and expected["c1"]["calls"] == D(3)
+
+
+# -- against the definitions, written naively ------------------------------------------------------
+
+_PERIOD_START = datetime(2026, 9, 30, 22, tzinfo=ZoneInfo("UTC"))  # 1 Oct 2026 00:00 in Paris
+_PERIOD_END = datetime(2026, 10, 31, 23, tzinfo=ZoneInfo("UTC"))  # 1 Nov 2026 00:00 in Paris (745 hours)
+_naive_events = st.lists(
+    st.tuples(
+        st.sampled_from(["c1", "c2"]),
+        st.sampled_from(list(AGGREGATIONS)),
+        st.integers(0, 50),
+        # few distinct instants, some before the period: ties at one instant and a carried-in level
+        st.sampled_from([-2, 0, 3, 30, 44]).map(lambda step: _PERIOD_START + timedelta(hours=17 * step)),
+        st.sampled_from(["alice", "bob", "carol"]),
+    ),
+    min_size=8,
+    max_size=40,
+)
+
+
+def _by_definition(events: list[Event]) -> dict[str, dict[str, Decimal]]:
+    """Each aggregation as the README defines it, one event at a time (the first copy of an id counts)."""
+    seen: set[str] = set()
+    kept = []
+    for event in events:
+        if event["event_id"] not in seen:
+            seen.add(event["event_id"])
+            kept.append((event, datetime.fromisoformat(event["timestamp"]), D(event["quantity"])))
+    result: dict[str, dict[str, Decimal]] = {}
+    for customer in sorted({event["customer_id"] for event, _, _ in kept}):
+        for metric, kind in AGGREGATIONS.items():
+            mine = [
+                (at, event["event_id"], q, event["unique_key"])
+                for event, at, q in kept
+                if event["customer_id"] == customer and event["metric"] == metric
+            ]
+            inside = sorted(item for item in mine if _PERIOD_START <= item[0] < _PERIOD_END)
+            if kind == "weighted_sum":
+                before = sorted(item for item in mine if item[0] < _PERIOD_START)
+                level = before[-1][2] if before else D(0)
+                if not inside and not level:
+                    continue
+                total, since = D(0), _PERIOD_START
+                for at, _, quantity, _ in inside:
+                    total += level * D((at - since) // timedelta(microseconds=1))
+                    level, since = quantity, at
+                total += level * D((_PERIOD_END - since) // timedelta(microseconds=1))
+                span = D((_PERIOD_END - _PERIOD_START) // timedelta(microseconds=1))
+                value = (total / span).quantize(D("0.000001"), rounding="ROUND_HALF_UP")
+            elif not inside:
+                continue
+            elif kind == "sum":
+                value = sum((item[2] for item in inside), D(0))
+            elif kind == "count":
+                value = D(len(inside))
+            elif kind == "unique_count":
+                value = D(len({item[3] for item in inside}))
+            elif kind == "max":
+                value = max(item[2] for item in inside)
+            else:  # latest: the greatest (instant, event_id)
+                value = inside[-1][2]
+            result.setdefault(customer, {})[metric] = value
+    return result
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=_naive_events, copies=st.lists(st.integers(0, 39), max_size=5), kind=st.sampled_from(["csv", "parquet"]))
+def test_every_aggregation_equals_its_definition(scratch: Path, drawn: list, copies: list[int], kind: str) -> None:
+    events = [
+        ev(f"e{index:02d}", metric, quantity, at.isoformat(), customer=customer, key=user)
+        for index, (customer, metric, quantity, at, user) in enumerate(drawn)
+    ]
+    events += [dict(events[index]) for index in copies if index < len(events)]  # exact repeats, later
+    usage = read_from(kind, write_usage(_fresh(scratch), kind, [events]))
+    assert not usage.problems
+    assert usage.quantities == _by_definition(events)

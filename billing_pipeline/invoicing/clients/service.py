@@ -14,7 +14,6 @@ with may differ from today's).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Literal
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 from billing_pipeline.billing.models import Customer
 from billing_pipeline.invoicing.clients.directory import ClientDirectory
 from billing_pipeline.invoicing.errors import InvoicingError, UnresolvedCreate, successes_or_raise
+from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.ledger import ClientLink, ClientState, Ledger
 from billing_pipeline.invoicing.payloads import client_create, client_update, customer_digest
@@ -217,9 +217,9 @@ async def ensure_clients(
         directory = await ClientDirectory.load_if_cheaper(qonto, lookups=len(unlinked))
         # customers that share an email or an identifier are resolved one after the other, so that
         # the first one's new link is seen by the next (never two customers on one client)
-        results = await asyncio.gather(
-            *(_ensure_group(qonto, ledger, group, taken, directory) for group in _related_groups(customers)),
-            return_exceptions=True,
+        results = await gather_customers(
+            qonto,
+            (_ensure_group(qonto, ledger, group, taken, directory) for group in _related_groups(customers)),
         )
     outcomes: list[ClientOutcome] = []
     for group_outcomes in successes_or_raise("Qonto clients", results):

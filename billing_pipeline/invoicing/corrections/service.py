@@ -20,7 +20,6 @@ second full credit could not be issued even by mistake).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 
 from billing_pipeline.billing.models import PeriodPlan
 from billing_pipeline.invoicing.errors import InvoicingError, UnresolvedCreate, successes_or_raise
+from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.invoices.qonto_index import index_period, period_listing_start
 from billing_pipeline.invoicing.ledger import FINAL_STATES, CorrectionState, InvoiceRecord, Ledger
@@ -161,9 +161,9 @@ class CorrectionIssuer:
         if await wait_out_creates_in_flight(open_intents, self.in_flight_grace_s, "credit note", now=self.ledger.now()):
             existing = await self._credit_notes_by_invoice(since)
         planned = {i.customer.customer_id for i in plan.invoices}
-        results = await asyncio.gather(
-            *(self._one(records[n.customer_id], n.customer_id in planned, existing) for n in needs),
-            return_exceptions=True,
+        results = await gather_customers(
+            self.qonto,
+            (self._one(records[n.customer_id], n.customer_id in planned, existing) for n in needs),
         )
         return successes_or_raise(f"corrections of {plan.period.key}", results)
 

@@ -25,7 +25,6 @@ has nothing yet to tell: the next look is the attachment sensor's or ``bill --wa
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any, Literal
 
@@ -40,6 +39,7 @@ from billing_pipeline.invoicing.delivery.records import (
     DeliveryState,
 )
 from billing_pipeline.invoicing.errors import InvoicingError, successes_or_raise
+from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.invoices.listed import finalized_at, listed_invoices
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
@@ -119,7 +119,7 @@ class InvoiceDeliverer:
             # and its own state (the check before sending), like each e-invoice on the network: one
             # listing of the period's invoices instead of one read each, when it is cheaper
             self._listed = await listed_invoices(self.qonto, finalized_at(records, to_send | submitted))
-            results = await asyncio.gather(*(self._one(r) for r in records), return_exceptions=True)
+            results = await gather_customers(self.qonto, (self._one(r) for r in records))
             outcomes = successes_or_raise(f"delivery of {period}", results)
         return DeliveryReport(period=period, outcomes=sorted(outcomes, key=lambda o: o.customer_id))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import ExpectedInvoice, RuleSet, compare_with_expected, verify_pdf
 from billing_pipeline.invoicing.documents.storage import safe_file_name, store_atomically
+from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.ledger import CorrectionRecord, CorrectionState, Ledger
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.readiness import credit_note_facturx_is_ready
@@ -25,7 +26,7 @@ async def collect_credit_notes(
 ) -> list[dict[str, object]]:
     """One outcome per credit note of the period: stored, pending, rejected or failed (never raises)."""
     records = ledger.corrections(period.key, {CorrectionState.ISSUED, CorrectionState.STORED, CorrectionState.REJECTED})
-    results = await asyncio.gather(*(_one(qonto, ledger, invoices_dir, r) for r in records), return_exceptions=True)
+    results = await gather_customers(qonto, (_one(qonto, ledger, invoices_dir, r) for r in records))
     outcomes = []
     for record, result in zip(records, results, strict=True):
         if isinstance(result, BaseException):

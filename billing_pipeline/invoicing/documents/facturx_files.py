@@ -20,6 +20,7 @@ from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.facturx import ExpectedInvoice, ExpectedLine, RuleSet, compare_with_expected, verify_pdf
 from billing_pipeline.invoicing.documents.credit_note_files import collect_credit_notes
 from billing_pipeline.invoicing.documents.storage import safe_file_name, store_atomically
+from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.invoices.listed import listed_invoices
 from billing_pipeline.invoicing.ledger import InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
@@ -78,8 +79,8 @@ class FacturxCollector:
             },
         )
         # one invoice that cannot be collected (a network error, a file conflict) never stops the others
-        results = await asyncio.gather(
-            *(self.collect_one(r, listed.get(r.invoice_id or "")) for r in records), return_exceptions=True
+        results = await gather_customers(
+            self.qonto, (self.collect_one(r, listed.get(r.invoice_id or "")) for r in records)
         )
         outcomes = [
             result if isinstance(result, FacturxFileOutcome) else failed_outcome(record, result)

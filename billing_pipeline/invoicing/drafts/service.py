@@ -15,7 +15,6 @@ abandoned, so that they never block the period's finalization.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 from datetime import date
 
@@ -35,6 +34,7 @@ from billing_pipeline.invoicing.errors import (
     UnresolvedCreate,
     successes_or_raise,
 )
+from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.invoices import content
 from billing_pipeline.invoicing.invoices.qonto_index import PeriodIndex, index_period
@@ -93,8 +93,8 @@ class DraftSynchronizer:
         index = await index_period(self.qonto, period, self.timezone)
         if await self._wait_for_creates_in_flight(period, index, client_ids):
             index = await index_period(self.qonto, period, self.timezone)
-        results = await asyncio.gather(
-            *(self._sync_one(p, client_ids[c], index) for c, p in planned.items()), return_exceptions=True
+        results = await gather_customers(
+            self.qonto, (self._sync_one(p, client_ids[c], index) for c, p in planned.items())
         )
         outcomes = successes_or_raise(f"draft invoices of {period.key}", results)
         outcomes += await self._clear_unplanned(period, planned.keys() | set(leave_alone), index)
