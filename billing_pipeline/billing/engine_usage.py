@@ -23,8 +23,8 @@ from billing_pipeline.billing.engine_aggregates import summary
 from billing_pipeline.billing.engine_plan import Frame, classified, fetched
 from billing_pipeline.billing.engine_text import substr
 from billing_pipeline.billing.problems import ProblemLog
-from billing_pipeline.billing.usage_aggregate import PeriodDays, micros
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
+from billing_pipeline.billing.usage_days import PeriodDays, micros
 from billing_pipeline.billing.usage_detail import KIND
 from billing_pipeline.billing.usage_reader import UsageOrigin, UsageReader
 from billing_pipeline.billing.usage_totals import Settled
