@@ -150,10 +150,11 @@ def _peak_mb() -> float:
 
 
 def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
-    if kind in ("plan_sums", "plan_aggregations"):
+    if kind in ("plan_period", "plan_sums", "plan_aggregations"):
         from billing_pipeline.billing.planning import plan_period
 
-        folder = data / "runs" / kind.removeprefix("plan_")
+        # the --aggregations runs price folders sharing the data set's events (``_pricing_folders``)
+        folder = data if kind == "plan_period" else data / "runs" / kind.removeprefix("plan_")
         started = time.perf_counter()
         plan = plan_period(period, folder, timezone=TIME_ZONE)
         seconds = time.perf_counter() - started
@@ -164,18 +165,6 @@ def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
             "segments": sum(len(invoice.segments) for invoice in plan.invoices),
             "discounted": sum(1 for invoice in plan.invoices for line in invoice.lines if line.discount),
             "warnings": len(plan.warnings),
-            "duplicates": plan.usage_stats.duplicate_events,
-        }
-    if kind == "plan_period":
-        from billing_pipeline.billing.planning import plan_period
-
-        started = time.perf_counter()
-        plan = plan_period(period, data, timezone=TIME_ZONE)
-        seconds = time.perf_counter() - started
-        return {
-            "seconds": seconds,
-            "peak_mb": _peak_mb(),
-            "invoices": len(plan.invoices),
             "duplicates": plan.usage_stats.duplicate_events,
         }
     if kind in ("read_sum", "read_aggregations"):

@@ -19,19 +19,26 @@ class Strings:
     rows: np.ndarray
     values: pa.Array
 
+    def _positions(self, rows: np.ndarray) -> np.ndarray | None:
+        """Where ``rows`` (each one of ``self.rows``) are among them; None when they are all of them,
+        in order (no copy dropped, none uncovered): then there is nothing to pick."""
+        if len(rows) == len(self.rows) and np.array_equal(rows, self.rows):
+            return None
+        return np.searchsorted(self.rows, rows)
+
     def of(self, rows: np.ndarray) -> pa.Array:
         """The strings of ``rows`` (each one of ``self.rows``), in the order given."""
-        if len(rows) == len(self.rows) and np.array_equal(rows, self.rows):
-            return self.values  # every row (no copy dropped, none uncovered): nothing to pick
-        return self.values.take(pa.array(np.searchsorted(self.rows, rows)))
+        positions = self._positions(rows)
+        return self.values if positions is None else self.values.take(pa.array(positions))
 
     def codes_of(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
         """(an integer per row of ``rows`` standing for its string — equal strings, equal integers,
         -1 for none —, how many integers there are): the strings encoded once, then picked as integers."""
         encoded = pc.dictionary_encode(self.values)
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        if not (len(rows) == len(self.rows) and np.array_equal(rows, self.rows)):
-            codes = codes[np.searchsorted(self.rows, rows)]
+        positions = self._positions(rows)
+        if positions is not None:
+            codes = codes[positions]
         return codes, len(encoded.dictionary)
 
 

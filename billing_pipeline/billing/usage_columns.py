@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 QUANTITY_SCALE = 6  # quantities keep at most 6 decimals
 QUANTITY_TYPE = pa.decimal128(38, QUANTITY_SCALE)
 _MAX_QUANTITY = Decimal(10) ** (38 - QUANTITY_SCALE)
+_WIDE = Context(prec=80)  # every digit of a quantity below _MAX_QUANTITY, and of its decimals
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSTANT = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})", re.IGNORECASE
@@ -105,7 +106,9 @@ def _quantity_reason(text: str | None) -> Decimal | str:
         return "negative quantity"
     if value >= _MAX_QUANTITY:
         return "quantity too large"
-    if value != value.quantize(Decimal(1).scaleb(-QUANTITY_SCALE)):
+    # quantized in a context wide enough for any quantity below the maximum (the default 28 digits
+    # would raise on a 23-digit quantity with its 6 decimals instead of telling the row's problem)
+    if value != value.quantize(Decimal(1).scaleb(-QUANTITY_SCALE), context=_WIDE):
         return f"more than {QUANTITY_SCALE} decimals"
     return value
 

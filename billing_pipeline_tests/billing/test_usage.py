@@ -102,6 +102,14 @@ def test_same_event_id_with_different_content_is_an_error(data_dir: Path, write_
         ("e1,cus_1,api_calls,five,2026-10-02T10:00:00Z", ("quantity", "five", "not a number")),
         ("e1,cus_1,api_calls,,2026-10-02T10:00:00Z", ("quantity", "", "missing quantity")),
         ("e1,cus_1,api_calls,0.0000001,2026-10-02T10:00:00Z", ("quantity", "0.0000001", "more than 6 decimals")),
+        (  # 25 digits and 7 decimals: past the default decimal context, still a row's problem
+            "e1,cus_1,api_calls,1234567890123456789012345.0000001,2026-10-02T10:00:00Z",
+            ("quantity", "1234567890123456789012345.0000001", "more than 6 decimals"),
+        ),
+        (
+            "e1,cus_1,api_calls,123456789012345678901234567890123,2026-10-02T10:00:00Z",
+            ("quantity", "123456789012345678901234567890123", "quantity too large"),
+        ),
         (",cus_1,api_calls,5,2026-10-02T10:00:00Z", ("event_id", "", "missing event_id")),
         (
             "e1,cus_1,api_calls,5,2026-10-02 10:00:00",
