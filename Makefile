@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # the UI's instance (runs, schedules, sensor cursors) persists here, git-ignored
 DEV_DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install dev test lint validate bench chaos test-postgres test-ui clean-state
+.PHONY: install dev test lint validate bench chaos test-postgres test-spark test-ui clean-state
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ chaos: install
 test-postgres: install
 	scripts/install_system_deps.sh
 	$(BIN)/pytest -q -m postgres
+
+## test-spark: the usage engine on Spark in local mode (installs pyspark and a Java runtime)
+test-spark: install
+	scripts/install_system_deps.sh
+	$(BIN)/pip install --quiet -e '.[spark]'
+	$(BIN)/pytest -q -m spark -rs
 
 ## test-ui: the headless-Chromium smoke test of the Dagster UI; writes docs/asset-graph.png
 test-ui: install

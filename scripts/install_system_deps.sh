@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the PostgreSQL-backed tests and the browser smoke test need:
-# a PostgreSQL server (initdb/pg_ctl) and Chromium (driven by Playwright, no browser download).
+# Installs the Debian packages the PostgreSQL-backed tests, the browser smoke test and the Spark
+# usage tests need: a PostgreSQL server (initdb/pg_ctl), Chromium (driven by Playwright, no
+# browser download) and a Java 17 runtime (Spark in local mode).
 # Installs only what is missing, so running it twice is a no-op. Needs root (or sudo) and apt.
 set -euo pipefail
 
@@ -12,12 +13,17 @@ have_chromium() {
     command -v chromium >/dev/null 2>&1
 }
 
+have_java() {
+    command -v java >/dev/null 2>&1
+}
+
 missing=()
 have_postgres || missing+=(postgresql)
 have_chromium || missing+=(chromium)
+have_java || missing+=(openjdk-17-jre-headless)
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "system dependencies present: postgresql, chromium"
+    echo "system dependencies present: postgresql, chromium, java"
     exit 0
 fi
 

@@ -1,22 +1,20 @@
-"""Usage events from a SQL table (PostgreSQL in production, SQLite for trials), read through SQLAlchemy Core.
+"""Usage events from a table, read where they live: DuckDB, SQLite, PostgreSQL or Spark.
 
 The table has the columns of the file contract, ``event_id, customer_id, metric, quantity,
-timestamp`` (other columns are ignored). Only the rows of the period are fetched: the WHERE clause
-keeps the period widened by a day on both sides (a plain range, so an index on ``timestamp`` serves
-it), and the exact rule, "the period that contains the timestamp in the billing time zone", is then
-applied by the same code as for files.
+timestamp`` (and an optional ``unique_key``; other columns are ignored).
 
-By default the database does the heavy part (``sql_pushdown.py``): it filters the period, finds the
-repeated ``event_id``s and adds the quantities up per customer and metric, so only those aggregates
-and the few rows that need a look (repeats, rows near a period boundary, anything not in a plain
-form, every bad row) cross the wire. Those rows are streamed in chunks (a server-side cursor on
-PostgreSQL), each chunk becoming one Arrow batch for ``UsageReader``: the checks, the messages and
-the duplicate handling are the file reader's own. ``pushdown=False`` (or a database that cannot run
-the pushdown: window functions are needed) streams every row of the window that way instead.
+By default (``pushdown=True``) the engine holding the table does the work through one portable
+ibis expression (``engine_plan.py``, connections in ``engine_connect.py``): it filters the period,
+finds repeated ``event_id``s and computes every aggregation per customer, metric and subscription
+span; only those results, and the rows of the few (customer, metric) groups it cannot settle with
+certainty, cross the wire — those rows go through ``UsageReader``, the file reader's own checks
+and messages, and a problem about one names its ``event_id`` (``engine_usage.EventOrigin``).
 
-Problems name the source ``<url without password or query>#<table>`` and, for a row, its 1-based
-position in the query's order (timestamp, event_id, customer_id, metric, quantity): the value
-shown with it is what to look for.
+``pushdown=False`` (SQLite and PostgreSQL only) streams every row of the window through SQLAlchemy
+Core instead, each chunk becoming one Arrow batch for ``UsageReader``; a problem then names the
+row's 1-based position in the query's order (timestamp, event_id, customer_id, metric, quantity).
+
+Problems name the source ``<url without password or query>#<table>``.
 """
 
 from __future__ import annotations
@@ -36,18 +34,11 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from billing_pipeline.billing.coverage import UsageSpans
+from billing_pipeline.billing.engine_errors import CannotConnect, EngineUnavailable
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.price_plans import Aggregation
 from billing_pipeline.billing.problems import ProblemLog
-from billing_pipeline.billing.sql_pushdown import (
-    MAX_BAD_KEYS,
-    PositionedOrigin,
-    Pushdown,
-    PushdownUnavailable,
-    build_pushdown,
-    raw_rows_batches,
-)
-from billing_pipeline.billing.usage_detail import SUM, WEIGHTED
+from billing_pipeline.billing.usage_detail import WEIGHTED
 from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin, UsageReader, UsageTotals
 
 logger = logging.getLogger(__name__)
@@ -77,17 +68,18 @@ class _TableOrigin(UsageOrigin):
 class _Query:
     statement: sa.Select
     timestamps_are_instants: bool
-    pushdown: Pushdown | None = None
     # the rows before the window of the weighted_sum metrics: only for the level entering the period
     carry_in: sa.Select | None = None
 
 
 @dataclass(frozen=True)
 class SqlUsageSource:
-    """Usage events of a table reached by a SQLAlchemy URL (e.g. ``postgresql+psycopg://…``).
+    """Usage events of a table reached by a URL (``duckdb:///…``, ``sqlite:///…``,
+    ``postgresql+psycopg://…``, ``spark://local``; see ``engine_connect``).
 
     ``fetch_rows`` is the chunk size: the most rows held as Python objects at once. ``pushdown``:
-    let the database filter, de-duplicate and add up (see the module docstring).
+    let the engine filter, de-duplicate and aggregate (see the module docstring); without it
+    (SQLite and PostgreSQL only) every row of the window is streamed.
     """
 
     url: str = field(repr=False)
@@ -135,8 +127,11 @@ class SqlUsageSource:
         reader = UsageReader(period, zone, customers, metrics, aggregations, spans)
         label = self.label
         logger.info("reading the usage of %s from %s", period.key, label)
-        engine = self._engine(reader.log)
-        if engine is not None:
+        streamed = not self.pushdown and sa.make_url(self.url).get_backend_name() in ("sqlite", "postgresql")
+        engine = self._engine(reader.log) if streamed else None
+        if not streamed:
+            self._read_through_engine(reader)
+        elif engine is not None:
             try:
                 self._read(engine, period, zone, reader)
             finally:
@@ -171,6 +166,33 @@ class SqlUsageSource:
             log.add(self.label, f"cannot use the usage database URL: {self._scrub(str(error))}")
             return None
 
+    def _read_through_engine(self, reader: UsageReader) -> None:
+        # imported here: ibis and its backends take a second to import, which only a table read needs
+        from billing_pipeline.billing.engine_connect import connect, open_table
+        from billing_pipeline.billing.engine_usage import read_through_engine
+
+        url = sa.make_url(self.url)
+        try:
+            con = connect(url)
+        except EngineUnavailable as unavailable:
+            reader.log.add(self.label, f"cannot use the usage database URL: {self._scrub(str(unavailable))}")
+            return
+        except Exception as error:  # each engine's driver has its own errors
+            reader.log.add(self.label, f"cannot connect to the usage database: {self._message(error)}")
+            return
+        try:
+            found = open_table(con, url, self.table, self.schema)
+            if isinstance(found, list):
+                for name, reason in found:
+                    reader.log.add(self.label, reason, field=name)
+                return
+            read_through_engine(found, reader, self.label, self.fetch_rows)
+        except Exception as error:  # permissions, a table changing under us, overflow…
+            reader.log.add(self.label, f"cannot read the table: {self._message(error)}")
+        finally:
+            if url.get_backend_name() != "spark":  # the Spark session serves the next read
+                con.disconnect()
+
     def _read(self, engine: sa.Engine, period: BillingPeriod, zone: ZoneInfo, reader: UsageReader) -> None:
         try:
             connection = engine.connect()
@@ -180,52 +202,12 @@ class SqlUsageSource:
         with connection:
             try:
                 query = self._query(connection, period, zone, reader)
-                if query is not None and not (query.pushdown and self._pushed_down(connection, query, reader)):
+                if query is not None:
                     reader.read_batches(_TableOrigin(self.label), self._batches(connection, query))
                 if query is not None and query.carry_in is not None:
                     reader.carry_in_batches(self._batches(connection, query, query.carry_in))
             except (sa.exc.SQLAlchemyError, pa.ArrowException) as error:
                 reader.log.add(self.label, f"cannot read the table: {self._message(error)}")
-
-    def _pushed_down(self, connection: sa.Connection, query: _Query, reader: UsageReader) -> bool:
-        """Read through the pushdown; False (nothing read) when the database cannot run it."""
-        assert query.pushdown is not None
-        try:
-            aggregates, result, raw_chunks = query.pushdown.read(connection, self.fetch_rows)
-        except PushdownUnavailable as unavailable:
-            logger.info("%s: no pushdown (%s); streaming every row", self.label, self._scrub(str(unavailable)))
-            connection.rollback()
-            return False
-        bad_customers = {customer for customer, _ in aggregates.sums if not reader.customers.accepts(customer)}
-        bad_metrics = {metric for _, metric in aggregates.sums if not reader.metrics.accepts(metric)}
-        if len(bad_customers) + len(bad_metrics) > MAX_BAD_KEYS:
-            logger.info("%s: too many unknown customers or metrics for the pushdown; streaming every row", self.label)
-            result.close()
-            return False
-        if bad_customers or bad_metrics:
-            # the rows of those groups are wanted one by one, in order with the others: a second
-            # statement (the period fails anyway, so its snapshot no longer matters for any total)
-            result.close()
-            statement = query.pushdown.raw_statement(bad_customers, bad_metrics)
-            raw_chunks = connection.execution_options(yield_per=self.fetch_rows).execute(statement).partitions()
-        origin = PositionedOrigin(self.label)
-        moment_type = pa.timestamp("us", tz="UTC") if query.timestamps_are_instants else pa.string()
-        reader.read_batches(origin, raw_rows_batches(raw_chunks, origin, moment_type))
-        summed = 0
-        for (customer, metric), (count, total) in aggregates.sums.items():
-            if customer in bad_customers or metric in bad_metrics:
-                continue  # fetched as rows above, each one reported
-            reader.add_aggregate(customer, metric, total, rows=count)
-            summed += count
-        reader.rows_read += aggregates.rows - origin.rows
-        logger.info(
-            "%s: %d rows of the window added up in the database, %d skipped (other periods), %d fetched",
-            self.label,
-            summed,
-            aggregates.skipped,
-            origin.rows,
-        )
-        return True
 
     # -- the query -----------------------------------------------------------------------------
 
@@ -271,22 +253,7 @@ class SqlUsageSource:
             kept = _text_window(moment, start, end, dialect)
         order = [table.c[name] for name in _ORDER]
         statement = sa.select(*selected).where(kept).order_by(*order)
-        pushdown = None
         kinds = reader.classifier.aggregations
-        if self.pushdown:
-            # only sums of customers without spans are added up in the database; other rows are raw
-            kept_apart = (sorted(m for m, kind in kinds.items() if kind != SUM), sorted(reader.classifier.spans))
-            pushdown = build_pushdown(
-                table,
-                selected,
-                kept,
-                order,
-                instants=instants,
-                start=start,
-                end=end,
-                dialect=dialect.name,
-                kept_apart=kept_apart,
-            )
         weighted = sorted(metric for metric, kind in kinds.items() if kind == WEIGHTED)
         carry_in = None
         if weighted:
@@ -297,7 +264,7 @@ class SqlUsageSource:
                 earlier = (sa.collate(moment, "C") if dialect.name == "postgresql" else moment) < upper
             metric = sa.cast(table.c.metric, sa.Text)
             carry_in = sa.select(*selected[: len(COLUMNS)]).where(earlier, metric.in_(weighted))
-        return _Query(statement, instants, pushdown, carry_in)
+        return _Query(statement, instants, carry_in)
 
     def _batches(
         self, connection: sa.Connection, query: _Query, statement: sa.Select | None = None
@@ -331,7 +298,8 @@ class SqlUsageSource:
     def _message(self, error: Exception) -> str:
         """The driver's own words (no SQL, no parameters, no link), on one line, without secrets."""
         origin = error.orig if isinstance(error, sa.exc.DBAPIError) and error.orig is not None else error
-        text = re.sub(r"\s+", " ", str(origin)).strip() or type(origin).__name__
+        text = str(origin).strip().split("\n")[0] if isinstance(origin, CannotConnect) else str(origin)
+        text = re.sub(r"\s+", " ", text).strip() or type(origin).__name__
         return self._scrub(text)
 
 

@@ -200,7 +200,5 @@ def parse_subscriptions(
         by_customer.setdefault(row.customer_id, []).append(row)
     for rows in by_customer.values():
         _overlaps(rows, label, log)
-    ordered = {
-        customer: tuple(sorted(rows, key=lambda row: row.starts_on)) for customer, rows in by_customer.items()
-    }
+    ordered = {customer: tuple(sorted(rows, key=lambda row: row.starts_on)) for customer, rows in by_customer.items()}
     return SubscriptionBook(ordered, log.problems)

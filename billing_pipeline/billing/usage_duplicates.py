@@ -112,17 +112,16 @@ def resolve(
     for index in frame.index[later & ~same]:
         row, origin = frame.loc[index], first.loc[index]
         differs = [name for name in _CONTENT if row[name] != origin[name]]
-        first_origin = origins[int(origin["origin"])]
-        where = f"{first_origin.label} {first_origin.noun} "
-        where += str(first_origin.row_number(int(origin["record"]), log))
+        where = origins[int(origin["origin"])].where(int(origin["record"]), log)
         fields = ", ".join(
             "timestamp" if name == "instant" else name.replace("customer", "customer_id") for name in differs
         )
         duplicate_origin = origins[int(row["origin"])]
+        located, _ = duplicate_origin.located(int(row["record"]), None, log)
         log.add(
             duplicate_origin.label,
             f"event_id already used by a different event at {where} ({fields} differ)",
-            row=duplicate_origin.row_number(int(row["record"]), log),
+            row=located,
             field="event_id",
             value=row["event_id"],
         )

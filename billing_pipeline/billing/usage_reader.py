@@ -12,7 +12,7 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -30,8 +30,9 @@ from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
 from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
 from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
+from billing_pipeline.billing.usage_origin import UsageOrigin
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
-from billing_pipeline.billing.usage_totals import RunningSums, add_up
+from billing_pipeline.billing.usage_totals import RunningSums, Settled, add_up
 
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
 UNIQUE_KEY = "unique_key"  # optional: what ``unique_count`` metrics count
@@ -56,36 +57,6 @@ class UsageTotals:
     def customers(self) -> frozenset[str]:
         """Customers with at least one event in the period."""
         return frozenset(self.quantities)
-
-
-@dataclass
-class UsageOrigin:
-    """Where a stream of usage rows comes from (a file, a table), as problems name it.
-
-    ``row_number`` turns a 0-based record index of the stream into the ``row`` of a problem;
-    ``noun`` is how a message names such a row ("line", "record", "row").
-    """
-
-    label: str
-    rows: int = 0
-
-    @property
-    def noun(self) -> str:
-        return "record"
-
-    def row_number(self, record: int, log: ProblemLog) -> int:
-        """The 1-based position of a record in the stream."""
-        return record + 1
-
-    @property
-    def rereadable(self) -> bool:
-        """Whether ``reread`` can serve the stream's batches a second time (a file can, a cursor cannot)."""
-        return False
-
-    def reread(self, starts: Collection[int], log: ProblemLog) -> Iterator[tuple[int, pa.RecordBatch]]:
-        """(first record, batch) for the batches that start at ``starts``, cut exactly as the first
-        time (others may come too); a failure is reported to ``log`` and ends the iteration."""
-        raise NotImplementedError
 
 
 @dataclass
@@ -120,8 +91,8 @@ class UsageReader:
         self.sums = RunningSums()
         self.rows_read = 0
         self.rows_in_period = 0
-        # sums of checked rows computed elsewhere (the SQL pushdown), added to the totals at the end
-        self.aggregates: dict[tuple[str, str], Decimal] = {}
+        # results of groups aggregated elsewhere (by a SQL engine), merged into the totals at the end
+        self.settled = Settled()
         # rows of non-sum metrics and of customers with spans, kept one by one (``usage_detail.py``)
         self.classifier = Classifier(aggregations, spans, self.customers, self.metrics)
         self.detail = DetailRows(self.classifier)
@@ -149,8 +120,8 @@ class UsageReader:
         for (origin_index, column, reason), issues in self.issues.items():
             origin = self.origins[origin_index]
             for record, value in issues.examples:
-                row = origin.row_number(record, self.log)
-                self.log.add(origin.label, reason, row=row, field=column, value=value)
+                row, shown = origin.located(record, value, self.log)
+                self.log.add(origin.label, reason, row=row, field=column, value=shown)
             unlisted = issues.count - len(issues.examples)
             if unlisted:
                 self.log.add_unlisted(origin.label, reason, field=column, count=unlisted)
@@ -172,21 +143,17 @@ class UsageReader:
         origin.rows = first
         self.rows_read += first
 
-    def add_aggregate(self, customer: str, metric: str, quantity: Decimal, *, rows: int) -> None:
-        """Add ``quantity``, the sum of ``rows`` in-period events already known to pass every check
-        and to have an ``event_id`` used by no other row (the SQL pushdown's aggregated groups)."""
-        assert self.customers.accepts(customer) and self.metrics.accepts(metric)
-        key = (customer, metric)
-        self.aggregates[key] = self.aggregates.get(key, Decimal(0)) + quantity
-        self.rows_in_period += rows
+    def add_settled(self, settled: Settled, *, rows_in_period: int) -> None:
+        """Results of (customer, metric) groups aggregated elsewhere — every row of them in the period
+        known to pass every check, none of their ids used by a row this reader sees."""
+        assert all(self.customers.accepts(c) for c in settled.customers())
+        self.settled = settled
+        self.rows_in_period += rows_in_period
 
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
         totals, repeats = self.totals()
         self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
-        for (customer, metric), quantity in self.aggregates.items():
-            metrics = totals.setdefault(customer, {})
-            metrics[metric] = metrics.get(metric, Decimal(0)) + quantity
         span_quantities: dict[str, list[dict[str, Decimal]]] = {}
         uncovered: list[UncoveredUsage] = []
         if self.classifier.active:
@@ -194,13 +161,14 @@ class UsageReader:
             for customer, metrics in detail.quantities.items():
                 totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
             span_quantities, uncovered = detail.span_quantities, detail.uncovered
+        uncovered = self.settled.merge(totals, span_quantities, uncovered)
         self._report_rows()
         return UsageTotals(
             quantities=totals,
             files=sources,
             rows_read=self.rows_read,
             rows_in_period=self.rows_in_period,
-            duplicate_events=repeats,
+            duplicate_events=repeats + self.settled.repeats,
             problems=self.log.problems,
             span_quantities=span_quantities,
             uncovered=uncovered,

@@ -14,6 +14,8 @@ rows were batched).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from billing_pipeline.billing.coverage import UncoveredUsage
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_columns import QUANTITY_TYPE
 from billing_pipeline.billing.usage_duplicates import Reread, resolve
@@ -168,3 +171,44 @@ def add_up(
             sums.subtract(customers, metrics, rows.column("quantity"))
     positions = np.sort(np.concatenate(detail)) if detail else np.zeros(0, dtype=np.int64)
     return sums.totals(*codes), dropped.repeats, positions
+
+
+@dataclass
+class Settled:
+    """Results computed where the events are (``engine_usage``), for groups the reader never sees.
+
+    ``quantities``: customers without spans; ``span_quantities``: customer -> span index -> metric;
+    ``uncovered``: customer -> (events, local days) on days no span covers; ``repeats``: exact
+    repeats dropped.
+    """
+
+    quantities: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    span_quantities: dict[str, dict[int, dict[str, Decimal]]] = field(default_factory=dict)
+    uncovered: dict[str, tuple[int, set[date]]] = field(default_factory=dict)
+    repeats: int = 0
+
+    def customers(self) -> set[str]:
+        return {*self.quantities, *self.span_quantities, *self.uncovered}
+
+    def merge(
+        self,
+        totals: dict[str, dict[str, Decimal]],
+        span_quantities: dict[str, list[dict[str, Decimal]]],
+        uncovered: list[UncoveredUsage],
+    ) -> list[UncoveredUsage]:
+        """Add the results to the reader's own (``span_quantities`` has a slot per span of every
+        spanned customer); the merged uncovered usage is returned."""
+        for customer, metrics in self.quantities.items():
+            totals.setdefault(customer, {}).update(metrics)  # groups are disjoint: never a sum of both
+        for customer, spans in self.span_quantities.items():
+            for index, metrics in spans.items():
+                span_quantities[customer][index].update(metrics)
+        if not self.uncovered:
+            return uncovered
+        merged = {usage.customer_id: (usage.events, set(usage.days)) for usage in uncovered}
+        for customer, (events, days) in self.uncovered.items():
+            known, seen = merged.get(customer, (0, set()))
+            merged[customer] = (known + events, seen | days)
+        return [
+            UncoveredUsage(customer, events, tuple(sorted(days))) for customer, (events, days) in sorted(merged.items())
+        ]

@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from billing_pipeline.billing.cli import demo_data, preview
@@ -150,6 +151,29 @@ def test_preview_reads_the_configured_usage_table_like_bill(tmp_path: Path) -> N
     assert empty_period.exit_code == 0, empty_period.output
     (warning,) = json.loads(empty_period.stdout)["warnings"]
     assert warning.startswith("no usage event of 2026-12 in sqlite://") and "#usage_events" in warning
+
+
+@pytest.mark.parametrize("typed", [True, False], ids=["timestamptz", "text"])
+def test_preview_reads_a_duckdb_file_like_the_files(tmp_path: Path, typed: bool) -> None:
+    """BILLING_USAGE_URL=duckdb:///…: the engine on an embedded DuckDB prices the sample month like
+    the files, typed (TIMESTAMPTZ, DECIMAL) or text columns."""
+    import duckdb
+    import pyarrow as pa
+
+    from billing_pipeline_tests.billing.test_sql_usage import sample_events
+
+    path = tmp_path / "usage.duckdb"
+    events = pa.Table.from_pylist(sample_events())  # noqa: F841 - read by DuckDB's replacement scan
+    typing = 'CAST(quantity AS DECIMAL(18, 6)) AS quantity, CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp"'
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            f"CREATE TABLE usage_events AS SELECT * {f'REPLACE ({typing})' if typed else ''} FROM events"
+        )
+    args = ["--period", "2026-10", "--data-dir", str(SAMPLE_DIR), "--format", "json"]
+    from_files = json.loads(run(preview, args).stdout)
+    from_table = run(preview, args, env={"BILLING_USAGE_URL": f"duckdb:///{path}"})
+    assert from_table.exit_code == 0, from_table.output
+    assert json.loads(from_table.stdout) == from_files
 
 
 LINE_COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")

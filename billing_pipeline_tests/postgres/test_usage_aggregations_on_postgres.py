@@ -15,6 +15,7 @@ import pytest
 
 from billing_pipeline.billing.coverage import DaySpan
 from billing_pipeline.billing.sql_usage import SqlUsageSource
+from billing_pipeline_tests.billing import test_usage_engines as engines
 from billing_pipeline_tests.billing.test_sql_usage import as_instants, create_usage_table
 from billing_pipeline_tests.billing.test_usage_aggregations import (
     AGGREGATIONS,
@@ -67,3 +68,51 @@ def test_postgres_aggregates_like_the_files(
     usage = source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=AGGREGATIONS, spans=SPANS)
     assert summary(usage) == expected
     assert usage.quantities["c1"]["seats"] > 0 and usage.uncovered and usage.problems
+
+
+@pytest.mark.parametrize("types", [TYPED, TEXT], ids=["typed", "text"])
+def test_postgres_engine_like_every_other_engine(
+    new_database: Callable[[str], PostgresDatabase], tmp_path: Path, types: dict[str, str]
+) -> None:
+    """The events of the engine-equivalence tests (``billing/test_usage_engines.py``): same results
+    to the digit, problems located by event_id."""
+    database = new_database("engines")
+    rows: list[dict[str, Any]] = [dict(event) for event in engines.EVENTS]
+    create_usage_table(database.url, as_instants(rows) if types is TYPED else rows, types=types)
+    source = SqlUsageSource(database.url)
+    usage = engines.read_source(source)
+    engines.check_like_the_files(usage, tmp_path, source.label)
+
+
+def test_postgres_text_values_like_the_files(new_database: Callable[[str], PostgresDatabase], tmp_path: Path) -> None:
+    """Text instants and quantities of every form, each its own group: the certain ones settled by
+    the engine's own arithmetic, the others by the file reader — the same results as from files."""
+    database = new_database("edges")
+    create_usage_table(database.url, engines.edge_events(), types=TEXT)
+    engines.check_edges_like_the_files(engines.read_source(SqlUsageSource(database.url)), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "amounts"),
+    [
+        ("bigint", ["5", "0", "-3", "999999999999", "1000000000000"]),
+        ("numeric(18, 6)", ["1.5", "0.000001", "-0.5", "999999999999.999999"]),
+        ("numeric", ["1.5", "1.0000000", "1.1234567", "-1", "NaN", "Infinity", "1234567890123456789012.5"]),
+        ("double precision", ["1.5", "0.1", "1e-7", "-1", "1e20"]),
+    ],
+)
+def test_postgres_numeric_quantities_like_the_files(
+    new_database: Callable[[str], PostgresDatabase], tmp_path: Path, kind: str, amounts: list[str]
+) -> None:
+    """Typed quantities read without text where that is exact (integers, numeric: PostgreSQL's
+    decimal arithmetic never rounds), through their text otherwise (floating point)."""
+    rows = [
+        ev(f"q{at}", "calls", amount, "2026-10-15T12:00:00Z", customer=f"q{at}") for at, amount in enumerate(amounts)
+    ]
+    database = new_database("numbers")
+    create_usage_table(database.url, as_instants(rows), types={**TYPED, "quantity": kind})
+    usage = engines.read_source(SqlUsageSource(database.url))
+    expected = read_from("csv", write_usage(tmp_path, "csv", [rows]), spans=engines.SPANS)
+    assert summary(usage)[:4] == summary(expected)[:4]
+    # the values differ in form only (a numeric(18, 6) column shows -0.5 as -0.500000)
+    assert sorted((p.field, p.reason) for p in usage.problems) == sorted((p.field, p.reason) for p in expected.problems)
