@@ -106,8 +106,9 @@ def demo_data(out: Path, customers: int, events: int, period: str, seed: int, fi
         file_format=file_format,  # type: ignore[arg-type]
         timezone=timezone,
     )
+    usage = demo.usage_files[0] if len(demo.usage_files) == 1 else f"{len(demo.usage_files)} files in {out / 'usage'}"
     click.echo(
-        f"Wrote {demo.customers_file}, {demo.price_list_file} and {demo.usage_file} "
+        f"Wrote {demo.customers_file}, {demo.price_list_file} and {usage} "
         f"({demo.events} events, of which {demo.duplicates} repeated)."
     )
     click.echo(f"Price it with: billing-pipeline preview --data-dir {out} --period {period}")

@@ -30,6 +30,8 @@ DEMO_METRICS = {
 }
 DEMO_PLANS = {"starter": 0.5, "growth": 0.35, "enterprise": 0.15}
 DUPLICATE_SHARE = 0.001  # events sent twice, as a retrying producer would
+# a larger data set is written as several files, one stretch of the month each
+DEMO_FILE_EVENTS = 50_000_000
 
 _CITIES = {
     "FR": [("Paris", "75011"), ("Lyon", "69002"), ("Nantes", "44000"), ("Lille", "59000"), ("Bordeaux", "33000")],
@@ -117,21 +119,34 @@ def _ascii(text: str) -> str:
 class DemoData:
     customers_file: Path
     price_list_file: Path
-    usage_file: Path
+    usage_files: list[Path]
     events: int
     duplicates: int
 
 
 def demo_events(
-    customers: int, events: int, period: BillingPeriod, *, seed: int, timezone: str = "Europe/Paris"
+    customers: int,
+    events: int,
+    period: BillingPeriod,
+    *,
+    seed: int,
+    timezone: str = "Europe/Paris",
+    part: tuple[int, int] = (0, 1),
+    first_event: int = 0,
 ) -> tuple[pa.Table, int]:
-    """``events`` usage rows of ``period`` (about 0.1 % of them repeats), sorted by time."""
+    """``events`` usage rows of ``period`` (about 0.1 % of them repeats), sorted by time.
+
+    ``part=(i, n)``: the rows of the i-th of n equal stretches of the period, numbered from
+    ``first_event`` — how a data set too large for memory is written one file at a time."""
     rng = np.random.default_rng(seed)
     duplicates = int(events * DUPLICATE_SHARE)
     unique = events - duplicates
     zone = time_zone(timezone)
-    start = int(period.start(zone).timestamp() * 1_000_000)
-    end = int(period.end(zone).timestamp() * 1_000_000)
+    period_start = int(period.start(zone).timestamp() * 1_000_000)
+    period_end = int(period.end(zone).timestamp() * 1_000_000)
+    index, parts = part
+    start = period_start + (period_end - period_start) * index // parts
+    end = period_start + (period_end - period_start) * (index + 1) // parts
     instants = np.sort(rng.integers(start, end, unique, dtype=np.int64))
     # A few customers make most of the traffic, as on a real platform.
     owners = np.minimum((rng.random(unique) ** 3 * customers).astype(np.int32), customers - 1)
@@ -140,7 +155,10 @@ def demo_events(
     largest = np.array([top for _, top in DEMO_METRICS.values()])
     amounts = (rng.random(unique) * largest[metrics]).astype(np.int64) + 1
     event_ids = pa.chunked_array(
-        [_event_ids(period, first, min(first + _ID_CHUNK, unique)) for first in range(0, unique, _ID_CHUNK)]
+        [
+            _event_ids(period, first_event + first, first_event + min(first + _ID_CHUNK, unique))
+            for first in range(0, unique, _ID_CHUNK)
+        ]
         or [pa.array([], pa.string())]
     )
     customer_ids = pa.array([f"cus_{index:06d}" for index in range(customers)])
@@ -199,13 +217,39 @@ def write_demo_data(
             writer.writerow(demo_customer(index, rng, plan))
     price_list_file = out / "price_list.yaml"
     price_list_file.write_bytes(resources.files(__package__).joinpath(DEMO_PRICE_LIST).read_bytes())
-    table, duplicates = demo_events(customers, events, billing_period, seed=seed, timezone=timezone)
-    usage_file = out / "usage" / f"events-{billing_period.key}.{file_format}"
+    if events <= DEMO_FILE_EVENTS:
+        table, duplicates = demo_events(customers, events, billing_period, seed=seed, timezone=timezone)
+        usage_file = out / "usage" / f"events-{billing_period.key}.{file_format}"
+        _write_events(table, usage_file, file_format)
+        return DemoData(customers_file, price_list_file, [usage_file], events, duplicates)
+    # Larger sets are written a stretch of the month at a time (each part's rows, ids and repeats
+    # its own), so that generating 10^9 events needs the memory of one part, not of the month.
+    parts = -(-events // DEMO_FILE_EVENTS)
+    usage_files, duplicates, first_event = [], 0, 0
+    for index in range(parts):
+        size = events * (index + 1) // parts - events * index // parts
+        table, repeated = demo_events(
+            customers,
+            size,
+            billing_period,
+            seed=seed + index,
+            timezone=timezone,
+            part=(index, parts),
+            first_event=first_event,
+        )
+        usage_file = out / "usage" / f"events-{billing_period.key}-part{index + 1:04d}.{file_format}"
+        _write_events(table, usage_file, file_format)
+        usage_files.append(usage_file)
+        duplicates += repeated
+        first_event += size - repeated
+    return DemoData(customers_file, price_list_file, usage_files, events, duplicates)
+
+
+def _write_events(table: pa.Table, usage_file: Path, file_format: Literal["parquet", "csv"]) -> None:
     if file_format == "parquet":
         pq.write_table(table, usage_file, row_group_size=1 << 20)
-    else:
-        text = table.set_column(4, "timestamp", pc.strftime(table["timestamp"], format="%Y-%m-%dT%H:%M:%SZ")).cast(
-            pa.schema([(name, pa.string()) for name in table.column_names])
-        )
-        pa_csv.write_csv(text, usage_file, pa_csv.WriteOptions(quoting_style="needed"))
-    return DemoData(customers_file, price_list_file, usage_file, events, duplicates)
+        return
+    text = table.set_column(4, "timestamp", pc.strftime(table["timestamp"], format="%Y-%m-%dT%H:%M:%SZ")).cast(
+        pa.schema([(name, pa.string()) for name in table.column_names])
+    )
+    pa_csv.write_csv(text, usage_file, pa_csv.WriteOptions(quoting_style="needed"))

@@ -34,6 +34,10 @@ NAIVE_TIMESTAMPS = (
     "use `timestamp with time zone` (timestamptz) or ISO 8601 text with an offset or Z"
 )
 ENGINES = ("duckdb", "sqlite", "postgresql", "spark")
+# the DuckDB settings a URL may carry: how much memory and how many threads it uses, and where it spills
+DUCKDB_SETTINGS = frozenset(
+    {"memory_limit", "threads", "temp_directory", "max_temp_directory_size", "preserve_insertion_order"}
+)
 _ID_COLUMNS = ("event_id", "customer_id", "metric")
 # Spark's session, shared by every read of the process (starting one takes 10-20 s)
 _spark_sessions: dict[str, Any] = {}
@@ -59,7 +63,20 @@ def _duckdb(url: sa.URL) -> Any:
     if database != ":memory:" and not Path(database).is_file():
         # DuckDB would create an empty database file at a mistyped path; a source never writes
         raise CannotConnect("DuckDB database file not found")
-    con = ibis.duckdb.connect(database, read_only=database != ":memory:")
+    # the URL's query is DuckDB's own settings, e.g. ``duckdb://?memory_limit=3GB&threads=4``: a
+    # month larger than the memory given spills to ``temp_directory`` (out of core) instead of failing
+    settings = {key: value for key, value in url.query.items() if isinstance(value, str)}
+    unknown = sorted(set(settings) - DUCKDB_SETTINGS)
+    if unknown:
+        raise CannotConnect(
+            f"unknown DuckDB setting in the URL: {', '.join(unknown)} (known: {', '.join(sorted(DUCKDB_SETTINGS))})"
+        )
+    if "temp_directory" in settings:
+        Path(settings["temp_directory"]).mkdir(parents=True, exist_ok=True)
+    # rows need no order until the fetch of doubtful rows, which sorts them itself; keeping the
+    # files' order would hold rows back in memory on large scans
+    settings.setdefault("preserve_insertion_order", "false")
+    con = ibis.duckdb.connect(database, read_only=database != ":memory:", **settings)
     con.raw_sql("SET TimeZone = 'UTC'")
     return con
 

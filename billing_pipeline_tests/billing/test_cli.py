@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -127,6 +128,29 @@ def test_demo_data_as_csv(tmp_path: Path) -> None:
     priced = run(preview, ["--period", "2026-08", "--data-dir", str(tmp_path)])
     assert priced.exit_code == 0, priced.stderr
     assert "Usage: 1 files, 500 rows read, 500 in the period" in priced.stdout
+
+
+def test_demo_data_too_large_for_one_file_is_written_in_parts(tmp_path: Path, monkeypatch) -> None:
+    """Beyond DEMO_FILE_EVENTS a data set is written a stretch of the month per file: every event
+    of the month once (ids unique across parts, repeats within their part), in time order."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from billing_pipeline.billing import demo
+
+    monkeypatch.setattr(demo, "DEMO_FILE_EVENTS", 2_000)
+    written = demo.write_demo_data(tmp_path, customers=7, events=5_000, period="2026-10", seed=3)
+    assert [path.name for path in written.usage_files] == [f"events-2026-10-part000{n}.parquet" for n in (1, 2, 3)]
+    parts = [pq.read_table(path) for path in written.usage_files]
+    assert [part.num_rows for part in parts] == [1_666, 1_667, 1_667]
+    assert written.duplicates == 3  # one in a thousand, in each part
+    ids = [event_id for part in parts for event_id in part["event_id"].to_pylist()]
+    assert len(set(ids)) == len(ids) - written.duplicates
+    ends = [(pc.min(part["timestamp"]).as_py(), pc.max(part["timestamp"]).as_py()) for part in parts]
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(ends))
+    priced = run(preview, ["--period", "2026-10", "--data-dir", str(tmp_path)])
+    assert priced.exit_code == 0, priced.stderr
+    assert "3 files, 5 000 rows read, 5 000 in the period, 3 duplicates dropped" in priced.stdout
 
 
 def test_preview_reads_the_configured_usage_table_like_bill(tmp_path: Path) -> None:

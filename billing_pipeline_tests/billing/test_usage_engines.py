@@ -111,6 +111,41 @@ def test_duckdb_reads_parquet_files_in_place(tmp_path: Path) -> None:
     check_like_the_files(read_source(source), tmp_path, f"duckdb://#{folder}/*.parquet")
 
 
+def test_duckdb_settings_in_the_url_bound_its_memory(tmp_path: Path) -> None:
+    """``duckdb://?memory_limit=…&temp_directory=…``: DuckDB's own settings, so that a month larger
+    than the memory given spills to disk; a setting DuckDB does not take here is refused by name."""
+    import sqlalchemy as sa
+
+    from billing_pipeline.billing.engine_connect import connect
+
+    spill = tmp_path / "spill"
+    url = f"duckdb://?memory_limit=64MB&threads=1&temp_directory={spill}"
+    con = connect(sa.make_url(url))
+    settings = dict(
+        con.raw_sql(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN "
+            "('memory_limit', 'threads', 'temp_directory', 'preserve_insertion_order')"
+        ).fetchall()
+    )
+    limit = settings.pop("memory_limit")  # shown in MiB: "61.0 MiB"
+    assert float(limit.split()[0]) * 2**20 == pytest.approx(64e6, rel=0.01) and limit.endswith("MiB")
+    assert settings == {
+        "threads": "1",
+        "temp_directory": str(spill),
+        "preserve_insertion_order": "false",
+    }
+    assert spill.is_dir()
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    pq.write_table(arrow_events(typed=True), folder / "part0.parquet")
+    usage = read_source(SqlUsageSource(url, table=f"{folder}/*.parquet"))
+    check_like_the_files(usage, tmp_path, f"duckdb://#{folder}/*.parquet")
+    [refused] = read_source(SqlUsageSource("duckdb://?memory_limt=1GB", table=f"{folder}/*.parquet")).problems
+    assert refused.reason.startswith(
+        "cannot connect to the usage database: unknown DuckDB setting in the URL: memory_limt (known: "
+    )
+
+
 def test_sqlite_text_table(tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     url = str(write_usage(tmp_path / "db", "sqlite", [EVENTS]))
