@@ -130,12 +130,19 @@ _CONNECTORS: dict[str, Callable[[sa.URL], Any]] = {
 }
 
 
-def open_table(con: Any, url: sa.URL, table: str, schema: str | None) -> EngineTable | list[tuple[str | None, str]]:
-    """The usage table, or the problems ``(field, reason)`` that stop it being read."""
+def open_table(
+    con: Any, url: sa.URL, table: str | list[str], schema: str | None
+) -> EngineTable | list[tuple[str | None, str]]:
+    """The usage table (or the Parquet files listed), or the problems ``(field, reason)`` that
+    stop it being read."""
     backend = url.get_backend_name()
-    if is_path(table) and backend in ("duckdb", "spark"):
+    if (isinstance(table, list) or is_path(table)) and backend in ("duckdb", "spark"):
         try:
-            found = con.read_parquet(table)
+            # files written at different times may differ (a unique_key added, integer quantities in
+            # one file, decimals in another): columns matched by name, each of a type holding all
+            # (DuckDB: BIGINT and DECIMAL(18,6) read as DECIMAL(25,6), still exact)
+            options = {"union_by_name": True} if backend == "duckdb" else {}
+            found = con.read_parquet(table, **options)
         except Exception as error:  # every engine raises its own kind
             return [(None, f"cannot read the Parquet files: {_first_line(error)}")]
     else:
@@ -160,10 +167,15 @@ def open_table(con: Any, url: sa.URL, table: str, schema: str | None) -> EngineT
     return EngineTable(found, typed, UNIQUE_KEY in types, backend=con.name)
 
 
-def _spark_naive(con: Any, table: str, schema: str | None) -> bool:
+def _spark_naive(con: Any, table: str | list[str], schema: str | None) -> bool:
     """Spark's ``TIMESTAMP`` is an instant, ``TIMESTAMP_NTZ`` is not; ibis shows both alike."""
     session = con._session  # the session ibis drives
-    frame = session.read.parquet(table) if is_path(table) else session.table(f"{schema}.{table}" if schema else table)
+    if isinstance(table, list):
+        frame = session.read.parquet(*table)
+    elif is_path(table):
+        frame = session.read.parquet(table)
+    else:
+        frame = session.table(f"{schema}.{table}" if schema else table)
     return type(frame.schema["timestamp"].dataType).__name__ == "TimestampNTZType"
 
 

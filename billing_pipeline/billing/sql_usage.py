@@ -87,6 +87,9 @@ class SqlUsageSource:
     schema: str | None = None
     fetch_rows: int = FETCH_ROWS
     pushdown: bool = True
+    # Parquet files read in place by the engine (DuckDB, Spark) instead of ``table``, which then
+    # only names them in problems: how files too many for the file reader's memory are read
+    parquet_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -181,7 +184,7 @@ class SqlUsageSource:
             reader.log.add(self.label, f"cannot connect to the usage database: {self._message(error)}")
             return
         try:
-            found = open_table(con, url, self.table, self.schema)
+            found = open_table(con, url, list(self.parquet_files) or self.table, self.schema)
             if isinstance(found, list):
                 for name, reason in found:
                     reader.log.add(self.label, reason, field=name)

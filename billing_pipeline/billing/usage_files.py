@@ -24,6 +24,7 @@ from billing_pipeline.billing.periods import BillingPeriod, time_zone
 from billing_pipeline.billing.price_plans import Aggregation
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_duplicates import CHANGED
+from billing_pipeline.billing.usage_out_of_core import read_out_of_core, rows_beyond_the_reader
 from billing_pipeline.billing.usage_reader import COLUMNS, UNIQUE_KEY, UsageOrigin, UsageReader, UsageTotals
 
 USAGE_SUFFIXES = (".csv", ".parquet")
@@ -258,6 +259,22 @@ class FileUsageSource:
         aggregations: Mapping[str, Aggregation] | None = None,
         spans: UsageSpans | None = None,
     ) -> UsageTotals:
+        paths = usage_files(Path(self.usage_dir)) if Path(self.usage_dir).is_dir() else []
+        rows = rows_beyond_the_reader(paths)
+        if rows is not None:
+            root = self.label_root if self.label_root is not None else Path(self.usage_dir).parent
+            return read_out_of_core(
+                Path(self.usage_dir),
+                paths,
+                rows,
+                period,
+                zone,
+                customers=customers,
+                metrics=metrics,
+                aggregations=aggregations,
+                spans=spans,
+                label=_label(Path(self.usage_dir), root),
+            )
         return read_usage(
             self.usage_dir,
             period,

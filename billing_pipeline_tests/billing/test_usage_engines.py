@@ -289,3 +289,51 @@ def test_text_values_on_spark_like_the_files(spark_url: str, tmp_path: Path) -> 
     folder.mkdir()
     pq.write_table(arrow_events(typed=False, events=edge_events()), folder / "part0.parquet")
     check_edges_like_the_files(read_source(SqlUsageSource(spark_url, table=str(folder))), tmp_path)
+
+
+# -- files beyond the file reader's memory: the engine on an embedded DuckDB -----------------------
+
+
+def test_parquet_files_beyond_the_reader_go_through_duckdb_out_of_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More rows than FILE_READER_ROWS in Parquet: the same totals, repeats and problems as the
+    file reader, read by DuckDB capped in memory and spilling to a temporary folder that is gone
+    afterwards; CSV files stay with the file reader whatever their size."""
+    import tempfile
+
+    from billing_pipeline.billing import usage_out_of_core
+    from billing_pipeline.billing.demo import write_demo_data
+    from billing_pipeline.billing.usage_files import FileUsageSource
+
+    data = tmp_path / "data"
+    write_demo_data(data, customers=30, events=4_000, period="2026-10", seed=5)
+    # another file, of other column types (decimal quantities, a unique_key): matched by name
+    (data / "usage" / "extra").mkdir()
+    pq.write_table(arrow_events(typed=True), data / "usage" / "extra" / "more.parquet")
+    source = FileUsageSource(data / "usage", label_root=data)
+    files_read = source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=AGGREGATIONS, spans=SPANS)
+    engines: list[str] = []
+    original = usage_out_of_core.read_out_of_core
+
+    def spy(*args: Any, **kwargs: Any) -> UsageTotals:
+        engines.append(kwargs["label"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(usage_out_of_core, "FILE_READER_ROWS", 4_000)
+    monkeypatch.setattr("billing_pipeline.billing.usage_files.read_out_of_core", spy)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    out_of_core = source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=AGGREGATIONS, spans=SPANS)
+    assert engines == ["usage"]
+    assert summary(out_of_core)[:4] == summary(files_read)[:4]
+    assert (out_of_core.files, out_of_core.duplicate_events) == (2, files_read.duplicate_events) == (2, 9)
+    assert {(problem.file, problem.value) for problem in out_of_core.problems} == {
+        ("duckdb://#usage", "a1"),
+        ("duckdb://#usage", "event_id n1"),
+    }
+    assert list((tmp_path / "tmp").iterdir()) == []  # the spill folder is removed
+    (data / "usage" / "late.csv").write_text(",".join(FIELDS) + "\n", encoding="utf-8")
+    engines.clear()
+    source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=AGGREGATIONS, spans=SPANS)
+    assert engines == []  # a CSV among them: the file reader
