@@ -121,10 +121,13 @@ def classified(
     window: ir.BooleanValue,
     early: ir.BooleanValue,
     for_fetch: bool = False,
+    repeated_ids: ir.Table | None = None,
 ) -> Classified:
     """``window``/``early``: the scan predicates over ``table`` (a range an index serves).
     ``for_fetch``: the rows keep the table's quantity and timestamp (``fetched``); the aggregation
-    does without them (narrower rows to hold: DuckDB and PostgreSQL keep them for each reader)."""
+    does without them (narrower rows to hold: DuckDB and PostgreSQL keep them for each reader).
+    ``repeated_ids``: the ``_rid`` keys of ids used more than once, found beforehand
+    (``repeated_keys``) — else found in the same query."""
     fence = fence_for(backend)
     raw = _RAW if for_fetch else ()
     weighted, unique = frame.metrics("weighted_sum"), frame.metrics("unique_count")
@@ -183,15 +186,19 @@ def classified(
             _cand=r._in_window & (r._now | ~r._ts_ok),
         )
     )
-    return _deduplicated(rows, backend)
+    return _deduplicated(rows, backend, repeated_ids if repeated_ids is not None else repeated_keys(rows))
 
 
-def _deduplicated(rows: ir.Table, backend: str) -> Classified:
-    """The ids used by more than one candidate (a GROUP BY), their rows compared by windows
-    partitioned by id (few rows), the tainted groups, and the rows the aggregations count."""
+def repeated_keys(rows: ir.Table) -> ir.Table:
+    """The keys (``_rid``) of the ids used by more than one candidate row: a GROUP BY."""
     candidates = rows.filter(rows._cand)
     ids = candidates.group_by("_key").aggregate(_n=candidates.count())
-    ids = ids.filter(ids._n > 1).select(_rid=ids._key)
+    return ids.filter(ids._n > 1).select(_rid=ids._key)
+
+
+def _deduplicated(rows: ir.Table, backend: str, ids: ir.Table) -> Classified:
+    """The rows of repeated ids compared by windows partitioned by id (few rows), the tainted
+    groups, and the rows the aggregations count."""
     # one join marks the rows of repeated ids, read twice below: fenced where that makes it one
     # temporary table (ibis would repeat the join, and with it the GROUP BY, in each reader)
     marked = fence_for(backend)(rows.left_join(ids, rows._key == ids._rid))

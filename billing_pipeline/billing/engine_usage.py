@@ -10,6 +10,7 @@ a row is located by table and ``event_id`` (``EventOrigin``): the engine never n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from billing_pipeline.billing.engine_aggregates import summary
-from billing_pipeline.billing.engine_plan import Frame, classified, fetched
+from billing_pipeline.billing.engine_plan import Frame, classified, fetched, repeated_keys
 from billing_pipeline.billing.engine_text import substr
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
@@ -128,8 +129,13 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
     aggregations = {metric: _KINDS[kind] for metric, kind in reader.classifier.aggregations.items()}
     frame = frame_of(reader, aggregations)
     window, early = scan(source, reader.start, reader.end)
-    planned = {"backend": source.backend, "window": window, "early": early}
-    found = summary(classified(source.table, frame, **planned), frame).to_pyarrow().to_pylist()
+    planned: dict = {"backend": source.backend, "window": window, "early": early}
+    if source.backend == "duckdb" and INLINE_CTES:
+        # the GROUP BY of every id of the month, once, apart: inlined into each reader it would run
+        # again in each (see ``to_arrow``); what it gives is small (the repeated ids' keys)
+        keys = to_arrow(repeated_keys(classified(source.table, frame, **planned).rows))
+        planned["repeated_ids"] = ibis.memtable(keys)
+    found = to_arrow(summary(classified(source.table, frame, **planned), frame)).to_pylist()
     (totals,) = [row for row in found if row["part"] == "c"]
     tainted = {(row["customer"], row["metric"]) for row in found if row["part"] == "t"}
     results = _results(found, frame, reader, tainted)
@@ -164,6 +170,26 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
     )
 
 
+# A sub-select read by several steps (the classified rows: by the GROUP BY of repeated ids, the
+# join marking their rows, the doubtful groups) is a CTE to ibis, which DuckDB materializes: every
+# row of the month held, and beyond memory_limit written to disk (21 GB for 10^8 events, and still
+# counting). Inlined, each reader scans the files again instead — cheaper than holding the month.
+_CTE = re.compile(r'(?:(?<=WITH )|(?<=\), ))("t\d+") AS \(')
+INLINE_CTES = True
+
+
+def to_arrow(expression: ir.Table) -> pa.Table:
+    """The expression's rows; on DuckDB with its common sub-selects inlined (above)."""
+    backend = expression._find_backend()  # ibis has no public accessor
+    if backend.name != "duckdb" or not INLINE_CTES:
+        return expression.to_pyarrow()
+    from ibis.backends.duckdb.converter import DuckDBPyArrowData
+
+    backend._run_pre_execute_hooks(expression)  # registers the in-memory tables (spans)
+    sql = _CTE.sub(r"\1 AS NOT MATERIALIZED (", backend.compile(expression))
+    return expression.__pyarrow_result__(backend.con.sql(sql).to_arrow_table(), data_mapper=DuckDBPyArrowData)
+
+
 def _capped(values: set[str | None]) -> list[str]:
     return sorted(value for value in values if value is not None)[:MAX_BAD_KEYS]
 
@@ -195,7 +221,7 @@ def _streamed(expression: ir.Table, fetch_rows: int) -> Iterator[pa.RecordBatch]
     if expression._find_backend().name == "duckdb":  # ibis has no public accessor
         # ibis 12 streams DuckDB results with ``fetch_record_batch``, which duckdb 2 no longer has:
         # the fetched rows (the doubtful groups only) come as one table, cut in chunks
-        yield from expression.to_pyarrow().to_batches(max_chunksize=fetch_rows)
+        yield from to_arrow(expression).to_batches(max_chunksize=fetch_rows)
         return
     yield from expression.to_pyarrow_batches(chunk_size=fetch_rows)
 
