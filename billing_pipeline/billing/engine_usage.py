@@ -178,6 +178,10 @@ _CTE = re.compile(r'(?:(?<=WITH )|(?<=\), ))("t\d+") AS \(')
 INLINE_CTES = True
 
 
+def inline_ctes(sql: str) -> str:
+    return _CTE.sub(r"\1 AS NOT MATERIALIZED (", sql)
+
+
 def to_arrow(expression: ir.Table) -> pa.Table:
     """The expression's rows; on DuckDB with its common sub-selects inlined (above)."""
     backend = expression._find_backend()  # ibis has no public accessor
@@ -186,7 +190,7 @@ def to_arrow(expression: ir.Table) -> pa.Table:
     from ibis.backends.duckdb.converter import DuckDBPyArrowData
 
     backend._run_pre_execute_hooks(expression)  # registers the in-memory tables (spans)
-    sql = _CTE.sub(r"\1 AS NOT MATERIALIZED (", backend.compile(expression))
+    sql = inline_ctes(backend.compile(expression))
     return expression.__pyarrow_result__(backend.con.sql(sql).to_arrow_table(), data_mapper=DuckDBPyArrowData)
 
 

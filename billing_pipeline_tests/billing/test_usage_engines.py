@@ -146,6 +146,29 @@ def test_duckdb_settings_in_the_url_bound_its_memory(tmp_path: Path) -> None:
     )
 
 
+def test_duckdb_holds_no_step_of_the_month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB materializes a sub-select read by several steps: the classified rows of the whole
+    month (21 GB written to disk at 10^8 events). Every one is inlined, and the GROUP BY of every
+    id of the month runs in one query only, before the others."""
+    import re
+
+    from billing_pipeline.billing import engine_usage
+
+    sent: list[str] = []
+    original = engine_usage.inline_ctes
+
+    def spy(sql: str) -> str:
+        sent.append(original(sql))
+        return sent[-1]
+
+    monkeypatch.setattr(engine_usage, "inline_ctes", spy)
+    test_duckdb_reads_parquet_files_in_place(tmp_path)
+    assert len(sent) >= 2
+    assert not [sql for sql in sent if re.search(r'"t\d+" AS \(', sql)]  # no CTE left materialized
+    assert sum("NOT MATERIALIZED" in sql for sql in sent) >= 2
+    assert [at for at, sql in enumerate(sent) if 'COUNT(*) AS "_n"' in sql] == [0]
+
+
 def test_sqlite_text_table(tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     url = str(write_usage(tmp_path / "db", "sqlite", [EVENTS]))
