@@ -3,16 +3,21 @@
     python benchmarks/pricing.py [--events 10000000[,100000000]] [--customers 10000] [--seed 42] [--out DIR]
 
 The data set (``billing-pipeline demo-data``, about 0.1 % repeated events) is generated once and
-cached under ``--out`` (default ``benchmarks/out/``; 100 M events take ~1 GB: use a scratch folder
-and ``--delete-data``). Each measurement runs in its own subprocess so that its peak
-resident memory (``ru_maxrss``, which does count Arrow's allocations) is its own:
+cached under ``--out`` (default ``benchmarks/out/``; 100 M events take 1.4 GB, 10^9 events 14 GB
+in 20 files, generated in ~15 min: use a scratch folder and ``--delete-data``). Each measurement
+runs in its own subprocess so that its peak resident memory (``ru_maxrss``, which does count
+Arrow's and DuckDB's allocations) is its own:
 
 - ``plan_period``: the whole dry run (read and check customers, price list and every usage
-  row, drop duplicates, add up, price every customer) — the time and memory reported;
-- ``read_usage``: the usage part alone (read + check + deduplicate + aggregate), for reference;
+  row, drop duplicates, add up, price every customer) — the time and memory reported. Beyond
+  ``usage_out_of_core.FILE_READER_ROWS`` (2 x 10^8) events it reads them as users' runs do:
+  through the engine on an embedded DuckDB capped at 2 GB, spilling to disk;
+- ``read_usage``: the file reader alone (read + check + deduplicate + aggregate), for reference,
+  up to that size;
 - DuckDB: the same aggregation in SQL (period filter, duplicate events counted once, sum per
-  customer and metric) on the same file, with all its threads. It does less than
-  ``plan_period``: no row checks, no pricing.
+  customer and metric) on the same files, with all its threads and DuckDB's default memory
+  (``--duckdb-memory 14GB`` to cap it on a shared machine). It does less than ``plan_period``: no
+  row checks, no pricing.
 
 ``--aggregations`` measures subscriptions and the metric aggregations instead: a data set whose events
 spread over six metrics, one per aggregation (sum, count, unique_count, max, latest, weighted_sum,
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -203,7 +209,12 @@ def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
     start, end = billing_period.start(TIME_ZONE), billing_period.end(TIME_ZONE)
     files = str(data / "usage" / "*.parquet")
     started = time.perf_counter()
-    connection = duckdb.connect()
+    # DuckDB's defaults (80 % of the RAM), unless --duckdb-memory says otherwise; what does not fit
+    # spills next to the data sets rather than into the working directory
+    config = {"temp_directory": str(data.parent / ".duckdb-spill")}
+    if os.environ.get("BENCH_DUCKDB_MEMORY"):
+        config["memory_limit"] = os.environ["BENCH_DUCKDB_MEMORY"]
+    connection = duckdb.connect(config=config)
     rows = connection.execute(
         """
         WITH in_period AS (
@@ -216,6 +227,7 @@ def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
         [files, start, end],
     ).fetchall()
     seconds = time.perf_counter() - started
+    shutil.rmtree(config["temp_directory"], ignore_errors=True)
     events = sum(row[3] for row in rows)
     return {"seconds": seconds, "peak_mb": _peak_mb(), "invoices": len({row[0] for row in rows}), "events": events}
 
@@ -378,6 +390,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT, help="where the data sets are generated (cached)")
     parser.add_argument("--delete-data", action="store_true", help="delete each data set once measured")
     parser.add_argument(
+        "--duckdb-memory", help="memory_limit of the plain DuckDB query (default: DuckDB's, 80 %% of the RAM)"
+    )
+    parser.add_argument(
         "--aggregations", action="store_true", help="measure the six aggregations and spans against plain sums"
     )
     parser.add_argument(
@@ -395,6 +410,8 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.duckdb_memory:
+        os.environ["BENCH_DUCKDB_MEMORY"] = args.duckdb_memory  # read by the DuckDB child
     if args.child:
         print(json.dumps(_child(args.child, args.data, args.period)))
         return
