@@ -76,7 +76,11 @@ def aggregate(
     spans_at[dropped] = -2  # nor to the uncovered events
 
     width, height = max(1, len(metric_values)), max([1, *(len(spans) for spans in spanned.values())])
-    every_key = (customers.astype(np.int64) * height + spans_at) * width + metrics
+    every_key = customers.astype(np.int64)  # (customer × height + span) × width + metric, in place:
+    every_key *= height  # one array of every row rather than four
+    every_key += spans_at
+    every_key *= width
+    every_key += metrics
 
     def keys(rows: np.ndarray) -> np.ndarray:
         return every_key[rows]
@@ -132,8 +136,12 @@ def _span_of_rows(
             first, last = (span.first - days.first).days, (span.last - days.first).days
             by_day[row, max(0, first) : min(count, last + 1)] = index
     rows = np.flatnonzero(has_spans[customers])
-    day[rows] = days.day_index(instants[rows])
-    spans_at[rows] = by_day[dense[customers[rows]], day[rows]]
+    on = days.day_index(instants[rows])
+    day[rows] = on
+    where = dense[customers[rows]]
+    where *= count  # the flat index of (customer, day) in ``by_day``, in place
+    where += on
+    spans_at[rows] = by_day.ravel()[where]
     return spans_at, day
 
 
