@@ -111,12 +111,13 @@ def weighted_sums(
     # costs more than the query), each customer's span bounds computed once
     numbers, lows, highs, keys = [], [], [], []
     bounds: dict[int, list[tuple[int, int]]] = {}
+    starts = days.starts.tolist()
     with_spans = np.flatnonzero(has_spans)
     for number, customer, metric in zip(
         with_spans.tolist(), line_customer[with_spans].tolist(), line_metric[with_spans].tolist(), strict=True
     ):
         if customer not in bounds:
-            bounds[customer] = [_bounds(span, days) for span in spanned[customer]]
+            bounds[customer] = [_bounds(span, days, starts) for span in spanned[customer]]
         for index, (low, high) in enumerate(bounds[customer]):
             numbers.append(number)
             lows.append((low - days.start) // tick)
@@ -205,11 +206,12 @@ def _in_force(group: np.ndarray, a: np.ndarray, group_q: np.ndarray, at: np.ndar
     return result
 
 
-def _bounds(span: object, days: PeriodDays) -> tuple[int, int]:
-    """[start, end) of a span's days as microseconds, within the period."""
-    first = min(max((span.first - days.first).days, 0), len(days.starts) - 1)  # type: ignore[attr-defined]
-    last = min(max((span.last - days.first).days + 1, 0), len(days.starts) - 1)  # type: ignore[attr-defined]
-    return int(days.starts[first]), int(days.starts[max(first, last)])
+def _bounds(span: object, days: PeriodDays, starts: list[int]) -> tuple[int, int]:
+    """[start, end) of a span's days as microseconds, within the period (``starts``: the days'
+    starts as Python integers, converted once rather than a NumPy scalar at a time)."""
+    first = min(max((span.first - days.first).days, 0), len(starts) - 1)  # type: ignore[attr-defined]
+    last = min(max((span.last - days.first).days + 1, 0), len(starts) - 1)  # type: ignore[attr-defined]
+    return starts[first], starts[max(first, last)]
 
 
 def _rounded(numerator: int, period: int) -> Decimal:
