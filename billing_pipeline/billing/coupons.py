@@ -70,6 +70,7 @@ def discounted(lines: Sequence[PricedLine], coupons: Sequence[Coupon]) -> list[P
             "discount_reason": reason,
             "net_amount": line.net_amount - discount,
         }
-        # validated from a dict (model_copy would skip it), so a wrong discount can never leave here
-        result.append(PricedLine(InvoiceLine.model_validate({**line.model_dump(), **changed}), priced.metric))
+        # validated from a dict (model_copy would skip it), so a wrong discount can never leave here;
+        # the fields as they are (``__dict__``: a frozen model's values), not ``model_dump``'s copies
+        result.append(PricedLine(InvoiceLine.model_validate({**line.__dict__, **changed}), priced.metric))
     return result

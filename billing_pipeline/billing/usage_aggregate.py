@@ -44,8 +44,6 @@ __all__ = ["Aggregated", "PeriodDays", "aggregate", "micros"]  # PeriodDays, mic
 
 _INT64_LIMIT = 2**63 - 1
 
-Key = tuple[int, int, int]  # customer code, span index (0 without spans), metric code
-
 
 @dataclass(frozen=True)
 class Aggregated:
@@ -68,42 +66,55 @@ def aggregate(
     metrics = table.column("metric").to_numpy()
     instants = table.column("instant").to_numpy()
     kinds = kinds_of[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
-    ids = Strings(np.flatnonzero(classifier.ordered()[metrics]), detail.event_ids)
-    unique = Strings(np.flatnonzero(kinds == UNIQUE), detail.unique_keys)
+    ordered = classifier.ordered()
+    ids = Strings(lambda: np.flatnonzero(ordered[metrics]), detail.event_ids)
+    unique_rows = np.flatnonzero(kinds == UNIQUE)
+    unique = Strings(lambda: unique_rows, detail.unique_keys)
     spanned = {code: classifier.spans[value] for code, value in enumerate(customer_values) if value in classifier.spans}
     spans_at, day = _span_of_rows(customers, instants, spanned, days)
     kinds[dropped] = -1  # a later copy of an event belongs to no aggregation (a fresh array: safe)
     spans_at[dropped] = -2  # nor to the uncovered events
 
-    results: dict[Key, Decimal] = {}
     width, height = max(1, len(metric_values)), max([1, *(len(spans) for spans in spanned.values())])
-    every_key = (customers.astype(np.int64) * height + spans_at) * width + metrics
+    every_key = customers.astype(np.int64)  # (customer × height + span) × width + metric, in place:
+    every_key *= height  # one array of every row rather than four
+    every_key += spans_at
+    every_key *= width
+    every_key += metrics
 
     def keys(rows: np.ndarray) -> np.ndarray:
         return every_key[rows]
 
-    def store(found: np.ndarray, values: Sequence[object]) -> None:
-        rest, metric = np.divmod(found, width)
-        customer, span = np.divmod(rest, height)
-        for key, value in zip(zip(customer.tolist(), span.tolist(), metric.tolist(), strict=True), values, strict=True):
-            results[key] = value if isinstance(value, Decimal) else Decimal(value)
-
+    found: list[np.ndarray] = []  # group keys, and their values, kind by kind (a metric has one kind)
+    values: list[Decimal | int] = []
     covered = spans_at >= 0
     for kind in (SUM, COUNT, UNIQUE, MAX, LATEST):
+        if kind == UNIQUE:
+            keep = covered[unique_rows]  # a mask over the unique_count rows: picked without a search
+            if keep.any():
+                keys_found, kind_values = _distinct_counts(keys(unique_rows[keep]), *unique.codes_where(keep))
+                found.append(keys_found)
+                values.extend(kind_values)
+            continue
         rows = np.flatnonzero(covered & (kinds == kind))
         if len(rows):
-            store(*_by_kind(kind, keys(rows), rows, instants, quantities, (ids, unique)))
+            keys_found, kind_values = _by_kind(kind, keys(rows), rows, instants, quantities, ids)
+            found.append(keys_found)
+            values.extend(kind_values)
     weighted = np.flatnonzero(kinds == WEIGHTED)
     if len(weighted) or carry.levels:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
         present = distinct(keys(weighted[covered[weighted]]))
-        found, values = weighted_sums(
+        lines, sums = weighted_sums(
             weighted, (customers, metrics, instants), ids, quantities, carry, spanned, days, (width, height)
         )
-        billed = np.isin(found, present) | np.array([bool(value) for value in values], dtype=bool)
+        billed = np.isin(lines, present) | np.array([bool(value) for value in sums], dtype=bool)
         picked = np.flatnonzero(billed)
-        store(found[picked], [values[index] for index in picked.tolist()])
-    return _shaped(results, spans_at, day, customers, classifier, spanned, days)
+        found.append(lines[picked])
+        values.extend(sums[index] for index in picked.tolist())
+    every_found = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    quantities_of, span_quantities = _by_customer(every_found, values, (width, height), classifier, spanned)
+    return Aggregated(quantities_of, span_quantities, _uncovered(spans_at, day, customers, classifier, days))
 
 
 def _span_of_rows(
@@ -125,8 +136,12 @@ def _span_of_rows(
             first, last = (span.first - days.first).days, (span.last - days.first).days
             by_day[row, max(0, first) : min(count, last + 1)] = index
     rows = np.flatnonzero(has_spans[customers])
-    day[rows] = days.day_index(instants[rows])
-    spans_at[rows] = by_day[dense[customers[rows]], day[rows]]
+    on = days.day_index(instants[rows])
+    day[rows] = on
+    where = dense[customers[rows]]
+    where *= count  # the flat index of (customer, day) in ``by_day``, in place
+    where += on
+    spans_at[rows] = by_day.ravel()[where]
     return spans_at, day
 
 
@@ -136,9 +151,9 @@ def _by_kind(
     rows: np.ndarray,
     instants: np.ndarray,
     quantities: pa.Array,
-    strings: tuple[Strings, Strings],
+    ids: Strings,
 ) -> tuple[np.ndarray, list]:
-    """(group keys, values) of one aggregation over ``rows``."""
+    """(group keys, values) of one aggregation over ``rows`` (``unique_count``: ``_distinct_counts``)."""
     if kind == COUNT:
         if int(keys.max()) < 4 * len(keys) + (1 << 20):
             counts = np.bincount(keys)
@@ -146,10 +161,8 @@ def _by_kind(
             return found, counts[found].tolist()
         found, counts = runs(np.sort(keys))
         return found, counts.tolist()
-    if kind == UNIQUE:
-        return _distinct_counts(keys, *strings[1].codes_of(rows))
     if kind == LATEST:
-        return _latest(keys, rows, instants[rows], quantities, strings[0])
+        return _latest(keys, rows, instants[rows], quantities, ids)
     if kind in (SUM, MAX) and pa.types.is_integer(quantities.type):
         dense = _dense_int(kind, keys, quantities, rows)
         if dense is not None:
@@ -228,25 +241,39 @@ def _dense_int(kind: int, keys: np.ndarray, quantities: pa.Array, rows: np.ndarr
     return found, largest[found].tolist()
 
 
-def _shaped(
-    results: dict[Key, Decimal],
-    spans_at: np.ndarray,
-    day: np.ndarray,
-    customers: np.ndarray,
+def _by_customer(
+    found: np.ndarray,
+    values: Sequence[Decimal | int],
+    shape: tuple[int, int],
     classifier: Classifier,
     spanned: dict[int, Sequence],
-    days: PeriodDays,
-) -> Aggregated:
-    """The results as ``UsageTotals`` wants them, and the uncovered events of customers with spans."""
+) -> tuple[dict[str, dict[str, Decimal]], dict[str, list[dict[str, Decimal]]]]:
+    """The values of the group keys ``found`` as ``UsageTotals`` wants them: per customer without
+    spans, per customer and span otherwise (keys decoded at once, then one loop filling the dicts)."""
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
+    width, height = shape
+    rest, metric = np.divmod(found, width)
+    customer, span = np.divmod(rest, height)
     quantities: dict[str, dict[str, Decimal]] = {}
-    span_quantities = {customer: [{} for _ in spans] for customer, spans in classifier.spans.items()}
-    for (customer, span, metric), value in results.items():
-        name = customer_values[customer]
-        if customer in spanned:
-            span_quantities[name][span][metric_values[metric]] = value
+    span_quantities = {name: [{} for _ in spans] for name, spans in classifier.spans.items()}
+    has_spans = np.zeros(len(customer_values) + 1, dtype=bool)
+    has_spans[list(spanned)] = True
+    for code, index, metric_code, value, apart in zip(
+        customer.tolist(), span.tolist(), metric.tolist(), values, has_spans[customer].tolist(), strict=True
+    ):
+        amount = value if isinstance(value, Decimal) else Decimal(value)
+        if apart:
+            span_quantities[customer_values[code]][index][metric_values[metric_code]] = amount
         else:
-            quantities.setdefault(name, {})[metric_values[metric]] = value
+            quantities.setdefault(customer_values[code], {})[metric_values[metric_code]] = amount
+    return quantities, span_quantities
+
+
+def _uncovered(
+    spans_at: np.ndarray, day: np.ndarray, customers: np.ndarray, classifier: Classifier, days: PeriodDays
+) -> list[UncoveredUsage]:
+    """The events of customers with spans on days none of their spans covers, per customer."""
+    customer_values = classifier.customers.values
     uncovered = []
     off = np.flatnonzero(spans_at == -1)
     if len(off):
@@ -263,4 +290,4 @@ def _shaped(
                 )
             )
     uncovered.sort(key=lambda usage: usage.customer_id)
-    return Aggregated(quantities, span_quantities, uncovered)
+    return uncovered

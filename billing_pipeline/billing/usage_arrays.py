@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -12,12 +12,17 @@ import pyarrow.compute as pc
 Names = Callable[[np.ndarray], list]  # rows -> their event_id (None for a row that has none)
 
 
-@dataclass(frozen=True)
 class Strings:
-    """Strings kept for some rows only (``rows``, sorted), in row order."""
+    """Strings kept for some rows only, in row order: the rows ``rows_of()`` gives (sorted), asked for
+    the first time they are needed (the event ids of the ordered kinds only break rare ties)."""
 
-    rows: np.ndarray
-    values: pa.Array
+    def __init__(self, rows_of: Callable[[], np.ndarray], values: pa.Array) -> None:
+        self._rows_of = rows_of
+        self.values = values
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        return self._rows_of()
 
     def _positions(self, rows: np.ndarray) -> np.ndarray | None:
         """Where ``rows`` (each one of ``self.rows``) are among them; None when they are all of them,
@@ -31,15 +36,13 @@ class Strings:
         positions = self._positions(rows)
         return self.values if positions is None else self.values.take(pa.array(positions))
 
-    def codes_of(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
-        """(an integer per row of ``rows`` standing for its string — equal strings, equal integers,
-        -1 for none —, how many integers there are): the strings encoded once, then picked as integers."""
+    def codes_where(self, keep: np.ndarray) -> tuple[np.ndarray, int]:
+        """(an integer per row of ``self.rows`` where ``keep`` holds, standing for its string — equal
+        strings, equal integers, -1 for none —, how many integers there are): the strings encoded
+        once, then picked as integers (a mask: no search for the rows)."""
         encoded = pc.dictionary_encode(self.values)
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        positions = self._positions(rows)
-        if positions is not None:
-            codes = codes[positions]
-        return codes, len(encoded.dictionary)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return codes[keep].astype(np.int64), len(encoded.dictionary)
 
 
 def runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

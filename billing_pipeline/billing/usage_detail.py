@@ -91,9 +91,10 @@ class Classifier:
             self._spanned = np.concatenate([self._spanned, np.array(new, dtype=bool)])
         return self._spanned
 
-    def detail_mask(self, customers: np.ndarray, metrics: np.ndarray) -> np.ndarray:
-        """Rows (valid codes) that must be kept one by one rather than summed."""
-        mask = self.kinds()[metrics] != SUM
+    def detail_mask(self, customers: np.ndarray, metrics: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+        """Rows (valid codes) that must be kept one by one rather than summed (``kinds``: of each
+        row, when the caller has them already)."""
+        mask = (self.kinds()[metrics] if kinds is None else kinds) != SUM
         if self.spans:
             mask |= self.spanned()[customers]
         return mask
@@ -142,15 +143,14 @@ class DetailRows:
             self.unique_keys.append(unique_keys.cast(pa.string()) if unique_keys.type != pa.string() else unique_keys)
 
     def strings(
-        self, metrics: np.ndarray, event_ids: pa.Array, unique_keys: pa.Array | None
+        self, kinds: np.ndarray, event_ids: pa.Array, unique_keys: pa.Array | None
     ) -> tuple[pa.Array, pa.Array | None]:
-        """Of a batch's rows (``metrics``: their codes), the event ids ``add`` keeps (ordered kinds)
-        and the unique keys (``unique_count``), each in row order."""
-        ordered = self.classifier.ordered()[metrics]
-        ids = _picked(event_ids, ordered)
+        """Of a batch's rows (``kinds``: the aggregation kind of each), the event ids ``add`` keeps
+        (ordered kinds) and the unique keys (``unique_count``), each in row order."""
+        ids = _picked(event_ids, (kinds == LATEST) | (kinds == WEIGHTED))
         if unique_keys is None:
             return ids, None
-        return ids, _picked(unique_keys, self.classifier.kinds()[metrics] == UNIQUE)
+        return ids, _picked(unique_keys, kinds == UNIQUE)
 
     def table(self, dropped: np.ndarray) -> Detail:
         """Every kept row and the rows that are the ``dropped`` positions (later copies of an

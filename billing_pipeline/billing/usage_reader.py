@@ -268,12 +268,13 @@ class UsageReader:
         unique_keys: pa.Array | None,
     ) -> None:
         """Sum the valid rows of plain sums; keep the others one by one (``usage_detail``)."""
-        detail = self.classifier.detail_mask(customers, metrics) if self.classifier.active else None
+        kinds = self.classifier.kinds()[metrics] if self.classifier.active else None  # looked up once a batch
+        detail = None if kinds is None else self.classifier.detail_mask(customers, metrics, kinds)
         if detail is None or not detail.any():
             self.sums.add(customers, metrics, amounts)
             return
         rows = np.flatnonzero(detail)
-        ids, keys = self.detail.strings(metrics, event_ids, unique_keys)  # rows of ordered / unique kinds only
+        ids, keys = self.detail.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
         self.detail.add(
             self.store.count + rows,  # the positions ``store.add`` is about to give them
             customers[rows],

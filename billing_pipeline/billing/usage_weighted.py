@@ -107,13 +107,26 @@ def weighted_sums(
         [np.full(len(whole_period), period, np.int64)],
     )
     query_key = [(line_customer[whole_period] * height) * width + line_metric[whole_period]]
-    for number in np.flatnonzero(has_spans).tolist():
-        customer, metric = int(line_customer[number]), int(line_metric[number])
-        for index, (low, high) in enumerate(_bounds(span, days) for span in spanned[customer]):
-            query_line.append(np.array([number]))
-            query_low.append(np.array([(low - days.start) // tick]))
-            query_high.append(np.array([(high - days.start) // tick]))
-            query_key.append(np.array([(customer * height + index) * width + metric]))
+    # timelines of customers with spans: one query per span, gathered in lists (an array per query
+    # costs more than the query), each customer's span bounds computed once
+    numbers, lows, highs, keys = [], [], [], []
+    bounds: dict[int, list[tuple[int, int]]] = {}
+    starts = days.starts.tolist()
+    with_spans = np.flatnonzero(has_spans)
+    for number, customer, metric in zip(
+        with_spans.tolist(), line_customer[with_spans].tolist(), line_metric[with_spans].tolist(), strict=True
+    ):
+        if customer not in bounds:
+            bounds[customer] = [_bounds(span, days, starts) for span in spanned[customer]]
+        for index, (low, high) in enumerate(bounds[customer]):
+            numbers.append(number)
+            lows.append((low - days.start) // tick)
+            highs.append((high - days.start) // tick)
+            keys.append((customer * height + index) * width + metric)
+    query_line.append(np.array(numbers, dtype=np.int64))
+    query_low.append(np.array(lows, dtype=np.int64))
+    query_high.append(np.array(highs, dtype=np.int64))
+    query_key.append(np.array(keys, dtype=np.int64))
     line_q = np.concatenate(query_line).astype(np.int64)
     low, high = np.concatenate(query_low).astype(np.int64), np.concatenate(query_high).astype(np.int64)
     at_low, at_high = _in_force(group, a, line_q, low, period), _in_force(group, a, line_q, high, period)
@@ -193,11 +206,12 @@ def _in_force(group: np.ndarray, a: np.ndarray, group_q: np.ndarray, at: np.ndar
     return result
 
 
-def _bounds(span: object, days: PeriodDays) -> tuple[int, int]:
-    """[start, end) of a span's days as microseconds, within the period."""
-    first = min(max((span.first - days.first).days, 0), len(days.starts) - 1)  # type: ignore[attr-defined]
-    last = min(max((span.last - days.first).days + 1, 0), len(days.starts) - 1)  # type: ignore[attr-defined]
-    return int(days.starts[first]), int(days.starts[max(first, last)])
+def _bounds(span: object, days: PeriodDays, starts: list[int]) -> tuple[int, int]:
+    """[start, end) of a span's days as microseconds, within the period (``starts``: the days'
+    starts as Python integers, converted once rather than a NumPy scalar at a time)."""
+    first = min(max((span.first - days.first).days, 0), len(starts) - 1)  # type: ignore[attr-defined]
+    last = min(max((span.last - days.first).days + 1, 0), len(starts) - 1)  # type: ignore[attr-defined]
+    return starts[first], starts[max(first, last)]
 
 
 def _rounded(numerator: int, period: int) -> Decimal:
