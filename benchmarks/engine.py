@@ -6,7 +6,9 @@ Same data sets as ``pricing.py`` (generated once, cached under ``--out``). Each 
 its own subprocess (its peak resident memory is its own):
 
 - ``files``: ``read_usage`` on ``usage/`` (read + check + deduplicate + aggregate, in this process);
-- ``engine``: ``SqlUsageSource("duckdb://", table="<usage>/*.parquet").read(...)``: the one ibis
+- ``engine``: ``SqlUsageSource("duckdb://", table="<usage>/*.parquet").read(...)`` (with
+  ``--engine-memory 1GB``: ``duckdb://?memory_limit=1GB``, spilling beyond — the comparison at equal
+  memory): the one ibis
   aggregation (``billing/engine_plan.py``) run by an embedded DuckDB on the files in place, the
   doubtful groups (if any) fetched and checked by the file reader.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,7 +53,10 @@ def _child(kind: str, data: Path, period: str, aggregations: bool) -> dict:
     if kind == "files":
         usage = read_usage(data / "usage", period, TIME_ZONE, **options)
     else:
-        source = SqlUsageSource("duckdb://", table=f"{data / 'usage'}/*.parquet")
+        # --engine-memory: DuckDB's memory_limit, to compare at equal memory (it spills beyond)
+        limit = os.environ.get("BENCH_ENGINE_MEMORY")
+        url = f"duckdb://?memory_limit={limit}&temp_directory={data.parent / '.engine-spill'}" if limit else "duckdb://"
+        source = SqlUsageSource(url, table=f"{data / 'usage'}/*.parquet")
         usage = source.read(
             BillingPeriod.parse(period), ZoneInfo(TIME_ZONE), customers=None, metrics=None, **options
         )
@@ -86,9 +92,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--aggregations", action="store_true")
+    parser.add_argument("--engine-memory", help="DuckDB's memory_limit for the engine, e.g. 1GB (default: DuckDB's)")
     parser.add_argument("--child", choices=["files", "engine"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.engine_memory:
+        os.environ["BENCH_ENGINE_MEMORY"] = args.engine_memory  # read by the engine's child
     if args.child:
         print(json.dumps(_child(args.child, args.data, args.period, args.aggregations)))
         return
