@@ -94,8 +94,8 @@ def scan(source: EngineTable, start: datetime, end: datetime) -> tuple[ir.Boolea
     """(the window, the rows before it): plain predicates on the raw column, which an index serves.
 
     Text: ISO 8601 sorts like the local date it starts with, within a day of the UTC date, so
-    comparing with dates a day around the period keeps every event of it; text not even shaped
-    like ``YYYY-`` is always in the window (to be reported), as is NULL.
+    comparing with dates a day around the period keeps every event of it; text not starting
+    like ``YYYY-MM-DD`` is always in the window (to be reported), as is NULL.
     """
     moment = source.table.timestamp
     lower, upper = start - WINDOW_MARGIN, end + WINDOW_MARGIN
@@ -104,7 +104,16 @@ def scan(source: EngineTable, start: datetime, end: datetime) -> tuple[ir.Boolea
         return ((moment >= low) & (moment < high)) | moment.isnull(), moment < low
     low_day = lower.astimezone(UTC).date().isoformat()
     high_day = (end.astimezone(UTC) + 2 * WINDOW_MARGIN).date().isoformat()
-    shaped = (substr(moment, 5, 1) == "-") & substr(moment, 1, 4).between("0000", "9999")
+    # Only text starting with an exact date shape YYYY-MM-DD is trusted to the range: it compares
+    # like its date under every collation (a linguistic one, en_US or ICU, weighs punctuation
+    # after letters and digits), and a malformed text such as "2026-1102T…" — past "2026-11-02"
+    # to a byte comparison — is in the window, to be reported rather than skipped as another month.
+    digit = [str(value) for value in range(10)]
+    shaped = ibis.and_(
+        *(substr(moment, at, 1).isin(digit) for at in (1, 2, 3, 4, 6, 7, 9, 10)),
+        substr(moment, 5, 1) == "-",
+        substr(moment, 8, 1) == "-",
+    )
     window = ((moment >= low_day) & (moment < high_day)) | moment.isnull() | ~shaped.fill_null(False)
     return window, shaped.fill_null(False) & (moment < low_day)
 

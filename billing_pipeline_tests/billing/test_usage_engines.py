@@ -217,6 +217,7 @@ EDGE_INSTANTS = [
     "2026-10-31T23:30:00-01:00",  # November in Paris
     "2026-10-15T12:00:00",  # no offset
     "2026-10-1xT12:00:00Z",
+    "2026-1102T12:00:00Z",  # past "2026-11-02" byte by byte, yet unreadable: reported, not skipped
     "",
 ]
 EDGE_QUANTITIES = ["1.5", "0.000001", "1.0000000", "001", "1.", ".5", "+1", "1e3", "999999999999", "1000000000000",

@@ -319,3 +319,4 @@ def test_the_password_stays_out_of_problems_and_logs(
     shown = "\n".join([problem.model_dump_json(), repr(good), repr(bad), caplog.text])
     assert good.label in caplog.text
     assert postgres_server.password not in shown and wrong_password not in shown
+
