@@ -259,7 +259,9 @@ def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
 
 def _measure(kind: str, data: Path, period: str) -> dict[str, float | int]:
     command = [sys.executable, __file__, "--child", kind, "--data", str(data), "--period", period]
-    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"{kind} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from billing_pipeline.billing.engine_aggregates import summary
 from billing_pipeline.billing.engine_plan import Frame, classified, fetched, repeated_keys
+from billing_pipeline.billing.engine_repeats import repeated_keys_by_bucket
 from billing_pipeline.billing.engine_text import substr
 from billing_pipeline.billing.problems import ProblemLog
 from billing_pipeline.billing.usage_columns import QUANTITY_SCALE
@@ -132,9 +133,12 @@ def frame_of(reader: UsageReader, aggregations: dict[str, str]) -> Frame:
     )
 
 
-def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fetch_rows: int) -> None:
+def read_through_engine(
+    source: EngineTable, reader: UsageReader, label: str, fetch_rows: int, id_buckets: int = 1
+) -> None:
     """Aggregate in the engine, check and add up the doubtful groups in ``reader``; exceptions of
-    the engine propagate (the caller reports them)."""
+    the engine propagate (the caller reports them). ``id_buckets`` > 1 (DuckDB): repeated ids
+    found bucket by bucket (``engine_repeats``), for months larger than its memory."""
     aggregations = {metric: _KINDS[kind] for metric, kind in reader.classifier.aggregations.items()}
     frame = frame_of(reader, aggregations)
     window, early = scan(source, reader.start, reader.end)
@@ -142,7 +146,12 @@ def read_through_engine(source: EngineTable, reader: UsageReader, label: str, fe
     if source.backend == "duckdb" and INLINE_CTES:
         # the GROUP BY of every id of the month, once, apart: inlined into each reader it would run
         # again in each (see ``to_arrow``); what it gives is small (the repeated ids' keys)
-        keys = to_arrow(repeated_keys(classified(source.table, frame, **planned).rows))
+        rows = classified(source.table, frame, **planned).rows
+        if id_buckets > 1:
+            compile_sql = lambda expression: inline_ctes(expression._find_backend().compile(expression))  # noqa: E731
+            keys = repeated_keys_by_bucket(rows.filter(rows._cand), id_buckets, compile_sql)
+        else:
+            keys = to_arrow(repeated_keys(rows))
         planned["repeated_ids"] = ibis.memtable(keys)
     found = to_arrow(summary(classified(source.table, frame, **planned), frame)).to_pylist()
     (totals,) = [row for row in found if row["part"] == "c"]

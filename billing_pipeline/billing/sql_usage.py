@@ -90,6 +90,8 @@ class SqlUsageSource:
     # Parquet files read in place by the engine (DuckDB, Spark) instead of ``table``, which then
     # only names them in problems: how files too many for the file reader's memory are read
     parquet_files: tuple[str, ...] = ()
+    # DuckDB: find repeated ids in this many buckets (``engine_repeats``; 1 = one GROUP BY)
+    id_buckets: int = 1
 
     def __post_init__(self) -> None:
         try:
@@ -189,7 +191,7 @@ class SqlUsageSource:
                 for name, reason in found:
                     reader.log.add(self.label, reason, field=name)
                 return
-            read_through_engine(found, reader, self.label, self.fetch_rows)
+            read_through_engine(found, reader, self.label, self.fetch_rows, self.id_buckets)
         except Exception as error:  # permissions, a table changing under us, overflow…
             reader.log.add(self.label, f"cannot read the table: {self._message(error)}")
         finally:

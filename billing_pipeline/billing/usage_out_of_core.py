@@ -66,6 +66,7 @@ def read_out_of_core(
     label: str,
 ) -> UsageTotals:
     """The files' usage through the engine on an embedded DuckDB spilling to a temporary folder."""
+    from billing_pipeline.billing.engine_repeats import buckets_for
     from billing_pipeline.billing.sql_usage import SqlUsageSource
 
     with tempfile.TemporaryDirectory(prefix="billing-usage-spill-") as spill:
@@ -83,6 +84,7 @@ def read_out_of_core(
             f"duckdb://?memory_limit={ENGINE_MEMORY}&temp_directory={quote(spill, safe='/')}",
             table=label,
             parquet_files=tuple(str(path) for path in paths),
+            id_buckets=buckets_for(rows),
         )
         usage = source.read(period, zone, customers=customers, metrics=metrics, aggregations=aggregations, spans=spans)
     return dataclasses.replace(usage, files=len(paths))

@@ -169,6 +169,38 @@ def test_duckdb_holds_no_step_of_the_month(tmp_path: Path, monkeypatch: pytest.M
     assert [at for at, sql in enumerate(sent) if 'COUNT(*) AS "_n"' in sql] == [0]
 
 
+def test_repeated_ids_found_bucket_by_bucket_like_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A month beyond DuckDB's memory finds its repeated ids bucket by bucket (``engine_repeats``):
+    the same repeats, problems and totals as one GROUP BY, and no hashes left on disk."""
+    import tempfile
+
+    from billing_pipeline.billing import engine_usage
+
+    found: list[int] = []
+    original_by_bucket = engine_usage.repeated_keys_by_bucket
+
+    def spy(candidates: Any, buckets: int, compile_sql: Any) -> pa.Table:
+        found.append(original_by_bucket(candidates, buckets, compile_sql).num_rows)
+        return original_by_bucket(candidates, buckets, compile_sql)
+
+    monkeypatch.setattr(engine_usage, "repeated_keys_by_bucket", spy)
+
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    pq.write_table(arrow_events(typed=True), folder / "part0.parquet")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    original = tempfile.tempdir
+    tempfile.tempdir = str(scratch)
+    try:
+        source = SqlUsageSource("duckdb://", table=f"{folder}/*.parquet", id_buckets=3)
+        check_like_the_files(read_source(source), tmp_path, f"duckdb://#{folder}/*.parquet")
+    finally:
+        tempfile.tempdir = original
+    assert list(scratch.iterdir()) == []
+    assert found == [5]  # the five ids used more than once (a1 thrice)
+
+
 def test_sqlite_text_table(tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     url = str(write_usage(tmp_path / "db", "sqlite", [EVENTS]))
@@ -345,6 +377,7 @@ def test_parquet_files_beyond_the_reader_go_through_duckdb_out_of_core(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(usage_out_of_core, "FILE_READER_ROWS", 4_000)
+    monkeypatch.setattr("billing_pipeline.billing.engine_repeats.ROWS_PER_BUCKET", 1_000)  # 5 buckets
     monkeypatch.setattr("billing_pipeline.billing.usage_files.read_out_of_core", spy)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()

@@ -1,0 +1,57 @@
+"""The ids used more than once in a month, found on DuckDB: in one GROUP BY, or bucket by bucket.
+
+Finding repeated ``event_id``s needs every id of the month at once: a GROUP BY of their 64-bit
+hashes (``engine_plan.repeated_keys``). Its hash table is ~60 bytes a row in DuckDB; beyond its
+``memory_limit`` DuckDB spills it, rewriting partitions as they grow: at 10^9 events more than the
+60 GB of disk a 2 GB-capped read had (it stopped with "No space left on device"). With ``buckets``
+> 1 the hashes are instead written once, split by ``hash % buckets`` (DuckDB's partitioned COPY,
+8 bytes a row), then each bucket is grouped on its own — a hash table a ``buckets``-th the size,
+held in memory — and the repeated keys of all buckets are the result. The hashes' folder is
+temporary.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+# rows per bucket: a GROUP BY of this many 64-bit keys stays well within a 2 GB memory_limit
+ROWS_PER_BUCKET = 40_000_000
+
+
+def buckets_for(rows: int) -> int:
+    """How many buckets to find the repeats of ``rows`` rows in (1 = one GROUP BY)."""
+    return max(1, -(-rows // ROWS_PER_BUCKET))
+
+
+def repeated_keys_by_bucket(
+    candidates: ir.Table, buckets: int, compile_sql: Any, spill_root: str | None = None
+) -> pa.Table:
+    """The ``_rid`` keys used more than once among ``candidates`` (a relation with ``_key``),
+    found bucket by bucket (``compile_sql``: the expression's DuckDB SQL, CTEs inlined)."""
+    backend = candidates._find_backend()  # ibis has no public accessor
+    backend._run_pre_execute_hooks(candidates)
+    keys_sql = compile_sql(candidates.select("_key"))
+    con = backend.con
+    with tempfile.TemporaryDirectory(prefix="billing-usage-ids-", dir=spill_root) as folder:
+        target = Path(folder) / "keys"
+        # statements of ibis' compiled SQL and our own temporary folder, nothing from outside
+        # (COPY takes no parameter); relations' to_arrow_table is there in every DuckDB >= 1.1
+        copy = f"COPY (SELECT _key, _key % {int(buckets)} AS _bucket FROM ({keys_sql})) TO '{_quoted(target)}'"  # noqa: S608
+        con.execute(f"{copy} (FORMAT parquet, PARTITION_BY (_bucket))")
+        repeated = "SELECT _key AS _rid FROM read_parquet('{}') GROUP BY _key HAVING count(*) > 1"
+        found = [
+            con.sql(repeated.format(_quoted(bucket / "*.parquet"))).to_arrow_table()
+            for bucket in sorted(target.iterdir())
+        ]
+    if not found:
+        return pa.table({"_rid": pa.array([], pa.uint64())})
+    return pa.concat_tables(found)
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
