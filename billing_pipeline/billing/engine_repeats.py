@@ -4,10 +4,10 @@ Finding repeated ``event_id``s needs every id of the month at once: a GROUP BY o
 hashes (``engine_plan.repeated_keys``). Its hash table is ~60 bytes a row in DuckDB; beyond its
 ``memory_limit`` DuckDB spills it, rewriting partitions as they grow: at 10^9 events more than the
 60 GB of disk a 2 GB-capped read had (it stopped with "No space left on device"). With ``buckets``
-> 1 the hashes are instead written once, split by ``hash % buckets`` (DuckDB's partitioned COPY,
-8 bytes a row), then each bucket is grouped on its own — a hash table a ``buckets``-th the size,
-held in memory — and the repeated keys of all buckets are the result. The hashes' folder is
-temporary.
+> 1 the hashes are instead written once to a Parquet file (8 bytes a row, streamed), then each
+bucket — the hashes of one ``hash % buckets`` — is grouped on its own, reading that file again: a
+hash table a ``buckets``-th the size, held in memory. The repeated keys of all buckets are the
+result; the hashes' folder is temporary.
 """
 
 from __future__ import annotations
@@ -38,15 +38,19 @@ def repeated_keys_by_bucket(
     keys_sql = compile_sql(candidates.select("_key"))
     con = backend.con
     with tempfile.TemporaryDirectory(prefix="billing-usage-ids-", dir=spill_root) as folder:
-        target = Path(folder) / "keys"
+        keys = Path(folder) / "keys.parquet"
         # statements of ibis' compiled SQL and our own temporary folder, nothing from outside
-        # (COPY takes no parameter); relations' to_arrow_table is there in every DuckDB >= 1.1
-        copy = f"COPY (SELECT _key, _key % {int(buckets)} AS _bucket FROM ({keys_sql})) TO '{_quoted(target)}'"  # noqa: S608
-        con.execute(f"{copy} (FORMAT parquet, PARTITION_BY (_bucket))")
-        repeated = "SELECT _key AS _rid FROM read_parquet('{}') GROUP BY _key HAVING count(*) > 1"
+        # (COPY takes no parameter); relations' to_arrow_table is there in every DuckDB >= 1.1.
+        # One file written as the rows stream by: a partitioned COPY buffers every partition and
+        # spilled 40+ GB at 10^9 rows; each bucket then reads the file again (8 bytes a row).
+        con.execute(f"COPY (SELECT _key FROM ({keys_sql})) TO '{_quoted(keys)}' (FORMAT parquet)")  # noqa: S608
+        repeated = (
+            "SELECT _key AS _rid FROM read_parquet('{file}') WHERE _key % {buckets} = {bucket} "
+            "GROUP BY _key HAVING count(*) > 1"
+        )
         found = [
-            con.sql(repeated.format(_quoted(bucket / "*.parquet"))).to_arrow_table()
-            for bucket in sorted(target.iterdir())
+            con.sql(repeated.format(file=_quoted(keys), buckets=int(buckets), bucket=bucket)).to_arrow_table()
+            for bucket in range(buckets)
         ]
     if not found:
         return pa.table({"_rid": pa.array([], pa.uint64())})
