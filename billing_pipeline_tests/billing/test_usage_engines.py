@@ -394,3 +394,21 @@ def test_parquet_files_beyond_the_reader_go_through_duckdb_out_of_core(
     engines.clear()
     source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=AGGREGATIONS, spans=SPANS)
     assert engines == []  # a CSV among them: the file reader
+
+
+def test_a_month_larger_than_duckdbs_memory_is_read_without_holding_it(tmp_path: Path) -> None:
+    """DuckDB given far less memory than the month's rows and (almost) no disk to spill to: every
+    step streams (no sub-plan of the month held whole, repeated ids found bucket by bucket), so the
+    read succeeds and equals the file reader's."""
+    from billing_pipeline.billing.demo import write_demo_data
+    from billing_pipeline.billing.usage import read_usage
+
+    data = tmp_path / "data"
+    write_demo_data(data, customers=50, events=600_000, period="2026-10", seed=9)
+    expected = read_usage(data / "usage", OCTOBER, PARIS)
+    spill = tmp_path / "spill"
+    url = f"duckdb://?memory_limit=48MB&threads=1&max_temp_directory_size=1MB&temp_directory={spill}"
+    source = SqlUsageSource(url, table=f"{data / 'usage'}/*.parquet", id_buckets=16)
+    usage = source.read(OCTOBER, PARIS, customers=None, metrics=None)
+    assert usage.problems == []
+    assert (usage.quantities, usage.duplicate_events) == (expected.quantities, expected.duplicate_events)
