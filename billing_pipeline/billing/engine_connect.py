@@ -81,8 +81,9 @@ def _duckdb(url: sa.URL) -> Any:
     # DuckDB >= 1.4 finds sub-plans read twice and materializes them: here the month's classified
     # rows, held whole (8.5 GB spilled for 10^8 events, more than the disk at 10^9). Each reader
     # scanning the files again costs less than holding the month (see engine_usage.to_arrow).
-    if "common_subplan" in {name for (name,) in con.raw_sql("SELECT name FROM duckdb_optimizers()").fetchall()}:
-        con.raw_sql("SET disabled_optimizers = 'common_subplan,materialized_cte'")
+    present = {name for (name,) in con.raw_sql("SELECT name FROM duckdb_optimizers()").fetchall()}
+    if disabled := sorted(present & {"common_subplan", "materialized_cte"}):
+        con.raw_sql(f"SET disabled_optimizers = '{','.join(disabled)}'")
     return con
 
 

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import ibis.expr.types as ir
 import pyarrow as pa
 
 # rows per bucket: a GROUP BY of this many 64-bit keys stays well within a 2 GB memory_limit
@@ -28,16 +27,10 @@ def buckets_for(rows: int) -> int:
     return max(1, -(-rows // ROWS_PER_BUCKET))
 
 
-def repeated_keys_by_bucket(
-    candidates: ir.Table, buckets: int, compile_sql: Any, spill_root: str | None = None
-) -> pa.Table:
-    """The ``_rid`` keys used more than once among ``candidates`` (a relation with ``_key``),
-    found bucket by bucket (``compile_sql``: the expression's DuckDB SQL, CTEs inlined)."""
-    backend = candidates._find_backend()  # ibis has no public accessor
-    backend._run_pre_execute_hooks(candidates)
-    keys_sql = compile_sql(candidates.select("_key"))
-    con = backend.con
-    with tempfile.TemporaryDirectory(prefix="billing-usage-ids-", dir=spill_root) as folder:
+def repeated_keys_by_bucket(con: Any, keys_sql: str, buckets: int) -> pa.Table:
+    """The ``_rid`` keys used more than once among the ``_key`` rows of ``keys_sql`` (DuckDB SQL),
+    found bucket by bucket on the DuckDB connection ``con``."""
+    with tempfile.TemporaryDirectory(prefix="billing-usage-ids-") as folder:
         keys = Path(folder) / "keys.parquet"
         # statements of ibis' compiled SQL and our own temporary folder, nothing from outside
         # (COPY takes no parameter); relations' to_arrow_table is there in every DuckDB >= 1.1.
@@ -48,13 +41,10 @@ def repeated_keys_by_bucket(
             "SELECT _key AS _rid FROM read_parquet('{file}') WHERE _key % {buckets} = {bucket} "
             "GROUP BY _key HAVING count(*) > 1"
         )
-        found = [
+        return pa.concat_tables(
             con.sql(repeated.format(file=_quoted(keys), buckets=int(buckets), bucket=bucket)).to_arrow_table()
             for bucket in range(buckets)
-        ]
-    if not found:
-        return pa.table({"_rid": pa.array([], pa.uint64())})
-    return pa.concat_tables(found)
+        )
 
 
 def _quoted(path: Path) -> str:

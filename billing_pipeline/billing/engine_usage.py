@@ -143,13 +143,13 @@ def read_through_engine(
     frame = frame_of(reader, aggregations)
     window, early = scan(source, reader.start, reader.end)
     planned: dict = {"backend": source.backend, "window": window, "early": early}
-    if source.backend == "duckdb" and INLINE_CTES:
+    if source.backend == "duckdb":
         # the GROUP BY of every id of the month, once, apart: inlined into each reader it would run
         # again in each (see ``to_arrow``); what it gives is small (the repeated ids' keys)
         rows = classified(source.table, frame, **planned).rows
         if id_buckets > 1:
-            compile_sql = lambda expression: inline_ctes(expression._find_backend().compile(expression))  # noqa: E731
-            keys = repeated_keys_by_bucket(rows.filter(rows._cand), id_buckets, compile_sql)
+            candidates = rows.filter(rows._cand).select("_key")
+            keys = repeated_keys_by_bucket(candidates._find_backend().con, _duckdb_sql(candidates), id_buckets)
         else:
             keys = to_arrow(repeated_keys(rows))
         planned["repeated_ids"] = ibis.memtable(keys)
@@ -193,23 +193,29 @@ def read_through_engine(
 # row of the month held, and beyond memory_limit written to disk (21 GB for 10^8 events, and still
 # counting). Inlined, each reader scans the files again instead — cheaper than holding the month.
 _CTE = re.compile(r'(?:(?<=WITH )|(?<=\), ))("t\d+") AS \(')
-INLINE_CTES = True
 
 
 def inline_ctes(sql: str) -> str:
     return _CTE.sub(r"\1 AS NOT MATERIALIZED (", sql)
 
 
+def _duckdb_sql(expression: ir.Table) -> str:
+    """The expression's DuckDB SQL, its common sub-selects inlined (above), its in-memory tables
+    (spans, repeated ids) registered on the connection."""
+    backend = expression._find_backend()  # ibis has no public accessor
+    backend._run_pre_execute_hooks(expression)
+    return inline_ctes(backend.compile(expression))
+
+
 def to_arrow(expression: ir.Table) -> pa.Table:
     """The expression's rows; on DuckDB with its common sub-selects inlined (above)."""
-    backend = expression._find_backend()  # ibis has no public accessor
-    if backend.name != "duckdb" or not INLINE_CTES:
+    backend = expression._find_backend()
+    if backend.name != "duckdb":
         return expression.to_pyarrow()
     from ibis.backends.duckdb.converter import DuckDBPyArrowData
 
-    backend._run_pre_execute_hooks(expression)  # registers the in-memory tables (spans)
-    sql = inline_ctes(backend.compile(expression))
-    return expression.__pyarrow_result__(backend.con.sql(sql).to_arrow_table(), data_mapper=DuckDBPyArrowData)
+    table = backend.con.sql(_duckdb_sql(expression)).to_arrow_table()
+    return expression.__pyarrow_result__(table, data_mapper=DuckDBPyArrowData)
 
 
 def _capped(values: set[str | None]) -> list[str]:

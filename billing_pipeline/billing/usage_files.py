@@ -259,12 +259,12 @@ class FileUsageSource:
         aggregations: Mapping[str, Aggregation] | None = None,
         spans: UsageSpans | None = None,
     ) -> UsageTotals:
-        paths = usage_files(Path(self.usage_dir)) if Path(self.usage_dir).is_dir() else []
+        usage_dir = Path(self.usage_dir)
+        paths = usage_files(usage_dir) if usage_dir.is_dir() else []
         rows = rows_beyond_the_reader(paths)
         if rows is not None:
-            root = self.label_root if self.label_root is not None else Path(self.usage_dir).parent
+            root = self.label_root if self.label_root is not None else usage_dir.parent
             return read_out_of_core(
-                Path(self.usage_dir),
                 paths,
                 rows,
                 period,
@@ -273,7 +273,7 @@ class FileUsageSource:
                 metrics=metrics,
                 aggregations=aggregations,
                 spans=spans,
-                label=_label(Path(self.usage_dir), root),
+                label=_label(usage_dir, root),
             )
         return read_usage(
             self.usage_dir,

@@ -53,7 +53,6 @@ def rows_beyond_the_reader(paths: Sequence[Path]) -> int | None:
 
 
 def read_out_of_core(
-    usage_dir: Path,
     paths: Sequence[Path],
     rows: int,
     period: BillingPeriod,

@@ -179,9 +179,10 @@ def test_repeated_ids_found_bucket_by_bucket_like_at_once(tmp_path: Path, monkey
     found: list[int] = []
     original_by_bucket = engine_usage.repeated_keys_by_bucket
 
-    def spy(candidates: Any, buckets: int, compile_sql: Any) -> pa.Table:
-        found.append(original_by_bucket(candidates, buckets, compile_sql).num_rows)
-        return original_by_bucket(candidates, buckets, compile_sql)
+    def spy(con: Any, keys_sql: str, buckets: int) -> pa.Table:
+        keys = original_by_bucket(con, keys_sql, buckets)
+        found.append(keys.num_rows)
+        return keys
 
     monkeypatch.setattr(engine_usage, "repeated_keys_by_bucket", spy)
 
