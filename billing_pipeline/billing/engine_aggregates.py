@@ -39,26 +39,36 @@ def summary(plan: Classified, frame: Frame) -> ir.Table:
     """The rows read, the tainted groups, ``aggregates`` and ``weighted`` as one result (``part`` =
     c, t, a, w): one query to compile and run. ``c``: events = the window's rows; ``t``: customer
     and metric of a tainted group ("" for NULL); ``w``: whole and millionths = the two integrals."""
+    return ibis.union(*summary_parts(plan, frame, apart=False))
 
-    def shaped(table: ir.Table, part: str, **renamed: str) -> ir.Table:
-        columns: dict[str, ir.Value] = {}
-        for name, kind in SUMMARY.items():
-            source = renamed.get(name, name)
-            value = table[source] if source in table.columns else ibis.null(kind)
-            columns[name] = value if value.type() == dt.dtype(kind) else value.cast(kind)
-        columns["part"] = ibis.literal(part)
-        return table.select(**columns)
 
+def summary_parts(plan: Classified, frame: Frame, *, apart: bool = True) -> list[ir.Table]:
+    """What ``summary`` unites, as queries of their own where ``apart``: each reads the counted rows
+    (``kept``) at most once. DuckDB (2.0) runs a sub-select read by several parts of one query
+    once, holding its rows for the others even when told ``NOT MATERIALIZED``: the month's counted
+    rows, 20 GB written to disk at 10^8 events. Apart, each query scans the files again instead,
+    and the ``latest`` and ``unique_count`` metrics are aggregated in their own queries."""
     read = plan.rows.aggregate(read=ones(plan.rows._in_window).sum())
-    parts = [
-        shaped(read, "c", events="read"),
-        shaped(plan.tainted, "t", customer="_gc", metric="_gm"),
-        shaped(aggregates(plan.kept, frame), "a"),
-    ]
+    parts = [ibis.union(_shaped(read, "c", events="read"), _shaped(plan.tainted, "t", customer="_gc", metric="_gm"))]
+    if apart:
+        kinds = [kind for kind in ("latest", "unique_count") if frame.metrics(kind)]
+        parts += [_shaped(aggregates(plan.kept, frame, only=kind), "a") for kind in (*kinds, "rest")]
+    else:
+        parts.append(_shaped(aggregates(plan.kept, frame), "a"))
     integrals = weighted(plan, frame)
     if integrals is not None:
-        parts.append(shaped(integrals, "w", whole="whole_time", millionths="millionths_time"))
-    return ibis.union(*parts)
+        parts.append(_shaped(integrals, "w", whole="whole_time", millionths="millionths_time"))
+    return parts
+
+
+def _shaped(table: ir.Table, part: str, **renamed: str) -> ir.Table:
+    columns: dict[str, ir.Value] = {}
+    for name, kind in SUMMARY.items():
+        source = renamed.get(name, name)
+        value = table[source] if source in table.columns else ibis.null(kind)
+        columns[name] = value if value.type() == dt.dtype(kind) else value.cast(kind)
+    columns["part"] = ibis.literal(part)
+    return table.select(**columns)
 
 
 def _spans_table(frame: Frame, prefix: str) -> ir.Table:
@@ -90,24 +100,35 @@ def _with_spans(rows: ir.Table, frame: Frame) -> ir.Table:
     )
 
 
-def aggregates(kept: ir.Table, frame: Frame) -> ir.Table:
+def aggregates(kept: ir.Table, frame: Frame, *, only: str | None = None) -> ir.Table:
     """Per (customer, metric, span) — or (customer, metric, uncovered day) — every aggregation of
     the kept rows, and the repeats dropped. Without spans, grouped by customer and metric only
-    (every key is hashed for every row)."""
+    (every key is hashed for every row). ``only``: the groups of the ``latest`` metrics, of the
+    ``unique_count`` ones, or of the ``rest`` (any other metric, unknown ones included); None:
+    every group, in one expression."""
     settled = _with_spans(kept, frame) if frame.spanned else kept
     by_span = ["_cust", "_met", "_span"] if frame.spanned else ["_cust", "_met"]
-    latest = frame.metrics("latest")
+    latest, unique = frame.metrics("latest"), frame.metrics("unique_count")
+    if only == "rest":
+        settled = settled.filter(~isin(settled._met, latest) & ~isin(settled._met, unique))
+        latest, unique = [], []
+    elif only is not None:
+        chosen = {"latest": latest, "unique_count": unique}[only]
+        settled = settled.filter(isin(settled._met, chosen))
+        latest, unique = (chosen, []) if only == "latest" else ([], chosen)
     if latest:
         # the latest event, ties broken by the greatest event_id: a window per (customer, metric,
         # span) over the rows of ``latest`` metrics only (the others need no order at all)
-        of_latest = settled.filter(isin(settled._met, latest))
+        of_latest = settled if only == "latest" else settled.filter(isin(settled._met, latest))
         order = [of_latest._us.desc(), of_latest._eid.desc()]
         ranked = of_latest.mutate(_rank=ibis.row_number().over(group_by=by_span, order_by=order))
-        others = settled.filter(~isin(settled._met, latest)).mutate(_rank=NO_INT)
-        settled = others.union(ranked.select(*others.columns))
+        if only == "latest":
+            settled = ranked
+        else:
+            others = settled.filter(~isin(settled._met, latest)).mutate(_rank=NO_INT)
+            settled = others.union(ranked.select(*others.columns))
     s = settled
     micro_units = s._whole * MICRO + s._frac
-    unique = frame.metrics("unique_count")
     keys = {"customer": "_cust", "metric": "_met", **({"span": "_span", "day": "_day"} if frame.spanned else {})}
     found = s.group_by(**keys).aggregate(
         events=s.count(),

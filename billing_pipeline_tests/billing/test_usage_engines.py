@@ -402,14 +402,21 @@ def test_a_month_larger_than_duckdbs_memory_is_read_without_holding_it(tmp_path:
     step streams (no sub-plan of the month held whole, repeated ids found bucket by bucket), so the
     read succeeds and equals the file reader's."""
     from billing_pipeline.billing.demo import write_demo_data
+    from billing_pipeline.billing.price_list import parse_price_list
     from billing_pipeline.billing.usage import read_usage
 
     data = tmp_path / "data"
     write_demo_data(data, customers=50, events=600_000, period="2026-10", seed=9)
-    expected = read_usage(data / "usage", OCTOBER, PARIS)
+    # as ``plan_period`` reads it: the sample price list declares every aggregation (a query
+    # reading the counted rows once per kind made DuckDB 2 hold them whole: 20 GB at 10^8 events)
+    prices = parse_price_list(data / "price_list.yaml").price_list
+    assert prices is not None
+    aggregations = {name: metric.aggregation for name, metric in prices.metrics.items()}
+    assert {"latest", "weighted_sum", "unique_count"} <= set(aggregations.values())
+    expected = read_usage(data / "usage", OCTOBER, PARIS, aggregations=aggregations)
     spill = tmp_path / "spill"
     url = f"duckdb://?memory_limit=48MB&threads=1&max_temp_directory_size=1MB&temp_directory={spill}"
     source = SqlUsageSource(url, table=f"{data / 'usage'}/*.parquet", id_buckets=16)
-    usage = source.read(OCTOBER, PARIS, customers=None, metrics=None)
+    usage = source.read(OCTOBER, PARIS, customers=None, metrics=None, aggregations=aggregations)
     assert usage.problems == []
     assert (usage.quantities, usage.duplicate_events) == (expected.quantities, expected.duplicate_events)
