@@ -35,30 +35,27 @@ SUMMARY = {
 }
 
 
-def summary(plan: Classified, frame: Frame) -> ir.Table:
-    """The rows read, the tainted groups, ``aggregates`` and ``weighted`` as one result (``part`` =
-    c, t, a, w): one query to compile and run. ``c``: events = the window's rows; ``t``: customer
-    and metric of a tainted group ("" for NULL); ``w``: whole and millionths = the two integrals."""
-    return ibis.union(*summary_parts(plan, frame, apart=False))
+def summary(plan: Classified, frame: Frame, *, apart: bool = False) -> list[ir.Table]:
+    """The rows read, the tainted groups, ``aggregates`` and ``weighted``, rows told apart by
+    ``part`` (c, t, a, w): ``c``: events = the window's rows; ``t``: customer and metric of a
+    tainted group ("" for NULL); ``w``: whole and millionths = the two integrals.
 
-
-def summary_parts(plan: Classified, frame: Frame, *, apart: bool = True) -> list[ir.Table]:
-    """What ``summary`` unites, as queries of their own where ``apart``: each reads the counted rows
-    (``kept``) at most once. DuckDB (2.0) runs a sub-select read by several parts of one query
-    once, holding its rows for the others even when told ``NOT MATERIALIZED``: the month's counted
-    rows, 20 GB written to disk at 10^8 events. Apart, each query scans the files again instead,
-    and the ``latest`` and ``unique_count`` metrics are aggregated in their own queries."""
+    One query to compile and run, unless ``apart``: then several, each reading the counted rows
+    (``kept``) at most once, the ``latest`` and ``unique_count`` metrics aggregated in their own.
+    DuckDB (2.0) runs a sub-select read by several parts of one query once, holding its rows for
+    the others even when told ``NOT MATERIALIZED``: the month's counted rows, 20 GB written to disk
+    at 10^8 events. Apart, each query scans the files again instead."""
     read = plan.rows.aggregate(read=ones(plan.rows._in_window).sum())
-    parts = [ibis.union(_shaped(read, "c", events="read"), _shaped(plan.tainted, "t", customer="_gc", metric="_gm"))]
-    if apart:
-        kinds = [kind for kind in ("latest", "unique_count") if frame.metrics(kind)]
-        parts += [_shaped(aggregates(plan.kept, frame, only=kind), "a") for kind in (*kinds, "rest")]
-    else:
-        parts.append(_shaped(aggregates(plan.kept, frame), "a"))
+    parts = [_shaped(read, "c", events="read"), _shaped(plan.tainted, "t", customer="_gc", metric="_gm")]
+    kinds = [kind for kind in ("latest", "unique_count") if frame.metrics(kind)] if apart else []
+    only: list[str | None] = [*kinds, "rest"] if apart else [None]
+    parts += [_shaped(aggregates(plan.kept, frame, only=kind), "a") for kind in only]
     integrals = weighted(plan, frame)
     if integrals is not None:
         parts.append(_shaped(integrals, "w", whole="whole_time", millionths="millionths_time"))
-    return parts
+    if not apart:
+        return [ibis.union(*parts)]
+    return [ibis.union(*parts[:2]), *parts[2:]]  # the rows read and the tainted groups read no kept row
 
 
 def _shaped(table: ir.Table, part: str, **renamed: str) -> ir.Table:

@@ -20,7 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from billing_pipeline.billing.engine_aggregates import summary, summary_parts
+from billing_pipeline.billing.engine_aggregates import summary
 from billing_pipeline.billing.engine_plan import Frame, classified, fetched, repeated_keys
 from billing_pipeline.billing.engine_repeats import repeated_keys_by_bucket
 from billing_pipeline.billing.engine_text import substr
@@ -153,11 +153,9 @@ def read_through_engine(
         else:
             keys = to_arrow(repeated_keys(rows))
         planned["repeated_ids"] = ibis.memtable(keys)
-    aggregation = classified(source.table, frame, **planned)
-    if source.backend == "duckdb":  # a query per reader of the counted rows (``summary_parts``)
-        found = [row for part in summary_parts(aggregation, frame) for row in to_arrow(part).to_pylist()]
-    else:
-        found = to_arrow(summary(aggregation, frame)).to_pylist()
+    # on DuckDB, a query per reader of the counted rows (``summary``)
+    queries = summary(classified(source.table, frame, **planned), frame, apart=source.backend == "duckdb")
+    found = [row for query in queries for row in to_arrow(query).to_pylist()]
     (totals,) = [row for row in found if row["part"] == "c"]
     tainted = {(row["customer"], row["metric"]) for row in found if row["part"] == "t"}
     results = _results(found, frame, reader, tainted)
