@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from billing_pipeline.billing.arrow_memory import use_steady_memory_pool
 from billing_pipeline.billing.coverage import UncoveredUsage, UsageSpans
 from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
@@ -36,6 +37,8 @@ from billing_pipeline.billing.usage_totals import RunningSums, Settled, add_up
 
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
 UNIQUE_KEY = "unique_key"  # optional: what ``unique_count`` metrics count
+
+use_steady_memory_pool()  # every reading allocates through the reader's module: see arrow_memory
 
 
 @dataclass(frozen=True)
