@@ -2,7 +2,7 @@
 
 The file reader (``usage_reader``) keeps a 64-bit hash of every row's ``event_id`` to find repeats:
 about 0.8 GB per 10^8 rows, plus 0.3 GB. Up to ``FILE_READER_ROWS`` rows it is the faster path
-(measured in ``benchmarks/engine.py``: 2.3x DuckDB's time at a third of its memory on 10^7 events),
+(measured in ``benchmarks/engine.py`` on 10^7 events: 2.0x faster than DuckDB at equal memory),
 so it stays the default. Beyond, a month of Parquet files is handed to the one engine aggregation
 (``engine_plan``) on an embedded DuckDB capped at ``ENGINE_MEMORY``, which spills what does not fit
 to a temporary folder (``TMPDIR``) instead of needing the RAM: 10^9 events in under 4 GB.

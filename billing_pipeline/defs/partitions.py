@@ -24,4 +24,3 @@ def billing_period_partitions(settings: BillingSettings) -> dg.MonthlyPartitions
 def partition_period(context: dg.AssetExecutionContext) -> BillingPeriod:
     """The run's billing period, built once from its partition key and carried typed from here on."""
     return BillingPeriod.parse(context.partition_key)
-

@@ -46,8 +46,11 @@ def current_plan(billing: BillingResource, period: BillingPeriod) -> PeriodPlan:
 
 
 @asynccontextmanager
-async def draft_synchronizer(qonto: QontoResource, billing: BillingResource) -> AsyncIterator[DraftSynchronizer]:
-    """The synchronizer of drafts, on an open Qonto client."""
+async def draft_synchronizer(
+    qonto: QontoResource, billing: BillingResource, *, run_key: str
+) -> AsyncIterator[DraftSynchronizer]:
+    """The synchronizer of drafts, on an open Qonto client; the steps of run ``run_key`` share the
+    period's Qonto listing (``invoicing/invoices/shared_listing.py``)."""
     async with qonto.connection().open() as client:
         organization = await client.get_organization()
         try:
@@ -63,4 +66,5 @@ async def draft_synchronizer(qonto: QontoResource, billing: BillingResource) -> 
             in_flight_grace_s=billing.in_flight_grace_s,
             reissue_canceled=billing.reissue_canceled,
             mentions=billing.legal_mentions(),
+            run_key=run_key,
         )

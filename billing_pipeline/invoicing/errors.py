@@ -34,6 +34,10 @@ class InvoiceMissingInQonto(InvoicingError):
     """The ledger records a numbered invoice that Qonto does not know (404): never re-created blindly."""
 
 
+class DraftDeletedInQonto(InvoicingError):
+    """A draft the pipeline was about to finalize is gone from Qonto (a person deleted it)."""
+
+
 class DraftEditedInQonto(InvoicingError):
     """A person changed a draft in Qonto: it is not finalized at an amount the plan does not have."""
 

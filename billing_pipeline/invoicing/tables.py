@@ -39,9 +39,6 @@ def from_row(model: type[M], row: Any, timestamps: tuple[str, ...]) -> M:
     return model.model_validate(data)
 
 
-
-
-
 def period_rows(
     engine: sa.Engine,
     table: sa.Table,

@@ -32,9 +32,9 @@ class CorrectionsReport(BaseModel):
     net: list[NetBilled]
 
 
-async def _correct(qonto: QontoResource, billing: BillingResource, plan: PeriodPlan) -> CorrectionsReport:
+async def _correct(qonto: QontoResource, billing: BillingResource, plan: PeriodPlan, run_key: str) -> CorrectionsReport:
     ledger = billing.ledger()
-    async with draft_synchronizer(qonto, billing) as synchronizer:
+    async with draft_synchronizer(qonto, billing, run_key=run_key) as synchronizer:
         issuer = CorrectionIssuer(
             synchronizer.qonto,
             ledger,
@@ -42,9 +42,12 @@ async def _correct(qonto: QontoResource, billing: BillingResource, plan: PeriodP
             in_flight_grace_s=billing.in_flight_grace_s,
         )
         # credit notes, then the replacements as drafts (under the period lock), then finalized
-        needs, issued = await issue_corrections(issuer, synchronizer, plan)
-        await finalize_period(synchronizer, plan)
-        net = await net_billed(synchronizer.qonto, ledger, plan, billing.timezone)
+        with synchronizer.forgetting_on_failure(plan.period):
+            needs, issued = await issue_corrections(issuer, synchronizer, plan)
+            await finalize_period(synchronizer, plan)
+            net = await net_billed(
+                synchronizer.qonto, ledger, plan, billing.timezone, shared=synchronizer.shared_listing
+            )
     return CorrectionsReport(period=plan.period.key, needs=needs, issued=issued, net=net)
 
 
@@ -53,7 +56,7 @@ def _invoice_corrections(
 ) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
     plan = current_plan(billing, period)
-    report = run_async(_correct(qonto, billing, plan))
+    report = run_async(_correct(qonto, billing, plan, context.run.run_id))
     wrong = [n for n in report.net if not n.matches]
     return dg.MaterializeResult(
         value=report,

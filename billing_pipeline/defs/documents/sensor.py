@@ -24,8 +24,7 @@ async def _probe(
 ) -> list[PeriodReadiness]:
     async with qonto.connection().open() as client:
         return [
-            await probe_period(client, billing.ledger(), period, pending, now)
-            for period, pending in periods.items()
+            await probe_period(client, billing.ledger(), period, pending, now) for period, pending in periods.items()
         ]
 
 

@@ -14,9 +14,9 @@ from billing_pipeline.invoicing.drafts.service import DraftReport
 
 
 async def _sync(
-    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan, client_ids: dict[str, str]
+    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan, client_ids: dict[str, str], run_key: str
 ) -> DraftReport:
-    async with draft_synchronizer(qonto, billing) as synchronizer:
+    async with draft_synchronizer(qonto, billing, run_key=run_key) as synchronizer:
         return await synchronizer.sync(plan, client_ids)
 
 
@@ -28,7 +28,7 @@ def _draft_invoices(
     billing: BillingResource,
 ) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
-    report = run_async(_sync(qonto, billing, billable_usage, qonto_clients))
+    report = run_async(_sync(qonto, billing, billable_usage, qonto_clients, context.run.run_id))
     planned = {i.customer.customer_id for i in billable_usage.invoices}
     not_billed = report.not_billed()
     mismatched = [o for o in report.outcomes if o.customer_id in planned and not o.totals_match]

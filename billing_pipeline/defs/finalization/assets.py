@@ -29,12 +29,12 @@ from billing_pipeline.invoicing.finalization.service import FinalizeReport, fina
 
 
 async def _finalize(
-    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan
+    qonto: QontoResource, billing: BillingResource, plan: PeriodPlan, run_key: str
 ) -> tuple[FinalizeReport, dict[str, FacturxFileOutcome]]:
     """Finalize, collecting each Factur-X file as soon as Qonto renders it (pipelined billing): the
     files of the first invoices are downloaded and verified while the last ones are being finalized.
     What is not rendered when finalization ends is left to facturx_files (and the sensor)."""
-    async with draft_synchronizer(qonto, billing) as synchronizer:
+    async with draft_synchronizer(qonto, billing, run_key=run_key) as synchronizer:
         collector = FacturxCollector(synchronizer.qonto, synchronizer.ledger, Path(billing.invoices_dir))
         follower = RenderFollower(collector, synchronizer.ledger)
         try:
@@ -49,7 +49,7 @@ def _finalized_invoices(
 ) -> dg.MaterializeResult:
     context.log.info(qonto.connection().describe())
     plan = current_plan(billing, period)
-    report, collected = run_async(_finalize(qonto, billing, plan))
+    report, collected = run_async(_finalize(qonto, billing, plan, context.run.run_id))
     if report.synced_first:
         context.log.info("usage changed since drafting: synced %s before finalizing", report.synced_first)
     if report.not_billed:

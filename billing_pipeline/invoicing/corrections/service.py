@@ -31,6 +31,7 @@ from billing_pipeline.invoicing.errors import InvoicingError, UnresolvedCreate, 
 from billing_pipeline.invoicing.fan_out import gather_customers
 from billing_pipeline.invoicing.in_flight import IN_FLIGHT_GRACE_S, wait_out_creates_in_flight
 from billing_pipeline.invoicing.invoices.qonto_index import index_period, period_listing_start
+from billing_pipeline.invoicing.invoices.shared_listing import SharedListing
 from billing_pipeline.invoicing.ledger import FINAL_STATES, CorrectionState, InvoiceRecord, Ledger
 from billing_pipeline.ledger import Money as RecordedAmount  # the ledger's typed amount (Qonto's wire Money below)
 from billing_pipeline.qonto.client import QontoClient
@@ -336,9 +337,12 @@ class NetBilled(BaseModel):
         return self.net == self.planned
 
 
-async def net_billed(qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, timezone: str) -> list[NetBilled]:
-    """Σ finalized invoices − Σ their credit notes, per customer, read from Qonto (VAT included)."""
-    index = await index_period(qonto, plan.period, timezone)
+async def net_billed(
+    qonto: QontoClient, ledger: Ledger, plan: PeriodPlan, timezone: str, *, shared: SharedListing | None = None
+) -> list[NetBilled]:
+    """Σ finalized invoices − Σ their credit notes, per customer, read from Qonto (VAT included);
+    ``shared``: the run's shared listing of the period (``shared_listing``)."""
+    index = await index_period(qonto, plan.period, timezone, shared=shared)
     links = ledger.client_links()
     notes: dict[str, list[CreditNote]] = {}
     async for note in qonto.iter_credit_notes(updated_at_from=period_listing_start(plan.period, timezone)):

@@ -15,7 +15,8 @@ abandoned, so that they never block the period's finalization.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from billing_pipeline.billing.mentions import LegalMentions
@@ -58,6 +59,7 @@ class DraftSynchronizer:
         in_flight_grace_s: float = IN_FLIGHT_GRACE_S,
         reissue_canceled: bool = False,
         mentions: LegalMentions | None = None,
+        run_key: str | None = None,
     ) -> None:
         self.qonto = qonto
         self.ledger = ledger
@@ -67,11 +69,24 @@ class DraftSynchronizer:
         self.in_flight_grace_s = in_flight_grace_s
         self.reissue_canceled = reissue_canceled
         self.mentions = mentions
+        # the period's listing shared by the steps of run ``run_key`` (``shared_listing``)
+        self.shared_listing = ledger.shared_listing(run_key, in_flight_grace_s=in_flight_grace_s)
 
     async def sync(self, plan: PeriodPlan, client_ids: dict[str, str]) -> DraftReport:
         period = plan.period
-        with self.ledger.period_lock(period.key):
+        with self.ledger.period_lock(period.key), self.forgetting_on_failure(period):
             return await self.sync_locked(plan, client_ids)
+
+    @contextmanager
+    def forgetting_on_failure(self, period: BillingPeriod) -> Iterator[None]:
+        """A step that fails drops the run's shared listing: its retry lists the period whole (it may
+        have failed on a draft a person deleted, which a listing of changes does not show)."""
+        try:
+            yield
+        except BaseException:
+            if self.shared_listing is not None:
+                self.shared_listing.forget(period)
+            raise
 
     async def sync_locked(
         self, plan: PeriodPlan, client_ids: dict[str, str], *, leave_alone: Collection[str] = ()
@@ -90,9 +105,9 @@ class DraftSynchronizer:
             )
         # an invoice canceled by our own credit note whose answer was lost is a correction, not a person's act
         await resolve_open_credit_notes(self.qonto, self.ledger, period.key)
-        index = await index_period(self.qonto, period, self.timezone)
+        index = await index_period(self.qonto, period, self.timezone, shared=self.shared_listing)
         if await self._wait_for_creates_in_flight(period, index, client_ids):
-            index = await index_period(self.qonto, period, self.timezone)
+            index = await index_period(self.qonto, period, self.timezone, shared=self.shared_listing)
         results = await gather_customers(
             self.qonto, (self._sync_one(p, client_ids[c], index) for c, p in planned.items())
         )

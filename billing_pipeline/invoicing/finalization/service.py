@@ -21,12 +21,22 @@ from pydantic import BaseModel
 
 from billing_pipeline.billing.models import InvoicePlan, PeriodPlan
 from billing_pipeline.invoicing.drafts.service import DraftSynchronizer
-from billing_pipeline.invoicing.errors import DraftEditedInQonto, InvoicingError, successes_or_raise
+from billing_pipeline.invoicing.errors import (
+    DraftDeletedInQonto,
+    DraftEditedInQonto,
+    InvoicingError,
+    successes_or_raise,
+)
 from billing_pipeline.invoicing.invoices import content
 from billing_pipeline.invoicing.invoices.qonto_index import PeriodIndex, index_period
 from billing_pipeline.invoicing.ledger import FINAL_STATES, InvoiceRecord, InvoiceState, Ledger
 from billing_pipeline.qonto.client import QontoClient
-from billing_pipeline.qonto.errors import QontoAmbiguousWriteError, QontoAuthError, QontoValidationError
+from billing_pipeline.qonto.errors import (
+    QontoAmbiguousWriteError,
+    QontoAuthError,
+    QontoNotFoundError,
+    QontoValidationError,
+)
 from billing_pipeline.qonto.models import ClientInvoice
 
 
@@ -142,6 +152,12 @@ async def _finalize_one(
                 # never took effect (a retry of the step finalizes it)
                 raise
             finalized_now = False
+        except QontoNotFoundError:
+            raise DraftDeletedInQonto(
+                f"draft {record.invoice_id} ({record.invoice_reference}) is no longer in Qonto: deleted by a person?",
+                customer_id=record.customer_id,
+                action="re-materialize draft_invoices: the customer's invoice is drafted again, then finalize",
+            ) from None
         except QontoAuthError as error:
             raise FinalizeRefused(
                 f"Qonto refused to finalize invoice {record.invoice_id} ({error.code or error.status})",
@@ -185,7 +201,7 @@ async def finalize_period(
     qonto, ledger = synchronizer.qonto, synchronizer.ledger
     period = plan.period
     plans = {p.customer.customer_id: p for p in plan.invoices}
-    with ledger.period_lock(period.key):
+    with ledger.period_lock(period.key), synchronizer.forgetting_on_failure(period):
         links = ledger.client_links()
         client_ids = {c: links[c].client_id for c in plans if c in links and links[c].client_id}
         no_client = sorted(plans.keys() - client_ids.keys())
@@ -195,9 +211,11 @@ async def finalize_period(
                 action="materialize qonto_clients and draft_invoices first",
             )
         records = {r.customer_id: r for r in ledger.invoices(period.key)}
-        review = await _review(
-            qonto, await index_period(qonto, period, synchronizer.timezone), records, plans, client_ids
-        )
+
+        async def listing() -> PeriodIndex:
+            return await index_period(qonto, period, synchronizer.timezone, shared=synchronizer.shared_listing)
+
+        review = await _review(qonto, await listing(), records, plans, client_ids)
         never_drafted = [
             c for c in plans if c not in records or records[c].state in (InvoiceState.CREATING, InvoiceState.ABANDONED)
         ]
@@ -206,9 +224,7 @@ async def finalize_period(
             edited = {e.customer_id for e in review.edited if e.customer_id}
             await synchronizer.sync_locked(plan, client_ids, leave_alone=edited)
             records = {r.customer_id: r for r in ledger.invoices(period.key)}
-            review = await _review(
-                qonto, await index_period(qonto, period, synchronizer.timezone), records, plans, client_ids
-            )
+            review = await _review(qonto, await listing(), records, plans, client_ids)
         unresolved = sorted(c for c in plans if records.get(c) is None or records[c].state == InvoiceState.CREATING)
         problems: list[BaseException] = list(review.edited)
         if unresolved:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
+from billing_pipeline.invoicing.invoices.shared_listing import SharedListing, of_period
 from billing_pipeline.qonto.client import QontoClient
 from billing_pipeline.qonto.models import ClientInvoice
 
@@ -61,16 +62,42 @@ def period_listing_start(period: BillingPeriod, timezone: str) -> datetime:
 
 
 async def index_period(
-    qonto: QontoClient, period: BillingPeriod, timezone: str, *, created_since: datetime | None = None
+    qonto: QontoClient,
+    period: BillingPeriod,
+    timezone: str,
+    *,
+    created_since: datetime | None = None,
+    shared: SharedListing | None = None,
 ) -> PeriodIndex:
-    since = created_since or period_listing_start(period, timezone)
-    by_reference: dict[InvoiceReference, list[ClientInvoice]] = defaultdict(list)
+    """What Qonto holds for ``period``. With ``shared``: the run's stored copy plus what changed
+    since it was read, when the run has one; stored for the run's next step (``shared_listing``)."""
+    if created_since is not None:
+        shared = None  # a listing from another start is not the period's
+    started = shared.clock() if shared is not None else None
+    stored = shared.load(period) if shared is not None else None
     listed = 0
-    async for invoice in qonto.iter_client_invoices(created_at_from=since, sort_by="created_at:asc"):
-        listed += 1
+    if stored is None:
+        since = created_since or period_listing_start(period, timezone)
+        invoices: dict[str, ClientInvoice] = {}
+        async for invoice in qonto.iter_client_invoices(created_at_from=since, sort_by="created_at:asc"):
+            listed += 1
+            if of_period(invoice, period):
+                invoices[invoice.id] = invoice
+    else:
+        invoices = dict(stored.invoices)
+        async for invoice in qonto.iter_client_invoices(updated_at_from=stored.changes_from):
+            listed += 1
+            invoices.pop(invoice.id, None)  # a header changed away from the period leaves the index
+            if of_period(invoice, period):
+                invoices[invoice.id] = invoice
+    if shared is not None and started is not None:
+        # from when the *next* step asks for changes: before this listing began, less the margin
+        shared.save(period, invoices.values(), started - shared.margin)
+    by_reference: dict[InvoiceReference, list[ClientInvoice]] = defaultdict(list)
+    for invoice in invoices.values():
         reference = InvoiceReference.from_header(invoice.header)
-        if reference is not None and reference.period == period:
-            by_reference[reference].append(invoice)
-    for invoices in by_reference.values():
-        invoices.sort(key=lambda i: (i.created_at is None, i.created_at, i.id))
+        assert reference is not None  # of_period
+        by_reference[reference].append(invoice)
+    for grouped in by_reference.values():
+        grouped.sort(key=lambda i: (i.created_at is None, i.created_at, i.id))
     return PeriodIndex(period=period, by_reference=dict(by_reference), listed=listed)
