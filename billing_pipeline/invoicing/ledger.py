@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from billing_pipeline.invoicing.invoices.records import (
     invoice_records,
 )
 from billing_pipeline.invoicing.invoices.references import InvoiceReference
-from billing_pipeline.invoicing.invoices.shared_listing import CHANGES_MARGIN, SharedListing
+from billing_pipeline.invoicing.invoices.shared_listing import SharedListing, changes_margin
 from billing_pipeline.invoicing.migrations import LEDGER_MIGRATIONS
 from billing_pipeline.invoicing.payments.records import PaymentLedger
 from billing_pipeline.invoicing.tables import IllegalTransition, LedgerConflict, metadata, period_rows
@@ -85,8 +85,7 @@ class Ledger(ClientLinks, CorrectionLedger, DeliveryLedger, PaymentLedger):
         """The period listings the steps of run ``run_key`` share (None: each step lists for itself)."""
         if not run_key:
             return None
-        margin = max(CHANGES_MARGIN, timedelta(seconds=2 * in_flight_grace_s))
-        return SharedListing(self.engine, run_key, self.now, margin)
+        return SharedListing(self.engine, run_key, self.now, changes_margin(in_flight_grace_s))
 
     @contextmanager
     def period_lock(self, period: str, *, timeout_s: float = 600) -> Iterator[None]:

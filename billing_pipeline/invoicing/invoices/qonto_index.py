@@ -73,7 +73,7 @@ async def index_period(
     since it was read, when the run has one; stored for the run's next step (``shared_listing``)."""
     if created_since is not None:
         shared = None  # a listing from another start is not the period's
-    started = shared.clock() if shared is not None else None
+    started = shared.clock() if shared is not None else None  # before listing: the next step's changes start here
     stored = shared.load(period) if shared is not None else None
     listed = 0
     if stored is None:
@@ -90,8 +90,8 @@ async def index_period(
             invoices.pop(invoice.id, None)  # a header changed away from the period leaves the index
             if of_period(invoice, period):
                 invoices[invoice.id] = invoice
-    if shared is not None and started is not None:
-        # from when the *next* step asks for changes: before this listing began, less the margin
+    if shared is not None:
+        assert started is not None
         shared.save(period, invoices.values(), started - shared.margin)
     by_reference: dict[InvoiceReference, list[ClientInvoice]] = defaultdict(list)
     for invoice in invoices.values():

@@ -59,6 +59,11 @@ class StoredListing:
     changes_from: datetime
 
 
+def changes_margin(in_flight_grace_s: float) -> timedelta:
+    """How far before a stored listing began the next step asks for changes (see the module doc)."""
+    return max(CHANGES_MARGIN, timedelta(seconds=2 * in_flight_grace_s))
+
+
 def of_period(invoice: ClientInvoice, period: BillingPeriod) -> bool:
     reference = InvoiceReference.from_header(invoice.header)
     return reference is not None and reference.period == period
@@ -101,6 +106,7 @@ class SharedListing:
                     pass  # another run stored its copy first: ours is not kept, our next step lists whole
 
     def forget(self, period: BillingPeriod) -> None:
-        """Drop the period's copy (a step failed: its retry lists the period whole)."""
+        """Drop this run's copy of the period (a step failed: its retry lists the period whole)."""
+        table = listing_records
         with self.engine.begin() as connection:
-            connection.execute(sa.delete(listing_records).where(listing_records.c.period == period.key))
+            connection.execute(sa.delete(table).where(table.c.period == period.key, table.c.run_key == self.run_key))
