@@ -61,10 +61,8 @@ def aggregate(
     """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric."""
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
     kinds_of = classifier.kinds()
-    table, quantities, dropped = detail.table, detail.quantities, detail.dropped
-    customers = table.column("customer").to_numpy()
-    metrics = table.column("metric").to_numpy()
-    instants = table.column("instant").to_numpy()
+    quantities, dropped = detail.quantities, detail.dropped
+    customers, metrics, instants = detail.customers, detail.metrics, detail.instants
     kinds = kinds_of[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
     ordered = classifier.ordered()
     ids = Strings(lambda: np.flatnonzero(ordered[metrics]), detail.event_ids)

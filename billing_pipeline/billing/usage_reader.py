@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from billing_pipeline.billing.arrow_memory import use_steady_memory_pool
 from billing_pipeline.billing.coverage import UncoveredUsage, UsageSpans
 from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
+from billing_pipeline.billing.reader_memory import use_steady_memory
 from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
 from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
@@ -38,7 +38,7 @@ from billing_pipeline.billing.usage_totals import RunningSums, Settled, add_up
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
 UNIQUE_KEY = "unique_key"  # optional: what ``unique_count`` metrics count
 
-use_steady_memory_pool()  # every reading allocates through the reader's module: see arrow_memory
+use_steady_memory()  # every reading allocates through the reader's module: see reader_memory
 
 
 @dataclass(frozen=True)
