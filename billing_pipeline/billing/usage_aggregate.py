@@ -15,6 +15,7 @@ integrates it over its own days.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -59,6 +60,13 @@ def aggregate(
     days: PeriodDays,
 ) -> Aggregated:
     """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weighted-sum") as beside:  # per call: fork-safe
+        return _aggregate(detail, classifier, carry, days, beside)
+
+
+def _aggregate(
+    detail: Detail, classifier: Classifier, carry: CarryIn, days: PeriodDays, beside: ThreadPoolExecutor
+) -> Aggregated:
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
     kinds_of = classifier.kinds()
     quantities, dropped = detail.quantities, detail.dropped
@@ -69,11 +77,19 @@ def aggregate(
     unique_rows = np.flatnonzero(kinds == UNIQUE)
     unique = Strings(lambda: unique_rows, detail.unique_keys)
     spanned = {code: classifier.spans[value] for code, value in enumerate(customer_values) if value in classifier.spans}
-    spans_at, day = _span_of_rows(customers, instants, spanned, days)
     kinds[dropped] = -1  # a later copy of an event belongs to no aggregation (a fresh array: safe)
-    spans_at[dropped] = -2  # nor to the uncovered events
-
+    weighted = np.flatnonzero(kinds == WEIGHTED)
     width, height = max(1, len(metric_values)), max([1, *(len(spans) for spans in spanned.values())])
+    timelines = None
+    if len(weighted) or carry.levels:
+        # the level timelines need neither spans of rows nor group keys: integrated on the other core
+        # meanwhile (NumPy's sorts, gathers and sums let go of the GIL)
+        ids.rows  # noqa: B018 -- computed here, not raced for by two threads
+        arguments = (weighted, (customers, metrics, instants), ids, quantities, carry, spanned, days, (width, height))
+        timelines = beside.submit(weighted_sums, *arguments)
+    spans_at, day = _span_of_rows(customers, instants, spanned, days)
+    spans_at[dropped] = -2  # a later copy of an event is not among the uncovered events either
+
     every_key = customers.astype(np.int64)  # (customer × height + span) × width + metric, in place:
     every_key *= height  # one array of every row rather than four
     every_key += spans_at
@@ -99,13 +115,10 @@ def aggregate(
             keys_found, kind_values = _by_kind(kind, keys(rows), rows, instants, quantities, ids)
             found.append(keys_found)
             values.extend(kind_values)
-    weighted = np.flatnonzero(kinds == WEIGHTED)
-    if len(weighted) or carry.levels:
+    if timelines is not None:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
         present = distinct(keys(weighted[covered[weighted]]))
-        lines, sums = weighted_sums(
-            weighted, (customers, metrics, instants), ids, quantities, carry, spanned, days, (width, height)
-        )
+        lines, sums = timelines.result()
         billed = np.isin(lines, present) | np.array([bool(value) for value in sums], dtype=bool)
         picked = np.flatnonzero(billed)
         found.append(lines[picked])
