@@ -26,7 +26,9 @@ with a ``unique_key`` column and the seat levels of the month before for the car
 fifth of the customers two rows (a plan change mid-month, half of them with a day no row covers, a
 coupon on every other one) — against the same events priced by ``plan_period`` as the sum-only run
 (the same price list with every metric summed, no subscriptions.csv). For reference it also times
-``read_usage`` alone both ways. Its last line is ``pricing: <N> events, <T> s, <M> MB peak, <R>x sum-only``.
+``read_usage`` alone both ways, and ``plan_period`` on the same subscriptions.csv with every metric
+summed (what the subscriptions cost, their segments' extra lines included, and what the aggregations
+add to them). Its last line is ``pricing: <N> events, <T> s, <M> MB peak, <R>x sum-only``.
 
 Runs are interleaved for ``--rounds`` rounds and the best time of each is kept. The last line
 is ``pricing: <N> events, <T> s, <M> MB peak, <R>x duckdb`` where T is ``plan_period``'s best
@@ -135,17 +137,22 @@ def _subscriptions(data: Path, period: str) -> str:
 
 
 def _pricing_folders(data: Path, period: str) -> dict[str, Path]:
-    """Two folders sharing ``data``'s customers and usage: ``sums`` (every metric summed, no
-    subscriptions.csv) and ``aggregations`` (aggregations declared, subscriptions.csv)."""
+    """Three folders sharing ``data``'s customers and usage: ``sums`` (every metric summed, no
+    subscriptions.csv), ``aggregations`` (aggregations declared, subscriptions.csv) and, for
+    reference, ``subscriptions`` (every metric summed, the same subscriptions.csv)."""
     folders = {}
-    for name, aggregated in (("sums", False), ("aggregations", True)):
+    for name, aggregated, subscribed in (
+        ("sums", False, False),
+        ("aggregations", True, True),
+        ("subscriptions", False, True),
+    ):
         folder = data / "runs" / name
         folder.mkdir(parents=True, exist_ok=True)
         for shared in ("customers.csv", "usage"):
             if not (folder / shared).exists():
                 (folder / shared).symlink_to(data / shared)
         (folder / "price_list.yaml").write_text(_price_list(aggregated), encoding="utf-8")
-        if aggregated:
+        if subscribed:
             (folder / "subscriptions.csv").write_text(_subscriptions(data, period), encoding="utf-8")
         folders[name] = folder
     return folders
@@ -191,7 +198,7 @@ def _peak_mb() -> float:
 
 
 def _child(kind: str, data: Path, period: str) -> dict[str, float | int]:
-    if kind in ("plan_period", "plan_sums", "plan_aggregations"):
+    if kind in ("plan_period", "plan_sums", "plan_aggregations", "plan_subscriptions"):
         from billing_pipeline.billing.planning import plan_period
 
         # the --aggregations runs price folders sharing the data set's events (``_pricing_folders``)
@@ -327,7 +334,7 @@ def _aggregation_data_set(events: int, customers: int, seed: int, period: str, o
 def _bench_aggregations(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
     data = _aggregation_data_set(events, args.customers, args.seed, args.period, args.out)
     _pricing_folders(data, args.period)
-    kinds = ("plan_sums", "plan_aggregations", "read_sum", "read_aggregations")
+    kinds = ("plan_sums", "plan_aggregations", "plan_subscriptions", "read_sum", "read_aggregations")
     runs: dict[str, list[dict[str, float | int]]] = {kind: [] for kind in kinds}
     for _ in range(args.rounds):
         for kind, results in runs.items():
@@ -351,6 +358,13 @@ def _bench_aggregations(args: argparse.Namespace, events: int) -> tuple[float, f
         f"plan_period, subscriptions and every aggregation ({ours['invoices']:,} invoices, {ours['segments']:,} "
         f"segments, {ours['discounted']:,} discounted lines, {ours['warnings']:,} warnings): {ours['seconds']:.2f} s, "
         f"{peak['plan_aggregations']:.0f} MB peak"
+    )
+    same = best["plan_subscriptions"]
+    print(
+        f"plan_period, the same subscriptions with every metric summed ({same['invoices']:,} invoices, "
+        f"{same['segments']:,} segments): {same['seconds']:.2f} s, {peak['plan_subscriptions']:.0f} MB peak — "
+        f"the aggregations alone {ours['seconds'] / same['seconds']:.2f}x, the subscriptions alone "
+        f"{same['seconds'] / plain['seconds']:.2f}x"
     )
     ratio = ours["seconds"] / plain["seconds"]
     peak_mb = peak["plan_aggregations"]
@@ -437,6 +451,7 @@ def main() -> None:
             "read_aggregations",
             "plan_sums",
             "plan_aggregations",
+            "plan_subscriptions",
             "duckdb_repeats_first",
         ],
         help=argparse.SUPPRESS,
