@@ -45,6 +45,4 @@ def use_steady_memory() -> tuple[str, bool]:
     multiarray = np._core.multiarray  # NumPy >= 2 (a pyarrow >= 18 dependency's era)
     if not os.environ.get(HUGEPAGE_VARIABLE):
         multiarray._set_madvise_hugepage(False)
-    advised = multiarray._set_madvise_hugepage(False)  # returns the setting it replaces: put it back
-    multiarray._set_madvise_hugepage(advised)
-    return pa.default_memory_pool().backend_name, advised
+    return pa.default_memory_pool().backend_name, multiarray._get_madvise_hugepage()
