@@ -18,6 +18,7 @@ The arithmetic on what is kept is ``usage_aggregate.py``'s.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -107,7 +108,14 @@ class Detail:
 
 
 class DetailRows:
-    """The kept per-event columns, batch by batch; duplicates are taken out by position at the end."""
+    """The kept per-event columns, batch by batch; duplicates are taken out by position at the end.
+
+    Picking a batch's detail rows out (a gather of every column, a filter of its strings) and, at the
+    end, putting the batches together run on a helper thread (2 cores is our machine; NumPy's
+    gathers and Arrow's kernels let go of the GIL): the reader goes on with the next batch, then
+    with the duplicates, meanwhile. The helper is at most one batch behind, so it never holds more
+    than one batch's columns; its failure is raised by the reader's next call.
+    """
 
     def __init__(self, classifier: Classifier) -> None:
         self.classifier = classifier
@@ -116,6 +124,61 @@ class DetailRows:
         self.quantities: list[pa.Array] = []  # int64 or decimal128(38, 6), per part
         self.event_ids: list[pa.Array] = []
         self.unique_keys: list[pa.Array] = []
+        self._helper: ThreadPoolExecutor | None = None  # started by the first batch that has detail rows
+        self._pending: Future[None] | None = None
+        self._whole: _Whole | None = None  # the batches put together (``gather``)
+
+    def keep(
+        self,
+        first: int,
+        detail: np.ndarray,
+        kinds: np.ndarray,
+        columns: tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray],
+        event_ids: pa.Array,
+        unique_keys: pa.Array | None,
+    ) -> None:
+        """Keep the rows of a batch where ``detail`` holds, on the helper thread. ``first``: the kept-row
+        position of the batch's first row; ``kinds``: each row's aggregation kind; ``columns``: each
+        row's customer and metric codes, quantity and instant (microseconds)."""
+        self._settle()
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-detail")
+        self._pending = self._helper.submit(self._keep, first, detail, kinds, columns, event_ids, unique_keys)
+
+    def _keep(
+        self,
+        first: int,
+        detail: np.ndarray,
+        kinds: np.ndarray,
+        columns: tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray],
+        event_ids: pa.Array,
+        unique_keys: pa.Array | None,
+    ) -> None:
+        customers, metrics, amounts, micros = columns
+        rows = np.flatnonzero(detail)
+        ids, keys = self.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
+        self.add(first + rows, customers[rows], metrics[rows], amounts.take(pa.array(rows)), micros[rows], ids, keys)
+
+    def gather(self) -> None:
+        """Start putting the batches together on the helper thread (``table`` waits for it)."""
+        self._settle()
+        if self._helper is not None:
+            self._pending = self._helper.submit(self._gather)
+
+    def _settle(self) -> None:
+        """Wait for the helper's work; its exception is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _gather(self) -> None:
+        if self.parts:
+            columns = tuple(np.concatenate(column) for column in zip(*self.parts, strict=True))
+            unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
+            positions, customers, metrics, instants = columns
+            event_ids = pa.concat_arrays(self.event_ids)
+            self._whole = (positions, customers, metrics, instants, _one_type(self.quantities), event_ids, unique_keys)
+        self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
 
     def add(
         self,
@@ -157,19 +220,26 @@ class DetailRows:
     def table(self, dropped: np.ndarray) -> Detail:
         """Every kept row and the rows that are the ``dropped`` positions (later copies of an
         event): marked rather than filtered out, which would copy every column."""
-        if not self.parts:
+        self._settle()
+        if self.parts:  # not gathered beside
+            self._gather()
+        if self._helper is not None:
+            self._helper.shutdown()
+            self._helper = None
+        whole, self._whole = self._whole, None
+        if whole is None:
             empty, none = pa.array([], pa.string()), np.zeros(0, np.int64)
             codes = (np.zeros(0, np.int32), np.zeros(0, np.int16))
             return Detail(*codes, none, pa.array([], pa.int64()), none, empty, empty)
-        quantities = _one_type(self.quantities)
-        positions, customers, metrics, instants = (np.concatenate(column) for column in zip(*self.parts, strict=True))
-        event_ids = pa.concat_arrays(self.event_ids)
-        unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
-        self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
+        positions, customers, metrics, instants, quantities, event_ids, unique_keys = whole
         # positions increase: rows are kept in reading order
         rows = np.searchsorted(positions, dropped)
         rows = rows[(rows < len(positions)) & (positions[np.minimum(rows, len(positions) - 1)] == dropped)]
         return Detail(customers, metrics, instants, quantities, rows, event_ids, unique_keys)
+
+
+# positions, customer codes, metric codes, instants, quantities, event ids, unique keys
+_Whole = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array, pa.Array]
 
 
 def _picked(column: pa.Array, mask: np.ndarray) -> pa.Array:

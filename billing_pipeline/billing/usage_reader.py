@@ -155,6 +155,7 @@ class UsageReader:
 
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
+        self.detail.gather()  # beside the search for duplicates
         totals, repeats = self.totals()
         self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
         span_quantities: dict[str, list[dict[str, Decimal]]] = {}
@@ -276,17 +277,8 @@ class UsageReader:
         if detail is None or not detail.any():
             self.sums.add(customers, metrics, amounts)
             return
-        rows = np.flatnonzero(detail)
-        ids, keys = self.detail.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
-        self.detail.add(
-            self.store.count + rows,  # the positions ``store.add`` is about to give them
-            customers[rows],
-            metrics[rows],
-            amounts.take(pa.array(rows)),
-            micros[rows],
-            ids,
-            keys,
-        )
+        # from the position ``store.add`` is about to give the batch's first row
+        self.detail.keep(self.store.count, detail, kinds, (customers, metrics, amounts, micros), event_ids, unique_keys)
         if not detail.all():
             summed = ~detail
             self.sums.add(customers[summed], metrics[summed], amounts.filter(pa.array(summed)))

@@ -1,0 +1,66 @@
+"""The detail rows are picked out on a helper thread (``usage_detail.DetailRows``): its failure is the
+reader's, it is never more than one batch behind, and it gives what picking them in line gave."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from billing_pipeline.billing.usage_detail import DetailRows
+from billing_pipeline_tests.billing.test_usage_aggregations import MONTH, ev, usage_of
+
+
+def test_a_failure_on_the_helper_fails_the_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: DetailRows, *args: object) -> None:
+        raise MemoryError("no room for the detail rows")
+
+    monkeypatch.setattr(DetailRows, "add", broken)
+    with pytest.raises(MemoryError, match="no room for the detail rows"):
+        usage_of(tmp_path, "parquet", MONTH)
+
+
+def test_the_helper_is_never_more_than_one_batch_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second batch is handed over only once the first is kept: at most one batch's columns wait."""
+    release, started = threading.Event(), threading.Event()
+    kept: list[int] = []
+    picked = DetailRows._keep
+
+    def slow_keep(self: DetailRows, first: int, *args: object) -> None:
+        started.set()
+        release.wait(5)
+        kept.append(first)
+        picked(self, first, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DetailRows, "_keep", slow_keep)
+    rows = DetailRows(classifier=None)  # type: ignore[arg-type]  # keeping does not consult it
+    columns = (np.array([0, 1]), np.array([0, 0]), pa.array([1, 2]), np.array([10, 20]))
+    ids = pa.array(["e1", "e2"])
+    kinds = np.array([1, 1], dtype=np.int8)  # count: no strings kept
+    rows.keep(0, np.array([True, True]), kinds, columns, ids, None)
+    assert started.wait(5)
+    second = threading.Thread(target=rows.keep, args=(2, np.array([True, False]), kinds, columns, ids, None))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and kept == []  # waiting for the first batch
+    release.set()
+    second.join(5)
+    detail = rows.table(np.zeros(0, dtype=np.int64))
+    assert kept == [0, 2]
+    assert detail.customers.tolist() == [0, 1, 0] and detail.instants.tolist() == [10, 20, 10]
+
+
+def test_many_batches_keep_their_order(tmp_path: Path) -> None:
+    """Rows kept by the helper come back in reading order, whatever the batches (a repeated event
+    across files is still dropped once)."""
+    files = [
+        [ev(f"r{part}-{index}", "requests", 1, f"2026-10-{1 + index % 28:02d}T10:00:00Z") for index in range(50)]
+        for part in range(8)
+    ]
+    files.append([ev("r0-0", "requests", 1, "2026-10-01T10:00:00Z")])  # a copy, in the last file
+    usage = usage_of(tmp_path, "parquet", *files)
+    assert usage.quantities["c1"]["requests"] == 400
+    assert usage.duplicate_events == 1
