@@ -155,7 +155,6 @@ class UsageReader:
 
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
-        self.detail.gather()  # beside the search for duplicates
         totals, repeats = self.totals()
         self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
         span_quantities: dict[str, list[dict[str, Decimal]]] = {}
