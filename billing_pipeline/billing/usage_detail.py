@@ -114,9 +114,9 @@ class DetailRows:
     helper thread (2 cores is our machine; NumPy's gathers and Arrow's kernels let go of the GIL):
     the reader goes on with the next batch meanwhile (10^7 events, six aggregations: 0.3-0.4 s of
     ~3 s). The helper is at most one batch behind, so it never holds more than one batch's columns;
-    its failure is raised by the reader's next call. The batches are put together only once the
-    reader's kept rows are freed (``table``): done beside the search for duplicates it saved 0.15 s
-    but raised the peak by a copy of every detail row (1.06 -> 1.33 GB).
+    its failure is raised by the reader's next call, at the latest when the origin ends. The batches
+    are put together only once the reader's kept rows are freed (``table``): done beside the search
+    for duplicates it saved 0.15 s but raised the peak by a copy of every detail row (1.06 -> 1.33 GB).
     """
 
     def __init__(self, classifier: Classifier) -> None:
@@ -141,7 +141,7 @@ class DetailRows:
         """Keep the rows of a batch where ``detail`` holds, on the helper thread. ``first``: the kept-row
         position of the batch's first row; ``kinds``: each row's aggregation kind; ``columns``: each
         row's customer and metric codes, quantity and instant (microseconds)."""
-        self._settle()
+        self.wait()
         if self._helper is None:
             self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-detail")
         self._pending = self._helper.submit(self._keep, first, detail, kinds, columns, event_ids, unique_keys)
@@ -160,8 +160,9 @@ class DetailRows:
         ids, keys = self.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
         self.add(first + rows, customers[rows], metrics[rows], amounts.take(pa.array(rows)), micros[rows], ids, keys)
 
-    def _settle(self) -> None:
-        """Wait for the helper's work; its exception is raised here."""
+    def wait(self) -> None:
+        """Wait for the helper's work; its exception is raised here (the reader waits at the end of
+        each origin, so that a failure is reported on the origin whose rows it was keeping)."""
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.result()
@@ -217,7 +218,7 @@ class DetailRows:
     def table(self, dropped: np.ndarray) -> Detail:
         """Every kept row and the rows that are the ``dropped`` positions (later copies of an
         event): marked rather than filtered out, which would copy every column."""
-        self._settle()
+        self.wait()
         if self._helper is not None:
             self._helper.shutdown()
             self._helper = None

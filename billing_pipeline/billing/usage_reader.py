@@ -140,9 +140,12 @@ class UsageReader:
         index = len(self.origins)
         self.origins.append(origin)
         first = 0
-        for batch in batches:
-            self._batch(index, batch, first)
-            first += batch.num_rows
+        try:
+            for batch in batches:
+                self._batch(index, batch, first)
+                first += batch.num_rows
+        finally:
+            self.detail.wait()  # what the helper thread failed to keep is this origin's failure
         origin.rows = first
         self.rows_read += first
 

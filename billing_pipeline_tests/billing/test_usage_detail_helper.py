@@ -23,6 +23,27 @@ def test_a_failure_on_the_helper_fails_the_reading(tmp_path: Path, monkeypatch: 
         usage_of(tmp_path, "parquet", MONTH)
 
 
+def test_a_failure_on_the_helper_is_reported_on_the_file_it_was_keeping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper lags one batch: a failure keeping a file's last batch must not be charged to the next file."""
+    calls: list[int] = []
+    keeping = DetailRows.add
+
+    def fails_first(self: DetailRows, *args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise pa.ArrowInvalid("cannot keep these rows")
+        keeping(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DetailRows, "add", fails_first)
+    first = [ev("r1", "requests", 1, "2026-10-02T10:00:00Z")]
+    second = [ev("r2", "requests", 1, "2026-10-03T10:00:00Z")]
+    usage = usage_of(tmp_path, "parquet", first, second)
+    unreadable = [(problem.file, problem.reason) for problem in usage.problems]
+    assert unreadable == [("usage/part0.parquet", "cannot read the file: cannot keep these rows")]
+
+
 def test_the_helper_is_never_more_than_one_batch_behind(monkeypatch: pytest.MonkeyPatch) -> None:
     """A second batch is handed over only once the first is kept: at most one batch's columns wait."""
     release, started = threading.Event(), threading.Event()
