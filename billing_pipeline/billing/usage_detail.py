@@ -144,21 +144,16 @@ class DetailRows:
         self.wait()
         if self._helper is None:
             self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-detail")
-        self._pending = self._helper.submit(self._keep, first, detail, kinds, columns, event_ids, unique_keys)
 
-    def _keep(
-        self,
-        first: int,
-        detail: np.ndarray,
-        kinds: np.ndarray,
-        columns: tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray],
-        event_ids: pa.Array,
-        unique_keys: pa.Array | None,
-    ) -> None:
-        customers, metrics, amounts, micros = columns
-        rows = np.flatnonzero(detail)
-        ids, keys = self.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
-        self.add(first + rows, customers[rows], metrics[rows], amounts.take(pa.array(rows)), micros[rows], ids, keys)
+        def pick_out() -> None:  # on the helper thread
+            customers, metrics, amounts, micros = columns
+            rows = np.flatnonzero(detail)
+            ids, keys = self.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
+            self.add(
+                first + rows, customers[rows], metrics[rows], amounts.take(pa.array(rows)), micros[rows], ids, keys
+            )
+
+        self._pending = self._helper.submit(pick_out)
 
     def wait(self) -> None:
         """Wait for the helper's work; its exception is raised here (the reader waits at the end of

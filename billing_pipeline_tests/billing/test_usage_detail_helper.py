@@ -48,15 +48,15 @@ def test_the_helper_is_never_more_than_one_batch_behind(monkeypatch: pytest.Monk
     """A second batch is handed over only once the first is kept: at most one batch's columns wait."""
     release, started = threading.Event(), threading.Event()
     kept: list[int] = []
-    picked = DetailRows._keep
+    keeping = DetailRows.add
 
-    def slow_keep(self: DetailRows, first: int, *args: object) -> None:
+    def slow_add(self: DetailRows, positions: np.ndarray, *args: object) -> None:
         started.set()
         release.wait(5)
-        kept.append(first)
-        picked(self, first, *args)  # type: ignore[arg-type]
+        kept.append(int(positions[0]))
+        keeping(self, positions, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(DetailRows, "_keep", slow_keep)
+    monkeypatch.setattr(DetailRows, "add", slow_add)
     rows = DetailRows(classifier=None)  # type: ignore[arg-type]  # keeping does not consult it
     columns = (np.array([0, 1]), np.array([0, 0]), pa.array([1, 2]), np.array([10, 20]))
     ids = pa.array(["e1", "e2"])
