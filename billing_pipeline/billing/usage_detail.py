@@ -1,12 +1,14 @@
-"""Per-event rows kept for the metrics that are not plain sums, and for customers billed by spans.
+"""The usage rows that are not plain sums, and those of customers billed by spans.
 
 Summing needs nothing but a running total per (customer, metric) (``usage_totals.RunningSums``), so
 that stays the fast path. The other aggregations (``count``, ``unique_count``, ``max``, ``latest``,
-``weighted_sum``) and the customers with subscription spans (their events are split by day) need
-each event; ``DetailRows`` keeps, for those rows only, compact columns: the row's position among
-the reader's kept rows (how a duplicate found later is taken out again), customer and metric codes,
-quantity, instant — and, apart, the ``event_id`` of the rows whose aggregation orders events and the
-``unique_key`` of the ``unique_count`` rows, each in row order (no string is copied that is not read).
+``weighted_sum``) and the customers with subscription spans (their events are split by day) look at
+each event. ``DetailRows`` takes a batch's such rows on a helper thread: it finds each one's span,
+folds what can be folded (``usage_folded.Folded``: sums, counts, maxima, the latest events, events
+on uncovered days) and keeps one by one only the rows of ``unique_count`` and ``weighted_sum``, in
+compact columns: the row's position among the reader's kept rows (how a duplicate found later is
+taken out again), customer and metric codes, quantity, instant, span — and, apart, the
+``event_id`` of the ``weighted_sum`` rows and the ``unique_key`` of the ``unique_count`` rows.
 
 ``weighted_sum`` also needs the level entering the period: the quantity of the latest valid event
 before the period start, whatever file or month it is in (``CarryIn``). Those earlier rows are not
@@ -30,12 +32,13 @@ import pyarrow.compute as pc
 from billing_pipeline.billing.coverage import UsageSpans
 from billing_pipeline.billing.price_plans import AGGREGATIONS
 from billing_pipeline.billing.usage_columns import QUANTITY_TYPE, plain_strings, quantities
+from billing_pipeline.billing.usage_days import PeriodDays
+from billing_pipeline.billing.usage_folded import KIND, Folded, SpanTable
+from billing_pipeline.billing.usage_totals import DroppedDetail
 
 if TYPE_CHECKING:
     from billing_pipeline.billing.usage_codes import Codes
 
-# aggregation -> its small integer kind, as stored per metric code
-KIND = {name: index for index, name in enumerate(AGGREGATIONS)}
 SUM, COUNT, UNIQUE, MAX, LATEST, WEIGHTED = (KIND[name] for name in AGGREGATIONS)
 
 
@@ -62,6 +65,8 @@ class Classifier:
         self.active = bool(self.spans) or any(kind != SUM for kind in self.aggregations.values())
         self.weighted = any(kind == WEIGHTED for kind in self.aggregations.values())
         self.unique_metrics = {metric for metric, kind in self.aggregations.items() if kind == UNIQUE}
+        # the most rows a customer has: a group is (customer × height + span, metric)
+        self.height = max([1, *(len(rows) for rows in self.spans.values())])
 
     def ordered(self) -> np.ndarray:
         """Whether each metric code known so far orders its events (``latest``, ``weighted_sum``)."""
@@ -95,39 +100,55 @@ class Classifier:
 
 @dataclass(frozen=True)
 class Detail:
-    """Every kept detail row and what goes with it, for ``usage_aggregate``; the columns are NumPy
-    arrays (concatenated from the batches' arrays: ``ChunkedArray.to_numpy`` was ten times slower)."""
+    """The kept rows (``unique_count`` and ``weighted_sum``) and the folded results, for
+    ``usage_aggregate``; the columns are NumPy arrays (concatenated from the batches' arrays:
+    ``ChunkedArray.to_numpy`` was ten times slower)."""
 
     customers: np.ndarray  # int32 codes
     metrics: np.ndarray  # int16 codes
     instants: np.ndarray  # int64 microseconds since the epoch (UTC)
+    spans: np.ndarray  # int16: the span of each row (0 without spans, -1 on a day no span covers)
     quantities: pa.Array  # int64 or decimal128(38, 6), one per row
     dropped: np.ndarray  # the rows that are later copies of an event (sorted)
-    event_ids: pa.Array  # of the rows whose metric orders its events, in row order
-    unique_keys: pa.Array  # of the rows of unique_count metrics, in row order
+    event_ids: pa.Array  # of the weighted_sum rows, in row order
+    unique_keys: pa.Array  # of the unique_count rows, in row order
+    folded: Folded
 
 
 class DetailRows:
-    """The kept per-event columns, batch by batch; duplicates are taken out by position at the end.
+    """The detail rows, batch by batch: folded or kept; duplicates are taken out at the end.
 
-    Picking a batch's detail rows out (a gather of every column, a filter of its strings) runs on a
-    helper thread (2 cores is our machine; NumPy's gathers and Arrow's kernels let go of the GIL):
-    the reader goes on with the next batch meanwhile (10^7 events, six aggregations: 0.3-0.4 s of
-    ~3 s). The helper is at most one batch behind, so it never holds more than one batch's columns;
-    its failure is raised by the reader's next call, at the latest when the origin ends. The batches
-    are put together only once the reader's kept rows are freed (``table``): done beside the search
-    for duplicates it saved 0.15 s but raised the peak by a copy of every detail row (1.06 -> 1.33 GB).
+    A batch's detail rows (a gather of every column, the span of each row, the folding) are handled
+    on a helper thread (2 cores is our machine; NumPy's gathers and Arrow's kernels let go of the
+    GIL): the reader goes on with the next batch meanwhile. The helper is at most one batch behind,
+    so it never holds more than one batch's columns; its failure is raised by the reader's next
+    call, at the latest when the origin ends. Folding on the helper rather than keeping every row
+    for the end took the end of a reading of 10^7 events with six aggregations from ~0.95 s to
+    ~0.35 s (the kept batches are put together only once the reader's kept rows are freed:
+    ``table``).
     """
 
-    def __init__(self, classifier: Classifier) -> None:
+    def __init__(self, classifier: Classifier, days: PeriodDays) -> None:
         self.classifier = classifier
-        # per batch: kept-row positions (int64), customer (int32) and metric (int16) codes, instants (int64)
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.days = days
+        self.folded = Folded(classifier.height)
+        # per batch: kept-row positions (int64), customer (int32) and metric (int16) codes, instants
+        # (int64), spans (int16)
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.quantities: list[pa.Array] = []  # int64 or decimal128(38, 6), per part
         self.event_ids: list[pa.Array] = []
         self.unique_keys: list[pa.Array] = []
+        self._spans: SpanTable | None = None
         self._helper: ThreadPoolExecutor | None = None  # started by the first batch that has detail rows
         self._pending: Future[None] | None = None
+
+    def span_table(self) -> SpanTable:
+        """The span of each day per customer code given so far (on the reader's thread: codes are
+        handed out there; the table handed to the helper is never changed)."""
+        known = len(self.classifier.customers.values)
+        if self._spans is None or self._spans.known < known:
+            self._spans = SpanTable(self.classifier.customers.values[:known], self.classifier.spans, self.days)
+        return self._spans
 
     def keep(
         self,
@@ -138,22 +159,55 @@ class DetailRows:
         event_ids: pa.Array,
         unique_keys: pa.Array | None,
     ) -> None:
-        """Keep the rows of a batch where ``detail`` holds, on the helper thread. ``first``: the kept-row
-        position of the batch's first row; ``kinds``: each row's aggregation kind; ``columns``: each
-        row's customer and metric codes, quantity and instant (microseconds)."""
+        """Fold or keep the rows of a batch where ``detail`` holds, on the helper thread. ``first``:
+        the kept-row position of the batch's first row; ``kinds``: each row's aggregation kind;
+        ``columns``: each row's customer and metric codes, quantity and instant (microseconds)."""
         self.wait()
+        spans = self.span_table()
         if self._helper is None:
             self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-detail")
+        strings = (event_ids, unique_keys)
+        self._pending = self._helper.submit(self.add, first, detail, kinds, columns, strings, spans)
 
-        def pick_out() -> None:  # on the helper thread
-            customers, metrics, amounts, micros = columns
-            rows = np.flatnonzero(detail)
-            ids, keys = self.strings(kinds, event_ids, unique_keys)  # rows of ordered / unique kinds only
-            self.add(
-                first + rows, customers[rows], metrics[rows], amounts.take(pa.array(rows)), micros[rows], ids, keys
+    def add(
+        self,
+        first: int,
+        detail: np.ndarray,
+        kinds: np.ndarray,
+        columns: tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray],
+        strings: tuple[pa.Array, pa.Array | None],
+        spans: SpanTable,
+    ) -> None:
+        """The helper's work on one batch (see ``keep``); ``strings``: its event ids and unique keys
+        (None: no such column)."""
+        rows = np.flatnonzero(detail)
+        customers, metrics = columns[0][rows], columns[1][rows]
+        amounts, micros = columns[2].take(pa.array(rows)), columns[3][rows]
+        of_rows = kinds[rows]
+        span, day = spans.of(customers, micros)
+        event_ids, unique_keys = strings
+
+        def ids_of(picked: np.ndarray) -> pa.Array:
+            return _text(event_ids.take(pa.array(rows[picked])))
+
+        self.folded.add(of_rows, (customers, metrics, amounts, micros), (span, day), ids_of)
+        kept = np.flatnonzero((of_rows == UNIQUE) | (of_rows == WEIGHTED))
+        if not len(kept):
+            return
+        self.parts.append(
+            (
+                first + rows[kept].astype(np.int64),
+                customers[kept].astype(np.int32, copy=False),
+                metrics[kept].astype(np.int16, copy=False),
+                micros[kept].astype(np.int64, copy=False),
+                span[kept],
             )
-
-        self._pending = self._helper.submit(pick_out)
+        )
+        self.quantities.append(amounts.take(pa.array(kept)))
+        # every row of these kinds is a detail row: picked from the batch's columns, in row order
+        self.event_ids.append(_text(_picked(event_ids, kinds == WEIGHTED)))
+        if unique_keys is not None:
+            self.unique_keys.append(_text(_picked(unique_keys, kinds == UNIQUE)))
 
     def wait(self) -> None:
         """Wait for the helper's work; its exception is raised here (the reader waits at the end of
@@ -162,75 +216,36 @@ class DetailRows:
         if pending is not None:
             pending.result()
 
-    def _gathered(self) -> _Whole | None:
-        """Every batch's columns put together (None when no row was kept), the batches let go."""
-        whole = None
-        if self.parts:
-            positions, customers, metrics, instants = (np.concatenate(part) for part in zip(*self.parts, strict=True))
-            quantities, event_ids = _one_type(self.quantities), pa.concat_arrays(self.event_ids)
-            unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
-            whole = (positions, customers, metrics, instants, quantities, event_ids, unique_keys)
-        self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
-        return whole
-
-    def add(
-        self,
-        positions: np.ndarray,
-        customers: np.ndarray,
-        metrics: np.ndarray,
-        quantities: pa.Array,
-        micros: np.ndarray,
-        event_ids: pa.Array,
-        unique_keys: pa.Array | None,
-    ) -> None:
-        """Keep rows already filtered to the detail ones (``positions``: their kept-row positions).
-
-        ``event_ids`` and ``unique_keys`` are given only for the rows that need them, in row
-        order: ``add_strings`` picks them out of a batch."""
-        self.parts.append(
-            (
-                positions.astype(np.int64, copy=False),
-                customers.astype(np.int32, copy=False),
-                metrics.astype(np.int16, copy=False),
-                micros.astype(np.int64, copy=False),
-            )
-        )
-        self.quantities.append(quantities)
-        self.event_ids.append(event_ids.cast(pa.string()) if event_ids.type != pa.string() else event_ids)
-        if unique_keys is not None:
-            self.unique_keys.append(unique_keys.cast(pa.string()) if unique_keys.type != pa.string() else unique_keys)
-
-    def strings(
-        self, kinds: np.ndarray, event_ids: pa.Array, unique_keys: pa.Array | None
-    ) -> tuple[pa.Array, pa.Array | None]:
-        """Of a batch's rows (``kinds``: the aggregation kind of each), the event ids ``add`` keeps
-        (ordered kinds) and the unique keys (``unique_count``), each in row order."""
-        ids = _picked(event_ids, (kinds == LATEST) | (kinds == WEIGHTED))
-        if unique_keys is None:
-            return ids, None
-        return ids, _picked(unique_keys, kinds == UNIQUE)
-
-    def table(self, dropped: np.ndarray) -> Detail:
-        """Every kept row and the rows that are the ``dropped`` positions (later copies of an
-        event): marked rather than filtered out, which would copy every column."""
+    def table(self, dropped: DroppedDetail) -> Detail:
+        """Every kept row, the rows that are ``dropped`` (later copies of an event) marked rather than
+        filtered out, which would copy every column; the dropped copies taken out of the folded results."""
         self.wait()
         if self._helper is not None:
             self._helper.shutdown()
             self._helper = None
-        whole = self._gathered()
-        if whole is None:
+        if len(dropped.positions):
+            kinds = self.classifier.kinds()[dropped.metrics]
+            spans = self.span_table().of(dropped.customers, dropped.instants)
+            self.folded.subtract(kinds, (dropped.customers, dropped.metrics, dropped.quantities), spans)
+        folded, self.folded = self.folded, Folded(self.classifier.height)
+        if not self.parts:
             empty, none = pa.array([], pa.string()), np.zeros(0, np.int64)
             codes = (np.zeros(0, np.int32), np.zeros(0, np.int16))
-            return Detail(*codes, none, pa.array([], pa.int64()), none, empty, empty)
-        positions, customers, metrics, instants, quantities, event_ids, unique_keys = whole
+            return Detail(*codes, none, np.zeros(0, np.int16), pa.array([], pa.int64()), none, empty, empty, folded)
+        parts = zip(*self.parts, strict=True)
+        positions, customers, metrics, instants, spans_at = (np.concatenate(part) for part in parts)
+        quantities, event_ids = _one_type(self.quantities), pa.concat_arrays(self.event_ids)
+        unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
+        self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
         # positions increase: rows are kept in reading order
-        rows = np.searchsorted(positions, dropped)
-        rows = rows[(rows < len(positions)) & (positions[np.minimum(rows, len(positions) - 1)] == dropped)]
-        return Detail(customers, metrics, instants, quantities, rows, event_ids, unique_keys)
+        rows = np.searchsorted(positions, dropped.positions)
+        found = positions[np.minimum(rows, len(positions) - 1)] == dropped.positions
+        rows = rows[(rows < len(positions)) & found]
+        return Detail(customers, metrics, instants, spans_at, quantities, rows, event_ids, unique_keys, folded)
 
 
-# positions, customer codes, metric codes, instants, quantities, event ids, unique keys
-_Whole = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array, pa.Array]
+def _text(column: pa.Array) -> pa.Array:
+    return column.cast(pa.string()) if column.type != pa.string() else column
 
 
 def _picked(column: pa.Array, mask: np.ndarray) -> pa.Array:

@@ -33,7 +33,7 @@ from billing_pipeline.billing.usage_columns import Checked, plain_strings, quant
 from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
 from billing_pipeline.billing.usage_origin import UsageOrigin
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
-from billing_pipeline.billing.usage_totals import RunningSums, Settled, add_up
+from billing_pipeline.billing.usage_totals import DroppedDetail, RunningSums, Settled, add_up
 
 COLUMNS = ("event_id", "customer_id", "metric", "quantity", "timestamp")
 UNIQUE_KEY = "unique_key"  # optional: what ``unique_count`` metrics count
@@ -98,10 +98,10 @@ class UsageReader:
         self.settled = Settled()
         # rows of non-sum metrics and of customers with spans, kept one by one (``usage_detail.py``)
         self.classifier = Classifier(aggregations, spans, self.customers, self.metrics)
-        self.detail = DetailRows(self.classifier)
-        self.carry = CarryIn()
         self.days = PeriodDays.of(period, zone)
-        self._dropped = np.zeros(0, dtype=np.int64)
+        self.detail = DetailRows(self.classifier, self.days)
+        self.carry = CarryIn()
+        self._dropped = DroppedDetail.of([])
 
     # -- problems -----------------------------------------------------------------------------
 

@@ -77,16 +77,20 @@ class RunningSums:
 
     def totals(self, customers: Sequence[str], metrics: Sequence[str]) -> dict[str, dict[str, Decimal]]:
         """Quantity per customer and metric; ``customers``/``metrics``: the values behind the codes."""
-        if not self._parts:
-            return {}
-        whole = self.whole and self.largest * self.rows <= _INT64_LIMIT
-        summed = self._combined(decimals=not whole)
-        summed = summed.filter(pc.greater(summed["rows"], 0))
         result: dict[str, dict[str, Decimal]] = {}
-        for key, amount in zip(summed["key"].to_pylist(), summed["quantity"].to_pylist(), strict=True):
+        for key, amount in zip(*self.keyed(), strict=True):
             customer, metric = divmod(key, 1 << _METRIC_BITS)
             result.setdefault(customers[customer], {})[metrics[metric]] = Decimal(amount)
         return result
+
+    def keyed(self) -> tuple[list[int], list[int | Decimal]]:
+        """(keys — customer << 16 | metric —, their sums) of every key with a row left."""
+        if not self._parts:
+            return [], []
+        whole = self.whole and self.largest * self.rows <= _INT64_LIMIT
+        summed = self._combined(decimals=not whole)
+        summed = summed.filter(pc.greater(summed["rows"], 0))
+        return summed["key"].to_pylist(), summed["quantity"].to_pylist()
 
     def _combined(self, *, decimals: bool = False) -> pa.Table:
         integers = not decimals and self._bound <= _INT64_LIMIT
@@ -147,30 +151,62 @@ def add_up(
     reread: Reread,
     hashes_of: Callable[[pa.Array], np.ndarray],
     detail_of: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-) -> tuple[dict[str, dict[str, Decimal]], int, np.ndarray]:
+) -> tuple[dict[str, dict[str, Decimal]], int, DroppedDetail]:
     """Drop repeated events (reporting those that differ), then the sums per customer and metric.
 
     ``sums`` holds every kept row of ``store`` already but the detail rows (``detail_of``: which
     rows, by customer and metric codes, were kept one by one rather than summed); ``codes``: the
-    customer ids and metrics behind the integer codes of the kept rows. Also returns the kept-row
-    positions of the dropped detail rows, for their keeper to take out.
+    customer ids and metrics behind the integer codes of the kept rows. Also returns the dropped
+    detail rows, for their keeper to take out.
     """
     if not store.batches:
-        return {}, 0, np.zeros(0, dtype=np.int64)
+        return {}, 0, DroppedDetail.of([])
     dropped = resolve(store, origins, log, reread, hashes_of)
-    detail: list[np.ndarray] = []
+    detail: list[tuple[np.ndarray, pa.RecordBatch]] = []
     for rows, positions in zip(dropped.rows, dropped.positions, strict=True):
         customers, metrics = rows.column("customer").to_numpy(), rows.column("metric").to_numpy()
         if detail_of is not None:
             kept_apart = detail_of(customers, metrics)
             if kept_apart.any():
-                detail.append(positions[kept_apart])
+                detail.append((positions[kept_apart], rows.filter(pa.array(kept_apart))))
                 rows = rows.filter(pa.array(~kept_apart))
                 customers, metrics = customers[~kept_apart], metrics[~kept_apart]
         if rows.num_rows:
             sums.subtract(customers, metrics, rows.column("quantity"))
-    positions = np.sort(np.concatenate(detail)) if detail else np.zeros(0, dtype=np.int64)
-    return sums.totals(*codes), dropped.repeats, positions
+    return sums.totals(*codes), dropped.repeats, DroppedDetail.of(detail)
+
+
+@dataclass(frozen=True)
+class DroppedDetail:
+    """Later copies of events among the detail rows: kept-row positions (sorted) and content."""
+
+    positions: np.ndarray
+    customers: np.ndarray
+    metrics: np.ndarray
+    quantities: pa.Array  # int64 or decimal128(38, 6)
+    instants: np.ndarray  # microseconds since the epoch
+
+    @classmethod
+    def of(cls, parts: Sequence[tuple[np.ndarray, pa.RecordBatch]]) -> DroppedDetail:
+        """From (kept-row positions, their content) per batch."""
+        if not parts:
+            none = np.zeros(0, dtype=np.int64)
+            return cls(none, none.astype(np.int32), none.astype(np.int16), pa.array([], pa.int64()), none)
+        positions = np.concatenate([found for found, _ in parts])
+        order = pa.array(np.argsort(positions, kind="stable"))
+        quantities = [batch.column("quantity") for _, batch in parts]
+        kind = pa.int64() if all(pa.types.is_integer(part.type) for part in quantities) else QUANTITY_TYPE
+
+        def column(name: str) -> np.ndarray:
+            return np.concatenate([batch.column(name).to_numpy() for _, batch in parts])[order.to_numpy()]
+
+        return cls(
+            positions[order.to_numpy()],
+            column("customer"),
+            column("metric"),
+            pa.concat_arrays([part.cast(kind) for part in quantities]).take(order),
+            column("instant"),
+        )
 
 
 @dataclass

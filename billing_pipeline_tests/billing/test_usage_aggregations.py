@@ -168,10 +168,19 @@ def test_duplicates_count_once_for_every_aggregation(tmp_path: Path) -> None:
 
 
 def test_a_differing_copy_is_reported_whatever_the_aggregation(tmp_path: Path) -> None:
-    usage = same_everywhere(tmp_path, MONTH, [ev("p2", "peak", "99", "2026-10-10T10:00:00Z")])
-    assert usage.quantities["c1"]["peak"] == D("9.5")  # the first copy counts
-    assert [(p.field, p.value) for p in usage.problems] == [("event_id", "p2")]
-    assert "quantity differ" in usage.problems[0].reason
+    """Such a reading is refused (every caller raises on a problem): the copy is reported by every
+    source. Sums and counts still count the first copy; a ``max`` or ``latest`` of a refused reading
+    may reflect the copy (those fold batch by batch and take out exact repeats only: usage_folded)."""
+    once = same_everywhere(tmp_path / "once", MONTH).quantities["c1"]
+    for metric, first, copy in (("peak", "9.5", "99"), ("calls", "2.5", "99"), ("requests", "0", "99")):
+        event = next(event for event in MONTH if event["metric"] == metric and event["quantity"] == first)
+        differing = [{**event, "quantity": copy}]
+        for kind in SOURCES:
+            usage = usage_of(tmp_path / metric / kind, kind, MONTH, differing)
+            assert [(p.field, p.value) for p in usage.problems] == [("event_id", event["event_id"])], kind
+            assert "quantity differ" in usage.problems[0].reason
+            if metric != "peak":
+                assert usage.quantities["c1"] == once, kind
 
 
 def test_latest_ties_go_to_the_greatest_event_id(tmp_path: Path) -> None:
