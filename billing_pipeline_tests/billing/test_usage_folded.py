@@ -1,0 +1,92 @@
+"""Aggregations folded batch by batch (``usage_folded``) give what SQL gives in one query, whatever
+the batches: sums, counts, maxima, latest events and uncovered days, with repeats in other batches and
+other files taken out once. Every instant is explicit: nothing depends on today's date."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing_pipeline.billing import usage_files
+from billing_pipeline.billing.coverage import DaySpan
+from billing_pipeline_tests.billing.test_usage_aggregations import AGGREGATIONS, ev, read_from, summary, write_usage
+
+_START = datetime(2026, 9, 30, 22, tzinfo=ZoneInfo("UTC"))  # 1 Oct 2026 00:00 in Paris
+_events = st.lists(
+    st.tuples(
+        st.sampled_from(["c1", "c2", "c3"]),
+        st.sampled_from(list(AGGREGATIONS)),
+        st.integers(0, 40) | st.decimals("0", "40", places=2).map(str),
+        # few distinct instants: ties at one instant, events on the uncovered 15th, one before the period
+        st.sampled_from([-1, 0, 7, 14, 14.5, 20, 30]).map(lambda day: _START + timedelta(days=day)),
+        st.sampled_from(["alice", "bob"]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+# c1 has two rows with the 15th uncovered, c2 one row; c3 none (billed by customers.csv)
+_SPANS = {
+    "c1": [DaySpan(date(2026, 10, 1), date(2026, 10, 14)), DaySpan(date(2026, 10, 16), date(2026, 10, 31))],
+    "c2": [DaySpan(date(2026, 10, 1), date(2026, 10, 31))],
+}
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="folded-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    drawn=_events,
+    copies=st.lists(st.integers(0, 39), max_size=6),
+    rows_per_batch=st.integers(1, 6),
+    files=st.integers(1, 3),
+)
+def test_any_batches_give_what_sql_gives(
+    scratch: Path, drawn: list, copies: list[int], rows_per_batch: int, files: int
+) -> None:
+    events = [
+        ev(f"e{index:02d}", metric, quantity, at.isoformat(), customer=customer, key=user)
+        for index, (customer, metric, quantity, at, user) in enumerate(drawn)
+    ]
+    repeats = [dict(events[index]) for index in copies if index < len(events)]  # exact repeats, later
+    # what SQL computes over the same rows in one query (the pushdown), not a folding of its own
+    table = write_usage(Path(tempfile.mkdtemp(dir=scratch)), "sqlite", [events + repeats])
+    expected = summary(read_from("sqlite", table, spans=_SPANS))
+    split = [events[part::files] for part in range(files)]
+    split[-1] = split[-1] + repeats  # the repeats in the last file, in batches of their own
+    location = write_usage(Path(tempfile.mkdtemp(dir=scratch)), "parquet", split)
+    with mock.patch.object(usage_files, "_BATCH_ROWS", rows_per_batch):
+        assert summary(read_from("parquet", location, spans=_SPANS)) == expected
+
+
+def test_a_repeat_in_a_later_batch_is_taken_out_of_folded_sums_counts_and_uncovered_days(tmp_path: Path) -> None:
+    """Sums and counts of a customer with spans, and its events on uncovered days, fold as they come:
+    a repeat read in a later batch must be subtracted from each (the maxima and latest need not)."""
+    events = [
+        ev("s1", "calls", 3, "2026-10-02T10:00:00Z"),
+        ev("r1", "requests", 1, "2026-10-03T10:00:00Z"),
+        ev("p1", "peak", 4, "2026-10-04T10:00:00Z"),
+        ev("l1", "plan_level", 2, "2026-10-05T10:00:00Z"),
+        ev("o1", "calls", 5, "2026-10-15T10:00:00Z"),  # the 15th: no row of c1 covers it
+    ]
+    location = write_usage(tmp_path, "parquet", [events, [dict(event) for event in events]])
+    with mock.patch.object(usage_files, "_BATCH_ROWS", 2):
+        usage = read_from("parquet", location, spans=_SPANS)
+    assert usage.span_quantities["c1"][0] == {"calls": 3, "requests": 1, "peak": 4, "plan_level": 2}
+    assert [(item.customer_id, item.events, item.days) for item in usage.uncovered] == [
+        ("c1", 1, (date(2026, 10, 15),))
+    ]
+    assert usage.duplicate_events == len(events) and not usage.problems
