@@ -14,7 +14,8 @@ integrates it over its own days.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -45,56 +46,39 @@ class Aggregated:
     uncovered: list[UncoveredUsage]
 
 
-@dataclass(frozen=True)
-class Groups:
-    """What numbers a group (customer × height + span) × width + metric, fixed once the rows are read
-    (taken on the reader's thread, so that a second thread never looks at the growing code lists)."""
-
-    customer_values: tuple[str, ...]
-    metric_values: tuple[str, ...]
-    kinds: np.ndarray  # aggregation kind of each metric code
-    spans: Mapping[str, Sequence]  # customer id -> its spans, of every customer given spans
-    spanned: dict[int, Sequence]  # customer code -> its spans, of those met
-    width: int
-    height: int
-
-    @classmethod
-    def of(cls, classifier: Classifier) -> Groups:
-        customer_values, metric_values = tuple(classifier.customers.values), tuple(classifier.metrics.values)
-        spans = classifier.spans
-        spanned = {code: spans[value] for code, value in enumerate(customer_values) if value in spans}
-        kinds = classifier.kinds().copy()
-        width = max(1, len(metric_values))
-        return cls(customer_values, metric_values, kinds, spans, spanned, width, classifier.height)
-
-
-def level_timelines(
-    detail: Detail, groups: Groups, carry: CarryIn, days: PeriodDays
-) -> tuple[np.ndarray, list[Decimal]] | None:
-    """The ``weighted_sum`` of every kept row's timeline (None without such metrics), computed while
-    the duplicates are still being looked for: a later copy of an event is the same level at the
-    same instant, which changes no integral (a copy that differs makes the reading refused)."""
-    metrics = detail.metrics
-    weighted = np.flatnonzero(groups.kinds[metrics] == WEIGHTED) if len(metrics) else np.zeros(0, np.int64)
-    if not len(weighted) and not carry.levels:
-        return None
-    ids = Strings(lambda: weighted, detail.event_ids)  # the ids kept: of the weighted_sum rows
-    columns = (detail.customers, metrics, detail.instants)
-    shape = (groups.width, groups.height)
-    return weighted_sums(weighted, columns, ids, detail.quantities, carry, groups.spanned, days, shape)
-
-
 def aggregate(
-    detail: Detail, groups: Groups, days: PeriodDays, timelines: tuple[np.ndarray, list[Decimal]] | None
+    detail: Detail,
+    classifier: Classifier,
+    carry: CarryIn,
+    days: PeriodDays,
 ) -> Aggregated:
-    """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric;
-    ``timelines``: what ``level_timelines`` gave."""
-    customers, metrics, spans_at = detail.customers, detail.metrics, detail.spans
-    kinds = groups.kinds[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
+    """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weighted-sum") as beside:  # per call: fork-safe
+        return _aggregate(detail, classifier, carry, days, beside)
+
+
+def _aggregate(
+    detail: Detail, classifier: Classifier, carry: CarryIn, days: PeriodDays, beside: ThreadPoolExecutor
+) -> Aggregated:
+    customer_values, metric_values = classifier.customers.values, classifier.metrics.values
+    quantities, dropped = detail.quantities, detail.dropped
+    customers, metrics, instants, spans_at = detail.customers, detail.metrics, detail.instants, detail.spans
+    kinds = classifier.kinds()[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
+    every_weighted = np.flatnonzero(kinds == WEIGHTED)
+    ids = Strings(lambda: every_weighted, detail.event_ids)  # the ids kept: of the weighted_sum rows
     unique_rows = np.flatnonzero(kinds == UNIQUE)
     unique = Strings(lambda: unique_rows, detail.unique_keys)
-    spans_at[detail.dropped] = -2  # a later copy of an event is in no span (the detail's own array)
-    width, height = groups.width, groups.height
+    spanned = {code: classifier.spans[value] for code, value in enumerate(customer_values) if value in classifier.spans}
+    kinds[dropped] = -1  # a later copy of an event belongs to no aggregation (a fresh array: safe)
+    spans_at[dropped] = -2  # nor to any span (the detail's own array, not used after this)
+    weighted = np.flatnonzero(kinds == WEIGHTED)
+    width, height = max(1, len(metric_values)), classifier.height
+    timelines = None
+    if len(weighted) or carry.levels:
+        # the level timelines need neither spans of rows nor group keys: integrated on the other core
+        # meanwhile (NumPy's sorts, gathers and sums let go of the GIL)
+        arguments = (weighted, (customers, metrics, instants), ids, quantities, carry, spanned, days, (width, height))
+        timelines = beside.submit(weighted_sums, *arguments)
 
     def keys(rows: np.ndarray) -> np.ndarray:  # (customer × height + span) × width + metric
         return (customers[rows].astype(np.int64) * height + spans_at[rows]) * width + metrics[rows]
@@ -109,15 +93,15 @@ def aggregate(
         values.extend(kind_values)
     if timelines is not None:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
-        weighted = np.flatnonzero(kinds == WEIGHTED)
         present = distinct(keys(weighted[covered[weighted]]))
-        lines, sums = timelines
+        lines, sums = timelines.result()
         billed = np.isin(lines, present) | np.array([bool(value) for value in sums], dtype=bool)
         picked = np.flatnonzero(billed)
         every_found.append(lines[picked])
         values.extend(sums[index] for index in picked.tolist())
-    quantities, span_quantities = _by_customer(np.concatenate(every_found), values, groups)
-    return Aggregated(quantities, span_quantities, detail.folded.uncovered(groups.customer_values, days))
+    shape = (width, height)
+    quantities_of, span_quantities = _by_customer(np.concatenate(every_found), values, shape, classifier, spanned)
+    return Aggregated(quantities_of, span_quantities, detail.folded.uncovered(customer_values, days))
 
 
 def _distinct_counts(keys: np.ndarray, codes: np.ndarray, width: int) -> tuple[np.ndarray, list]:
@@ -138,19 +122,22 @@ def _distinct_counts(keys: np.ndarray, codes: np.ndarray, width: int) -> tuple[n
 
 
 def _by_customer(
-    found: np.ndarray, values: Sequence[Decimal | int], groups: Groups
+    found: np.ndarray,
+    values: Sequence[Decimal | int],
+    shape: tuple[int, int],
+    classifier: Classifier,
+    spanned: dict[int, Sequence],
 ) -> tuple[dict[str, dict[str, Decimal]], dict[str, list[dict[str, Decimal]]]]:
     """The values of the group keys ``found`` as ``UsageTotals`` wants them: per customer without
     spans, per customer and span otherwise (keys decoded at once, then one loop filling the dicts)."""
-    customer_values, metric_values = groups.customer_values, groups.metric_values
-    rest, metric = np.divmod(found, groups.width)
-    customer, span = np.divmod(rest, groups.height)
+    customer_values, metric_values = classifier.customers.values, classifier.metrics.values
+    width, height = shape
+    rest, metric = np.divmod(found, width)
+    customer, span = np.divmod(rest, height)
     quantities: dict[str, dict[str, Decimal]] = {}
-    span_quantities: dict[str, list[dict[str, Decimal]]] = {
-        name: [{} for _ in rows] for name, rows in groups.spans.items()
-    }
+    span_quantities = {name: [{} for _ in spans] for name, spans in classifier.spans.items()}
     has_spans = np.zeros(len(customer_values) + 1, dtype=bool)
-    has_spans[list(groups.spanned)] = True
+    has_spans[list(spanned)] = True
     for code, index, metric_code, value, apart in zip(
         customer.tolist(), span.tolist(), metric.tolist(), values, has_spans[customer].tolist(), strict=True
     ):

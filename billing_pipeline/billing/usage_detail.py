@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -104,7 +104,6 @@ class Detail:
     ``usage_aggregate``; the columns are NumPy arrays (concatenated from the batches' arrays:
     ``ChunkedArray.to_numpy`` was ten times slower)."""
 
-    positions: np.ndarray  # int64: each row's position among the reader's kept rows (increasing)
     customers: np.ndarray  # int32 codes
     metrics: np.ndarray  # int16 codes
     instants: np.ndarray  # int64 microseconds since the epoch (UTC)
@@ -217,42 +216,32 @@ class DetailRows:
         if pending is not None:
             pending.result()
 
-    def gathered(self) -> Detail:
-        """Every kept row, once the helper is done (duplicates not known yet: see ``without``)."""
+    def table(self, dropped: DroppedDetail) -> Detail:
+        """Every kept row, the rows that are ``dropped`` (later copies of an event) marked rather than
+        filtered out, which would copy every column; the dropped copies taken out of the folded results."""
         self.wait()
         if self._helper is not None:
             self._helper.shutdown()
             self._helper = None
+        if len(dropped.positions):
+            kinds = self.classifier.kinds()[dropped.metrics]
+            spans = self.span_table().of(dropped.customers, dropped.instants)
+            self.folded.subtract(kinds, (dropped.customers, dropped.metrics, dropped.quantities), spans)
         folded, self.folded = self.folded, Folded(self.classifier.height)
-        none = np.zeros(0, np.int64)
         if not self.parts:
-            empty, codes = pa.array([], pa.string()), (np.zeros(0, np.int32), np.zeros(0, np.int16))
-            return Detail(
-                none, *codes, none, np.zeros(0, np.int16), pa.array([], pa.int64()), none, empty, empty, folded
-            )
+            empty, none = pa.array([], pa.string()), np.zeros(0, np.int64)
+            codes = (np.zeros(0, np.int32), np.zeros(0, np.int16))
+            return Detail(*codes, none, np.zeros(0, np.int16), pa.array([], pa.int64()), none, empty, empty, folded)
         parts = zip(*self.parts, strict=True)
         positions, customers, metrics, instants, spans_at = (np.concatenate(part) for part in parts)
         quantities, event_ids = _one_type(self.quantities), pa.concat_arrays(self.event_ids)
         unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
         self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
-        return Detail(
-            positions, customers, metrics, instants, spans_at, quantities, none, event_ids, unique_keys, folded
-        )
-
-    def without(self, detail: Detail, dropped: DroppedDetail) -> Detail:
-        """``detail`` with the ``dropped`` rows (later copies of an event) marked rather than filtered
-        out, which would copy every column, and taken out of the folded results."""
-        if len(dropped.positions):
-            kinds = self.classifier.kinds()[dropped.metrics]
-            spans = self.span_table().of(dropped.customers, dropped.instants)
-            detail.folded.subtract(kinds, (dropped.customers, dropped.metrics, dropped.quantities), spans)
-        positions = detail.positions
-        if not len(positions):
-            return detail
         # positions increase: rows are kept in reading order
         rows = np.searchsorted(positions, dropped.positions)
         found = positions[np.minimum(rows, len(positions) - 1)] == dropped.positions
-        return replace(detail, dropped=rows[(rows < len(positions)) & found])
+        rows = rows[(rows < len(positions)) & found]
+        return Detail(customers, metrics, instants, spans_at, quantities, rows, event_ids, unique_keys, folded)
 
 
 def _text(column: pa.Array) -> pa.Array:

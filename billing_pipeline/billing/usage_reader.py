@@ -13,7 +13,6 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +27,7 @@ from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
 from billing_pipeline.billing.reader_memory import use_steady_memory
-from billing_pipeline.billing.usage_aggregate import Groups, PeriodDays, aggregate, level_timelines
+from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
 from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
 from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
@@ -159,22 +158,15 @@ class UsageReader:
 
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
+        totals, repeats = self.totals()
+        self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
         span_quantities: dict[str, list[dict[str, Decimal]]] = {}
         uncovered: list[UncoveredUsage] = []
-        if not self.classifier.active:
-            totals, repeats = self.totals()
-        else:
-            kept, groups = self.detail.gathered(), Groups.of(self.classifier)
-            # the level timelines need no duplicate known: integrated on the other core meanwhile
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weighted-sum") as beside:  # fork-safe
-                timelines = beside.submit(level_timelines, kept, groups, self.carry, self.days)
-                totals, repeats = self.totals()
-                self.store = KeptStore()
-                detail = aggregate(self.detail.without(kept, self._dropped), groups, self.days, timelines.result())
+        if self.classifier.active:
+            detail = aggregate(self.detail.table(self._dropped), self.classifier, self.carry, self.days)
             for customer, metrics in detail.quantities.items():
                 totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
             span_quantities, uncovered = detail.span_quantities, detail.uncovered
-        self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
         uncovered = self.settled.merge(totals, span_quantities, uncovered)
         self._report_rows()
         return UsageTotals(
