@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from billing_pipeline.billing.usage_detail import DetailRows
+from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.usage_codes import Codes
+from billing_pipeline.billing.usage_days import PeriodDays
+from billing_pipeline.billing.usage_detail import WEIGHTED, Classifier, DetailRows
+from billing_pipeline.billing.usage_totals import DroppedDetail
 from billing_pipeline_tests.billing.test_usage_aggregations import MONTH, ev, usage_of
 
 
@@ -50,17 +55,21 @@ def test_the_helper_is_never_more_than_one_batch_behind(monkeypatch: pytest.Monk
     kept: list[int] = []
     keeping = DetailRows.add
 
-    def slow_add(self: DetailRows, positions: np.ndarray, *args: object) -> None:
+    def slow_add(self: DetailRows, first: int, *args: object) -> None:
         started.set()
         release.wait(5)
-        kept.append(int(positions[0]))
-        keeping(self, positions, *args)  # type: ignore[arg-type]
+        kept.append(first)
+        keeping(self, first, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(DetailRows, "add", slow_add)
-    rows = DetailRows(classifier=None)  # type: ignore[arg-type]  # keeping does not consult it
+    customers, metrics = Codes(["c1", "c2"]), Codes(["seats"])
+    customers.encode(pa.array(["c1", "c2"]))
+    metrics.encode(pa.array(["seats"]))
+    classifier = Classifier({"seats": "weighted_sum"}, None, customers, metrics)
+    rows = DetailRows(classifier, PeriodDays.of(BillingPeriod.parse("2026-10"), ZoneInfo("Europe/Paris")))
     columns = (np.array([0, 1]), np.array([0, 0]), pa.array([1, 2]), np.array([10, 20]))
     ids = pa.array(["e1", "e2"])
-    kinds = np.array([1, 1], dtype=np.int8)  # count: no strings kept
+    kinds = np.array([WEIGHTED, WEIGHTED], dtype=np.int8)
     rows.keep(0, np.array([True, True]), kinds, columns, ids, None)
     assert started.wait(5)
     second = threading.Thread(target=rows.keep, args=(2, np.array([True, False]), kinds, columns, ids, None))
@@ -69,7 +78,7 @@ def test_the_helper_is_never_more_than_one_batch_behind(monkeypatch: pytest.Monk
     assert second.is_alive() and kept == []  # waiting for the first batch
     release.set()
     second.join(5)
-    detail = rows.table(np.zeros(0, dtype=np.int64))
+    detail = rows.table(DroppedDetail.of([]))
     assert kept == [0, 2]
     assert detail.customers.tolist() == [0, 1, 0] and detail.instants.tolist() == [10, 20, 10]
 
