@@ -30,6 +30,7 @@ from billing_pipeline.billing.usage_totals import RunningSums
 KIND = {name: index for index, name in enumerate(AGGREGATIONS)}
 SUM, COUNT, UNIQUE, MAX, LATEST, WEIGHTED = (KIND[name] for name in AGGREGATIONS)
 _METRIC_BITS = 16  # metric codes are int16: a folded group is slot << 16 | metric
+_COMBINE_EVERY = 64  # per-batch partial maxima (or latest events) kept before they are folded into one
 
 
 def slot_keys(slots: np.ndarray, metrics: np.ndarray) -> np.ndarray:
@@ -112,6 +113,10 @@ class Folded:
                 at = _at_latest_instant(keys, micros[rows])
                 picked = rows[at]
                 self.latest.append((keys[at], micros[picked], amounts.take(pa.array(picked)), event_ids(picked)))
+        if len(self.maxima) >= _COMBINE_EVERY:  # partial results of many batches: folded into one
+            self.maxima = [self._maxima()]
+        if len(self.latest) >= _COMBINE_EVERY:
+            self.latest = [self._latest_candidates()]
 
     def subtract(
         self,
@@ -146,20 +151,31 @@ class Folded:
             found.append(np.array(keys, dtype=np.int64))
             values.extend(amounts)
         if self.maxima:
-            whole = _one_type([table["q"] for table in self.maxima])
-            table = pa.table({"k": pa.concat_arrays([t["k"].combine_chunks() for t in self.maxima]), "q": whole})
-            grouped = table.group_by("k").aggregate([("q", "max")])
-            found.append(grouped["k"].to_numpy())
-            values.extend(grouped["q_max"].to_pylist())
+            maxima = self._maxima()
+            found.append(maxima["k"].to_numpy())
+            values.extend(maxima["q"].to_pylist())
         if self.latest:
-            keys, instants, amounts, ids = zip(*self.latest, strict=True)
-            every = np.concatenate(keys)
-            last, quantities = _latest(every, np.concatenate(instants), _one_type(amounts), pa.concat_arrays(ids))
+            keys, instants, amounts, ids = self._latest_candidates()
+            last, quantities = _latest(keys, instants, amounts, ids)
             found.append(last)
             values.extend(quantities)
         keys = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
         slot, metric = keys >> _METRIC_BITS, keys & ((1 << _METRIC_BITS) - 1)
         return slot * width + metric, values
+
+    def _maxima(self) -> pa.Table:
+        """Every batch's maxima as one table: key, the greatest quantity."""
+        keys = pa.concat_arrays([table["k"].combine_chunks() for table in self.maxima])
+        return _maxima(keys.to_numpy(), _one_type([table["q"] for table in self.maxima]))
+
+    def _latest_candidates(self) -> tuple[np.ndarray, np.ndarray, pa.Array, pa.Array]:
+        """Every batch's candidates as one set, only those at their key's latest instant kept (all of
+        them: ties are broken by ``event_id`` at the end)."""
+        keys, instants, amounts, ids = (list(part) for part in zip(*self.latest, strict=True))
+        every, at = np.concatenate(keys), np.concatenate(instants)
+        picked = _at_latest_instant(every, at)
+        taken = pa.array(picked)
+        return every[picked], at[picked], _one_type(amounts).take(taken), pa.concat_arrays(ids).take(taken)
 
     def uncovered(self, customer_values: Sequence[str], days: PeriodDays) -> list[UncoveredUsage]:
         """The events of customers with spans on days none of their spans covers, per customer."""

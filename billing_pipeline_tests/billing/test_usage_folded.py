@@ -12,12 +12,15 @@ from pathlib import Path
 from unittest import mock
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_pipeline.billing import usage_files
 from billing_pipeline.billing.coverage import DaySpan
+from billing_pipeline.billing.usage_folded import LATEST, MAX, Folded
 from billing_pipeline_tests.billing.test_usage_aggregations import AGGREGATIONS, ev, read_from, summary, write_usage
 
 _START = datetime(2026, 9, 30, 22, tzinfo=ZoneInfo("UTC"))  # 1 Oct 2026 00:00 in Paris
@@ -90,3 +93,33 @@ def test_a_repeat_in_a_later_batch_is_taken_out_of_folded_sums_counts_and_uncove
         ("c1", 1, (date(2026, 10, 15),))
     ]
     assert usage.duplicate_events == len(events) and not usage.problems
+
+
+def test_partial_results_of_many_batches_stay_few_and_give_what_one_batch_gives() -> None:
+    """Maxima and latest events are kept per batch, then folded into one every few dozen batches:
+    a month of many batches holds a bounded number of partial results, and the same answer."""
+    generator = np.random.default_rng(7)
+    rows = 20_000
+    customers = generator.integers(0, 50, rows)
+    metrics = generator.integers(0, 2, rows).astype(np.int16)
+    kinds = np.where(metrics == 0, MAX, LATEST).astype(np.int8)
+    amounts = pa.array(generator.integers(0, 1000, rows))
+    micros = generator.integers(0, 40, rows).astype(np.int64)  # many ties at one instant
+    ids = pa.array([f"e{index:05d}" for index in range(rows)])
+    spans = (np.zeros(rows, dtype=np.int16), np.full(rows, -1, dtype=np.int16))
+
+    def fold(batches: int) -> tuple[Folded, list[int]]:
+        folded, held = Folded(height=1), []
+        for part in np.array_split(np.arange(rows), batches):
+            taken = pa.array(part)
+            columns = (customers[part], metrics[part], amounts.take(taken), micros[part])
+            part_spans = (spans[0][part], spans[1][part])
+            folded.add(kinds[part], columns, part_spans, lambda picked, part=part: ids.take(pa.array(part[picked])))
+            held.append(max(len(folded.maxima), len(folded.latest)))
+        return folded, held
+
+    many, held = fold(500)
+    assert max(held) <= 64
+    found, values = many.results(width=2)
+    one_found, one_values = fold(1)[0].results(width=2)
+    assert sorted(zip(found.tolist(), values, strict=True)) == sorted(zip(one_found.tolist(), one_values, strict=True))
