@@ -1,4 +1,6 @@
-"""The aggregations of the detail rows (``usage_detail.py``): per customer, span and metric.
+"""The aggregations of the detail rows (``usage_detail.py``): per customer, span and metric — the
+folded results (``usage_folded.py``: sums, counts, maxima, latest events) put together with the
+distinct counts and the ``weighted_sum`` integrals of the rows kept one by one.
 
 Every result is exact: counts and sums of integers in NumPy/Arrow integers (decimals when they
 could overflow), decimal quantities in Arrow's decimal128, and ``weighted_sum`` in integers of

@@ -68,11 +68,6 @@ class Classifier:
         # the most rows a customer has: a group is (customer × height + span, metric)
         self.height = max([1, *(len(rows) for rows in self.spans.values())])
 
-    def ordered(self) -> np.ndarray:
-        """Whether each metric code known so far orders its events (``latest``, ``weighted_sum``)."""
-        kinds = self.kinds()
-        return (kinds == LATEST) | (kinds == WEIGHTED)
-
     def kinds(self) -> np.ndarray:
         """Aggregation kind of every metric code known so far."""
         values = self.metrics.values
