@@ -7,6 +7,7 @@ row-by-row pass, which exists to say exactly which rows are wrong and why.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
@@ -169,6 +170,16 @@ def _numeric_masks(values: pa.Array, length: int) -> dict[str, np.ndarray]:
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _HASH_SLICE = 1 << 15  # rows hashed at a time by the fixed-width path (a few hundred KB)
 _M2 = np.uint64(0x94D049BB133111EB)
+
+
+def concat_quantities(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """Quantities of several batches as one array: int64 when every part is whole, decimal128(38, 6)
+    otherwise (the two types ``quantities`` gives)."""
+    arrays = [part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part for part in parts]
+    kind = pa.int64() if all(pa.types.is_integer(part.type) for part in arrays) else QUANTITY_TYPE
+    if not arrays:
+        return pa.array([], kind)
+    return pa.concat_arrays([part.cast(kind) for part in arrays])
 
 
 def plain_strings(column: pa.Array) -> pa.Array:

@@ -19,7 +19,7 @@ The arithmetic on what is kept is ``usage_aggregate.py``'s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from billing_pipeline.billing.coverage import UsageSpans
 from billing_pipeline.billing.price_plans import AGGREGATIONS
-from billing_pipeline.billing.usage_columns import QUANTITY_TYPE, plain_strings, quantities
+from billing_pipeline.billing.usage_columns import concat_quantities, plain_strings, quantities
 from billing_pipeline.billing.usage_days import PeriodDays
 from billing_pipeline.billing.usage_folded import KIND, Folded, SpanTable
 from billing_pipeline.billing.usage_totals import DroppedDetail
@@ -229,7 +229,7 @@ class DetailRows:
             return Detail(*codes, none, np.zeros(0, np.int16), pa.array([], pa.int64()), none, empty, empty, folded)
         parts = zip(*self.parts, strict=True)
         positions, customers, metrics, instants, spans_at = (np.concatenate(part) for part in parts)
-        quantities, event_ids = _one_type(self.quantities), pa.concat_arrays(self.event_ids)
+        quantities, event_ids = concat_quantities(self.quantities), pa.concat_arrays(self.event_ids)
         unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
         self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
         # positions increase: rows are kept in reading order
@@ -306,10 +306,3 @@ class CarryIn:
             known = self.levels.get(code)
             if known is None or (known[0], known[1]) < (instant, event_id):
                 self.levels[code] = (instant, event_id, quantity)
-
-
-def _one_type(parts: Sequence[pa.Array]) -> pa.Array:
-    """The quantities as one array: int64 when every part is, decimal128(38, 6) otherwise."""
-    if all(pa.types.is_integer(part.type) for part in parts):
-        return pa.concat_arrays([part.cast(pa.int64()) for part in parts])
-    return pa.concat_arrays([part.cast(QUANTITY_TYPE) for part in parts])

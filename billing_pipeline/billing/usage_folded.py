@@ -22,7 +22,7 @@ import pyarrow as pa
 from billing_pipeline.billing.coverage import DaySpan, UncoveredUsage
 from billing_pipeline.billing.price_plans import AGGREGATIONS
 from billing_pipeline.billing.usage_arrays import Strings, runs, slots
-from billing_pipeline.billing.usage_columns import QUANTITY_TYPE
+from billing_pipeline.billing.usage_columns import concat_quantities
 from billing_pipeline.billing.usage_days import PeriodDays
 from billing_pipeline.billing.usage_totals import RunningSums
 
@@ -166,7 +166,7 @@ class Folded:
     def _maxima(self) -> pa.Table:
         """Every batch's maxima as one table: key, the greatest quantity."""
         keys = pa.concat_arrays([table["k"].combine_chunks() for table in self.maxima])
-        return _maxima(keys.to_numpy(), _one_type([table["q"] for table in self.maxima]))
+        return _maxima(keys.to_numpy(), concat_quantities([table["q"] for table in self.maxima]))
 
     def _latest_candidates(self) -> tuple[np.ndarray, np.ndarray, pa.Array, pa.Array]:
         """Every batch's candidates as one set, only those at their key's latest instant kept (all of
@@ -175,7 +175,7 @@ class Folded:
         every, at = np.concatenate(keys), np.concatenate(instants)
         picked = _at_latest_instant(every, at)
         taken = pa.array(picked)
-        return every[picked], at[picked], _one_type(amounts).take(taken), pa.concat_arrays(ids).take(taken)
+        return every[picked], at[picked], concat_quantities(amounts).take(taken), pa.concat_arrays(ids).take(taken)
 
     def uncovered(self, customer_values: Sequence[str], days: PeriodDays) -> list[UncoveredUsage]:
         """The events of customers with spans on days none of their spans covers, per customer."""
@@ -236,13 +236,6 @@ def _latest(keys: np.ndarray, instants: np.ndarray, quantities: pa.Array, ids: p
         for group, (_, where) in best.items():
             chosen[group] = where
     return found, quantities.take(pa.array(chosen)).to_pylist()
-
-
-def _one_type(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
-    """The quantities as one array: int64 when every part is, decimal128(38, 6) otherwise."""
-    arrays = [part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part for part in parts]
-    kind = pa.int64() if all(pa.types.is_integer(part.type) for part in arrays) else QUANTITY_TYPE
-    return pa.concat_arrays([part.cast(kind) for part in arrays])
 
 
 __all__ = ["KIND", "Folded", "SpanTable", "slot_keys"]

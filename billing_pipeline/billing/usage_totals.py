@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from billing_pipeline.billing.coverage import UncoveredUsage
 from billing_pipeline.billing.problems import ProblemLog
-from billing_pipeline.billing.usage_columns import QUANTITY_TYPE
+from billing_pipeline.billing.usage_columns import QUANTITY_TYPE, concat_quantities
 from billing_pipeline.billing.usage_duplicates import Reread, resolve
 from billing_pipeline.billing.usage_store import KeptStore
 
@@ -194,8 +194,6 @@ class DroppedDetail:
             return cls(none, none.astype(np.int32), none.astype(np.int16), pa.array([], pa.int64()), none)
         positions = np.concatenate([found for found, _ in parts])
         order = pa.array(np.argsort(positions, kind="stable"))
-        quantities = [batch.column("quantity") for _, batch in parts]
-        kind = pa.int64() if all(pa.types.is_integer(part.type) for part in quantities) else QUANTITY_TYPE
 
         def column(name: str) -> np.ndarray:
             return np.concatenate([batch.column(name).to_numpy() for _, batch in parts])[order.to_numpy()]
@@ -204,7 +202,7 @@ class DroppedDetail:
             positions[order.to_numpy()],
             column("customer"),
             column("metric"),
-            pa.concat_arrays([part.cast(kind) for part in quantities]).take(order),
+            concat_quantities([batch.column("quantity") for _, batch in parts]).take(order),
             column("instant"),
         )
 
