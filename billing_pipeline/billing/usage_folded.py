@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from billing_pipeline.billing.coverage import DaySpan, UncoveredUsage
 from billing_pipeline.billing.price_plans import AGGREGATIONS
-from billing_pipeline.billing.usage_arrays import Strings, runs, slots
+from billing_pipeline.billing.usage_arrays import runs, slots
 from billing_pipeline.billing.usage_columns import concat_quantities
 from billing_pipeline.billing.usage_days import PeriodDays
 from billing_pipeline.billing.usage_totals import RunningSums
@@ -183,9 +183,9 @@ class Folded:
             return []
         every = np.concatenate([found for found, _ in self.off_days])
         counts = np.concatenate([events for _, events in self.off_days])
-        order = np.argsort(every, kind="stable")
-        found, starts = np.unique(every[order], return_index=True)
-        events = np.add.reduceat(counts[order], starts) if len(starts) else counts[:0]
+        found, group = np.unique(every, return_inverse=True)
+        events = np.zeros(len(found), dtype=np.int64)
+        np.add.at(events, group, counts)
         found = found[events > 0]
         events = events[events > 0]
         who, when = found >> _METRIC_BITS, found & ((1 << _METRIC_BITS) - 1)
@@ -208,9 +208,11 @@ def _maxima(keys: np.ndarray, amounts: pa.Array) -> pa.Table:
     return pa.table({"k": grouped["k"], "q": grouped["q_max"]})
 
 
-def _at_latest_instant(keys: np.ndarray, instants: np.ndarray) -> np.ndarray:
-    """The rows (indices) at their key's latest instant — ties all kept: ``event_id`` breaks them."""
-    _, slot = slots(keys)
+def _at_latest_instant(keys: np.ndarray, instants: np.ndarray, slot: np.ndarray | None = None) -> np.ndarray:
+    """The rows (indices) at their key's latest instant — ties all kept: ``event_id`` breaks them
+    (``slot``: each key's index among the distinct keys, when the caller has it)."""
+    if slot is None:
+        _, slot = slots(keys)
     latest = np.full(int(slot.max()) + 1, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest, slot, instants)
     return np.flatnonzero(instants == latest[slot])
@@ -220,14 +222,14 @@ def _latest(keys: np.ndarray, instants: np.ndarray, quantities: pa.Array, ids: p
     """(keys, quantity of each key's latest event): the greatest instant, then the greatest
     ``event_id`` among events at that instant (ties are rare: compared as strings)."""
     found, slot = slots(keys)
-    at = _at_latest_instant(keys, instants)
+    at = _at_latest_instant(keys, instants, slot)
     tied = np.bincount(slot[at], minlength=len(found))
     chosen = np.full(len(found), -1, dtype=np.int64)
     alone = at[tied[slot[at]] == 1]
     chosen[slot[alone]] = alone
     ties = at[tied[slot[at]] > 1]
     if len(ties):
-        names = Strings(lambda: np.arange(len(keys)), ids).of(ties).to_pylist()
+        names = ids.take(pa.array(ties)).to_pylist()
         best: dict[int, tuple[str, int]] = {}
         for where, name in zip(ties.tolist(), names, strict=True):
             group = int(slot[where])
