@@ -17,7 +17,7 @@ integrates it over its own days.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,7 +36,8 @@ from billing_pipeline.billing.usage_detail import (
 )
 from billing_pipeline.billing.usage_weighted import weighted_sums
 
-__all__ = ["Aggregated", "PeriodDays", "aggregate", "micros"]  # PeriodDays, micros: where they were first
+# PeriodDays, micros: where they were first
+__all__ = ["Aggregated", "PeriodDays", "UnderWay", "aggregate", "micros", "start_aggregating"]
 
 _INT64_LIMIT = 2**63 - 1
 
@@ -48,60 +49,128 @@ class Aggregated:
     uncovered: list[UncoveredUsage]
 
 
-def aggregate(
-    detail: Detail,
-    classifier: Classifier,
-    carry: CarryIn,
-    days: PeriodDays,
-) -> Aggregated:
-    """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weighted-sum") as beside:  # per call: fork-safe
-        return _aggregate(detail, classifier, carry, days, beside)
+@dataclass(frozen=True)
+class UniquePairs:
+    """The (group key, value) pairs of the covered ``unique_count`` rows, every copy of an event
+    included: ``distinct`` pairs (key × ``values`` + value code, sorted) and how many rows have each."""
+
+    rows: np.ndarray  # the covered unique_count rows (sorted)
+    pairs: np.ndarray  # the pair of each of them (-1: no value)
+    distinct: np.ndarray
+    copies: np.ndarray
+    values: int
+    keys: np.ndarray  # every group key of those rows, sorted
+
+    def counts(self, dropped: np.ndarray) -> tuple[np.ndarray, list]:
+        """(keys, distinct values of each) once the ``dropped`` rows are taken out. A dropped copy
+        has the key of the event it repeats (the same customer, metric and instant), so the keys stay."""
+        at = np.minimum(np.searchsorted(self.rows, dropped), max(len(self.rows) - 1, 0))
+        gone = self.pairs[at[self.rows[at] == dropped]] if len(self.rows) else np.zeros(0, np.int64)
+        left = self.copies.copy()
+        np.subtract.at(left, np.searchsorted(self.distinct, gone[gone >= 0]), 1)
+        found, counts = runs(self.distinct[left > 0] // self.values)
+        empty = np.setdiff1d(self.keys, found)
+        return np.concatenate([found, empty]), [*counts.tolist(), *([0] * len(empty))]
 
 
-def _aggregate(
-    detail: Detail, classifier: Classifier, carry: CarryIn, days: PeriodDays, beside: ThreadPoolExecutor
-) -> Aggregated:
-    customer_values, metric_values = classifier.customers.values, classifier.metrics.values
-    quantities, dropped = detail.quantities, detail.dropped
-    customers, metrics, instants, spans_at = detail.customers, detail.metrics, detail.instants, detail.spans
-    kinds = classifier.kinds()[metrics] if len(metrics) else np.zeros(0, dtype=np.int8)
-    every_weighted = np.flatnonzero(kinds == WEIGHTED)
-    ids = Strings(lambda: every_weighted, detail.event_ids)  # the ids kept: of the weighted_sum rows
-    unique_rows = np.flatnonzero(kinds == UNIQUE)
-    unique = Strings(lambda: unique_rows, detail.unique_keys)
-    spanned = {code: classifier.spans[value] for code, value in enumerate(customer_values) if value in classifier.spans}
-    kinds[dropped] = -1  # a later copy of an event belongs to no aggregation (a fresh array: safe)
-    spans_at[dropped] = -2  # nor to any span (the detail's own array, not used after this)
+@dataclass(frozen=True)
+class UnderWay:
+    """The aggregations of the kept rows started before duplicates are known (``start_aggregating``)."""
+
+    width: int  # metric codes the group keys were made with
+    levels: Future[tuple[np.ndarray, list[Decimal]]] | None  # weighted_sum: (keys, integrals)
+    pairs: Future[UniquePairs | None] | None  # unique_count (None: too many to number, counted at the end)
+
+
+def start_aggregating(
+    kept: Detail, classifier: Classifier, carry: CarryIn, days: PeriodDays, beside: Executor
+) -> UnderWay:
+    """Start on ``beside`` what of the ``kept`` rows needs no duplicate dropped, as soon as the last
+    batch is folded: the ``weighted_sum`` integrals and the ``unique_count`` pairs.
+
+    A later copy of an event is the same event (a copy whose content differs is an input problem,
+    and the reading is refused): it holds its level from the same instant for no time at all, so no
+    integral changes; its pair is counted, then taken out (``UniquePairs.counts``). NumPy's sorts,
+    gathers and sums let go of the GIL: the other core works meanwhile.
+    """
+    width, height = max(1, len(classifier.metrics.values)), classifier.height
+    kinds = classifier.kinds()[kept.metrics] if len(kept.metrics) else np.zeros(0, dtype=np.int8)
     weighted = np.flatnonzero(kinds == WEIGHTED)
-    width, height = max(1, len(metric_values)), classifier.height
-    timelines = None
-    if len(weighted) or carry.levels:
-        # the level timelines need neither spans of rows nor group keys: integrated on the other core
-        # meanwhile (NumPy's sorts, gathers and sums let go of the GIL)
-        arguments = (weighted, (customers, metrics, instants), ids, quantities, carry, spanned, days, (width, height))
-        timelines = beside.submit(weighted_sums, *arguments)
+    levels = None
+    if classifier.weighted and (len(weighted) or carry.levels):
+        ids = Strings(lambda: weighted, kept.event_ids)  # the ids kept: of the weighted_sum rows
+        columns = (kept.customers, kept.metrics, kept.instants)
+        arguments = (weighted, columns, ids, kept.quantities, carry, _spanned(classifier), days, (width, height))
+        levels = beside.submit(weighted_sums, *arguments)
+    unique_rows = np.flatnonzero(kinds == UNIQUE)
+    pairs = beside.submit(_unique_pairs, kept, unique_rows, (width, height)) if len(unique_rows) else None
+    return UnderWay(width, levels, pairs)
 
-    def keys(rows: np.ndarray) -> np.ndarray:  # (customer × height + span) × width + metric
-        return (customers[rows].astype(np.int64) * height + spans_at[rows]) * width + metrics[rows]
+
+def _keys(detail: Detail, rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Group key of each row: (customer × height + span) × width + metric."""
+    width, height = shape
+    return (detail.customers[rows].astype(np.int64) * height + detail.spans[rows]) * width + detail.metrics[rows]
+
+
+def _unique_pairs(detail: Detail, unique_rows: np.ndarray, shape: tuple[int, int]) -> UniquePairs | None:
+    covered = detail.spans[unique_rows] >= 0
+    rows = unique_rows[covered]
+    codes, values = Strings(lambda: unique_rows, detail.unique_keys).codes_where(covered)
+    keys, values = _keys(detail, rows, shape), max(1, values)
+    if (int(keys.max(initial=0)) + 1) * values > _INT64_LIMIT:
+        return None
+    pairs = np.where(codes >= 0, keys * values + codes, -1)
+    found, copies = runs(np.sort(pairs[pairs >= 0]))
+    return UniquePairs(rows, pairs, found, copies, values, distinct(keys))
+
+
+def _spanned(classifier: Classifier) -> dict[int, Sequence]:
+    """The spans of every customer code given some."""
+    spans = classifier.spans
+    return {code: spans[value] for code, value in enumerate(classifier.customers.values) if value in spans}
+
+
+def aggregate(detail: Detail, classifier: Classifier, days: PeriodDays, under_way: UnderWay) -> Aggregated:
+    """Every aggregation of the detail rows but the ``dropped`` ones, per customer, span and metric;
+    ``under_way``: what was started before the duplicates were known (``start_aggregating``)."""
+    customer_values, metric_values = classifier.customers.values, classifier.metrics.values
+    spans_at, dropped = detail.spans, detail.dropped
+    kinds = classifier.kinds()[detail.metrics] if len(detail.metrics) else np.zeros(0, dtype=np.int8)
+    unique_rows = np.flatnonzero(kinds == UNIQUE)
+    spanned = _spanned(classifier)
+    width, height = max(1, len(metric_values)), classifier.height
+    # codes are only handed out while reading: the keys under way were made with the same width
+    assert under_way.width == width, "metric codes were handed out after the reading"
+    # a later copy of an event belongs to no aggregation nor span (the arrays are shared with the
+    # work under way: not changed)
+    kinds[dropped] = -1
+    covered = spans_at >= 0
+    covered[dropped] = False
+    weighted = np.flatnonzero(kinds == WEIGHTED)
+    shape = (width, height)
 
     found, values = detail.folded.results(width)  # sums, counts, maxima, latest events
     every_found = [found]
-    covered = spans_at >= 0
-    keep = covered[unique_rows]  # a mask over the unique_count rows: picked without a search
-    if keep.any():
-        keys_found, kind_values = _distinct_counts(keys(unique_rows[keep]), *unique.codes_where(keep))
+    pairs = under_way.pairs.result() if under_way.pairs is not None else None
+    if pairs is not None:
+        keys_found, kind_values = pairs.counts(dropped)
         every_found.append(keys_found)
         values.extend(kind_values)
-    if timelines is not None:
+    elif under_way.pairs is not None:  # too many pairs to number: counted on the rows left
+        keep = covered[unique_rows]
+        unique = Strings(lambda: unique_rows, detail.unique_keys)
+        keys_found, kind_values = _distinct_counts(_keys(detail, unique_rows[keep], shape), *unique.codes_where(keep))
+        every_found.append(keys_found)
+        values.extend(kind_values)
+    if under_way.levels is not None:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
-        present = distinct(keys(weighted[covered[weighted]]))
-        lines, sums = timelines.result()
+        present = distinct(_keys(detail, weighted[covered[weighted]], shape))
+        lines, sums = under_way.levels.result()
         billed = np.isin(lines, present) | np.array([bool(value) for value in sums], dtype=bool)
         picked = np.flatnonzero(billed)
         every_found.append(lines[picked])
         values.extend(sums[index] for index in picked.tolist())
-    shape = (width, height)
     quantities_of, span_quantities = _by_customer(np.concatenate(every_found), values, shape, classifier, spanned)
     return Aggregated(quantities_of, span_quantities, detail.folded.uncovered(customer_values, days))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -136,6 +136,8 @@ class DetailRows:
         self._spans: SpanTable | None = None
         self._helper: ThreadPoolExecutor | None = None  # started by the first batch that has detail rows
         self._pending: Future[None] | None = None
+        self._kept: Detail | None = None  # the batches put together (``kept``), until ``table``
+        self._positions: np.ndarray | None = None  # their kept-row positions
 
     def span_table(self) -> SpanTable:
         """The span of each day per customer code given so far (on the reader's thread: codes are
@@ -211,32 +213,51 @@ class DetailRows:
         if pending is not None:
             pending.result()
 
-    def table(self, dropped: DroppedDetail) -> Detail:
-        """Every kept row, the rows that are ``dropped`` (later copies of an event) marked rather than
-        filtered out, which would copy every column; the dropped copies taken out of the folded results."""
+    def kept(self) -> Detail:
+        """Every kept row once the helper is done, before duplicates are known (none marked dropped;
+        the folded results still count every copy): enough for the ``weighted_sum`` integrals, which a
+        later copy of an event cannot change, and for the distinct values, its copies taken out after
+        (``usage_aggregate.start_aggregating``)."""
         self.wait()
         if self._helper is not None:
             self._helper.shutdown()
             self._helper = None
-        if len(dropped.positions):
-            kinds = self.classifier.kinds()[dropped.metrics]
-            spans = self.span_table().of(dropped.customers, dropped.instants)
-            self.folded.subtract(kinds, (dropped.customers, dropped.metrics, dropped.quantities), spans)
-        folded, self.folded = self.folded, Folded(self.classifier.height)
+        if self._kept is not None:
+            return self._kept
+        none = np.zeros(0, np.int64)
         if not self.parts:
-            empty, none = pa.array([], pa.string()), np.zeros(0, np.int64)
+            empty = pa.array([], pa.string())
             codes = (np.zeros(0, np.int32), np.zeros(0, np.int16))
-            return Detail(*codes, none, np.zeros(0, np.int16), pa.array([], pa.int64()), none, empty, empty, folded)
+            self._positions = none
+            self._kept = Detail(
+                *codes, none, np.zeros(0, np.int16), pa.array([], pa.int64()), none, empty, empty, self.folded
+            )
+            return self._kept
         parts = zip(*self.parts, strict=True)
         positions, customers, metrics, instants, spans_at = (np.concatenate(part) for part in parts)
         quantities, event_ids = concat_quantities(self.quantities), pa.concat_arrays(self.event_ids)
         unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
         self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
-        # positions increase: rows are kept in reading order
+        self._positions = positions  # increasing: rows are kept in reading order
+        columns = (customers, metrics, instants, spans_at, quantities)
+        self._kept = Detail(*columns, none, event_ids, unique_keys, self.folded)
+        return self._kept
+
+    def table(self, dropped: DroppedDetail) -> Detail:
+        """Every kept row, the rows that are ``dropped`` (later copies of an event) marked rather than
+        filtered out, which would copy every column; the dropped copies taken out of the folded results."""
+        kept = self.kept()
+        if len(dropped.positions):
+            kinds = self.classifier.kinds()[dropped.metrics]
+            spans = self.span_table().of(dropped.customers, dropped.instants)
+            self.folded.subtract(kinds, (dropped.customers, dropped.metrics, dropped.quantities), spans)
+        folded, self.folded = self.folded, Folded(self.classifier.height)
+        positions, self._kept, self._positions = self._positions, None, None
+        assert positions is not None
         rows = np.searchsorted(positions, dropped.positions)
-        found = positions[np.minimum(rows, len(positions) - 1)] == dropped.positions
+        found = positions[np.minimum(rows, len(positions) - 1)] == dropped.positions if len(positions) else rows < 0
         rows = rows[(rows < len(positions)) & found]
-        return Detail(customers, metrics, instants, spans_at, quantities, rows, event_ids, unique_keys, folded)
+        return replace(kept, dropped=rows, folded=folded)
 
 
 def _text(column: pa.Array) -> pa.Array:

@@ -13,6 +13,7 @@ checks do not care where the batches come from: files (``usage_files.py``) and S
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -27,7 +28,7 @@ from billing_pipeline.billing.models import InputProblem
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
 from billing_pipeline.billing.reader_memory import use_steady_memory
-from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate
+from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate, start_aggregating
 from billing_pipeline.billing.usage_codes import Codes
 from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
 from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
@@ -158,12 +159,19 @@ class UsageReader:
 
     def finish(self, sources: int) -> UsageTotals:
         """Drop duplicates, add up, and report every problem; ``sources``: files or tables read."""
-        totals, repeats = self.totals()
-        self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
         span_quantities: dict[str, list[dict[str, Decimal]]] = {}
         uncovered: list[UncoveredUsage] = []
-        if self.classifier.active:
-            detail = aggregate(self.detail.table(self._dropped), self.classifier, self.carry, self.days)
+        if not self.classifier.active:
+            totals, repeats = self.totals()
+            self.store = KeptStore()  # what was kept is no longer needed: free it before pricing
+        else:
+            # a thread per call, not per reader: nothing of it outlives the call (fork-safe)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-aggregate") as beside:
+                # what needs no duplicate dropped: on the other core while they are looked for
+                under_way = start_aggregating(self.detail.kept(), self.classifier, self.carry, self.days, beside)
+                totals, repeats = self.totals()
+                self.store = KeptStore()
+                detail = aggregate(self.detail.table(self._dropped), self.classifier, self.days, under_way)
             for customer, metrics in detail.quantities.items():
                 totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
             span_quantities, uncovered = detail.span_quantities, detail.uncovered

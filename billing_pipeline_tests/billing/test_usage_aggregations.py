@@ -183,6 +183,20 @@ def test_a_differing_copy_is_reported_whatever_the_aggregation(tmp_path: Path) -
                 assert usage.quantities["c1"] == once, kind
 
 
+def test_a_copy_naming_another_unique_key_is_dropped_and_its_key_never_counted(tmp_path: Path) -> None:
+    """Copies are compared on the event (customer, metric, quantity, instant): one naming another
+    unique key is dropped like any repeat. The file reader counts distinct values before it knows the
+    duplicates (``usage_aggregate.start_aggregating``): the copy's value must be taken out again."""
+    first = [
+        ev("u1", "users", 1, "2026-10-02T10:00:00Z", key="alice"),
+        ev("u2", "users", 1, "2026-10-03T10:00:00Z", key="alice"),
+    ]
+    copy = [ev("u1", "users", 1, "2026-10-02T10:00:00Z", key="bob")]
+    usage = same_everywhere(tmp_path, first, copy)
+    assert usage.quantities == {"c1": {"users": Decimal(1)}}
+    assert usage.duplicate_events == 1 and not usage.problems
+
+
 def test_latest_ties_go_to_the_greatest_event_id(tmp_path: Path) -> None:
     same_time = "2026-10-31T22:59:59Z"  # the last second of October in Paris
     events = [
