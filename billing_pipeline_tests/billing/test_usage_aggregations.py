@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing_pipeline.billing import usage_aggregate
 from billing_pipeline.billing.coverage import DaySpan, UsageSpans
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.price_list import parse_price_list
@@ -195,6 +197,18 @@ def test_a_copy_naming_another_unique_key_is_dropped_and_its_key_never_counted(t
     usage = same_everywhere(tmp_path, first, copy)
     assert usage.quantities == {"c1": {"users": Decimal(1)}}
     assert usage.duplicate_events == 1 and not usage.problems
+
+
+def test_distinct_values_too_many_to_number_are_counted_on_the_rows_left(tmp_path: Path) -> None:
+    """When (group key, value) pairs could not be numbered in 64 bits, the file reader counts the
+    distinct values at the end, on the rows left once the copies are dropped: the same counts."""
+    copy = [ev("u3", "users", 1, "2026-10-06T10:00:00Z", key="carol")]  # another key: dropped
+    spans = {"c1": [DaySpan(date(2026, 10, 1), date(2026, 10, 4)), DaySpan(date(2026, 10, 5), date(2026, 10, 31))]}
+    numbered = usage_of(tmp_path / "numbered", "parquet", MONTH, copy, spans=spans)
+    with mock.patch.object(usage_aggregate, "_INT64_LIMIT", 1):
+        counted = usage_of(tmp_path / "counted", "parquet", MONTH, copy, spans=spans)
+    assert summary(counted) == summary(numbered)
+    assert [span["users"] for span in numbered.span_quantities["c1"]] == [1, 2]  # alice; bob and alice
 
 
 def test_latest_ties_go_to_the_greatest_event_id(tmp_path: Path) -> None:
