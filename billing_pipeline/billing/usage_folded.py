@@ -204,15 +204,37 @@ class Folded:
 
 
 def _maxima(keys: np.ndarray, amounts: pa.Array) -> pa.Table:
+    """The greatest quantity per key: in NumPy for whole quantities (a third of Arrow's hash
+    aggregation's time on a batch), in Arrow for decimals."""
+    if len(keys) and pa.types.is_integer(amounts.type) and not amounts.null_count:
+        group = _group_index(keys)
+        top = np.full(int(group.max()) + 1, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(top, group, amounts.to_numpy(zero_copy_only=False).astype(np.int64, copy=False))
+        some_row = np.full(len(top), -1, dtype=np.int64)
+        some_row[group] = np.arange(len(group))  # any row of each group: it names the group's key
+        found = np.flatnonzero(some_row >= 0)
+        return pa.table({"k": keys[some_row[found]], "q": pa.array(top[found]).cast(amounts.type)})
     grouped = pa.table({"k": keys, "q": amounts}).group_by("k").aggregate([("q", "max")])
     return pa.table({"k": grouped["k"], "q": grouped["q_max"]})
+
+
+def _group_index(keys: np.ndarray) -> np.ndarray:
+    """A small integer per distinct (slot, metric) key of some rows, equal keys equal integers:
+    slot × metrics + metric when that table is small (no sort), the keys' ranks otherwise."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    metric = keys & ((1 << _METRIC_BITS) - 1)
+    dense = (keys >> _METRIC_BITS) * (int(metric.max()) + 1) + metric
+    if int(dense.max()) < 4 * len(keys) + (1 << 20):
+        return dense
+    return slots(keys)[1]
 
 
 def _at_latest_instant(keys: np.ndarray, instants: np.ndarray, slot: np.ndarray | None = None) -> np.ndarray:
     """The rows (indices) at their key's latest instant — ties all kept: ``event_id`` breaks them
     (``slot``: each key's index among the distinct keys, when the caller has it)."""
     if slot is None:
-        _, slot = slots(keys)
+        slot = _group_index(keys)
     latest = np.full(int(slot.max()) + 1, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest, slot, instants)
     return np.flatnonzero(instants == latest[slot])

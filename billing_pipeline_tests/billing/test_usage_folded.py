@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_pipeline.billing import usage_files
+from billing_pipeline.billing import usage_files, usage_folded
 from billing_pipeline.billing.coverage import DaySpan
 from billing_pipeline.billing.usage_folded import LATEST, MAX, Folded
 from billing_pipeline_tests.billing.test_usage_aggregations import AGGREGATIONS, ev, read_from, summary, write_usage
@@ -123,3 +123,25 @@ def test_partial_results_of_many_batches_stay_few_and_give_what_one_batch_gives(
     found, values = many.results(width=2)
     one_found, one_values = fold(1)[0].results(width=2)
     assert sorted(zip(found.tolist(), values, strict=True)) == sorted(zip(one_found.tolist(), one_values, strict=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    groups=st.lists(st.tuples(st.integers(0, 2**40), st.integers(0, 2**15 - 1)), min_size=1, max_size=30),
+    picks=st.lists(st.integers(0, 29), min_size=1, max_size=60),
+    quantities=st.lists(st.integers(-(2**40), 2**40), min_size=60, max_size=60),
+)
+def test_whole_maxima_and_group_numbers_agree_with_arrow(groups: list, picks: list, quantities: list) -> None:
+    """Per batch, groups are numbered without a sort when slot × metrics is small (ranks otherwise),
+    and whole quantities' maxima are taken in NumPy: equal keys get equal numbers, different keys
+    different ones, and the maxima are Arrow's hash aggregation's, whatever the keys."""
+    keys = np.array([(slot << 16) | metric for slot, metric in (groups[i % len(groups)] for i in picks)], np.int64)
+    numbers = usage_folded._group_index(keys)
+    pairs = set(zip(keys.tolist(), numbers.tolist(), strict=True))
+    assert len(pairs) == len({key for key, _ in pairs}) == len({number for _, number in pairs})
+    amounts = pa.array(quantities[: len(keys)], pa.int64())
+    grouped = pa.table({"k": keys, "q": amounts}).group_by("k").aggregate([("q", "max")])
+    expected = dict(zip(grouped["k"].to_pylist(), grouped["q_max"].to_pylist(), strict=True))
+    found = usage_folded._maxima(keys, amounts)
+    assert dict(zip(found["k"].to_pylist(), found["q"].to_pylist(), strict=True)) == expected
+    assert found["q"].type == pa.int64()
