@@ -78,33 +78,42 @@ class UnderWay:
     """The aggregations of the kept rows started before duplicates are known (``start_aggregating``)."""
 
     width: int  # metric codes the group keys were made with
-    levels: Future[tuple[np.ndarray, list[Decimal]]] | None  # weighted_sum: (keys, integrals)
+    levels: Future[tuple[np.ndarray, list[Decimal]] | None] | None  # weighted_sum: (keys, integrals)
     pairs: Future[UniquePairs | None] | None  # unique_count (None: too many to number, counted at the end)
 
 
 def start_aggregating(
-    kept: Detail, classifier: Classifier, carry: CarryIn, days: PeriodDays, beside: Executor
+    kept: Future[Detail], classifier: Classifier, carry: CarryIn, days: PeriodDays, beside: Executor
 ) -> UnderWay:
-    """Start on ``beside`` what of the ``kept`` rows needs no duplicate dropped, as soon as the last
-    batch is folded: the ``weighted_sum`` integrals and the ``unique_count`` pairs.
+    """Start on ``beside`` what of the ``kept`` rows (being put together there) needs no duplicate
+    dropped, as soon as the last batch is folded: the ``weighted_sum`` integrals and the
+    ``unique_count`` pairs.
 
     A later copy of an event is the same event (a copy whose content differs is an input problem,
     and the reading is refused): it holds its level from the same instant for no time at all, so no
     integral changes; its pair is counted, then taken out (``UniquePairs.counts``). NumPy's sorts,
     gathers and sums let go of the GIL: the other core works meanwhile.
     """
-    width, height = max(1, len(classifier.metrics.values)), classifier.height
-    kinds = classifier.kinds()[kept.metrics] if len(kept.metrics) else np.zeros(0, dtype=np.int8)
-    weighted = np.flatnonzero(kinds == WEIGHTED)
-    levels = None
-    if classifier.weighted and (len(weighted) or carry.levels):
-        ids = Strings(lambda: weighted, kept.event_ids)  # the ids kept: of the weighted_sum rows
-        columns = (kept.customers, kept.metrics, kept.instants)
-        arguments = (weighted, columns, ids, kept.quantities, carry, _spanned(classifier), days, (width, height))
-        levels = beside.submit(weighted_sums, *arguments)
-    unique_rows = np.flatnonzero(kinds == UNIQUE)
-    pairs = beside.submit(_unique_pairs, kept, unique_rows, (width, height)) if len(unique_rows) else None
-    return UnderWay(width, levels, pairs)
+    shape = (max(1, len(classifier.metrics.values)), classifier.height)
+    levels = beside.submit(_levels, kept, classifier, carry, days, shape) if classifier.weighted else None
+    pairs = beside.submit(_unique_pairs, kept, classifier, shape) if classifier.unique_metrics else None
+    return UnderWay(shape[0], levels, pairs)
+
+
+def _kinds(detail: Detail, classifier: Classifier) -> np.ndarray:
+    return classifier.kinds()[detail.metrics] if len(detail.metrics) else np.zeros(0, dtype=np.int8)
+
+
+def _levels(
+    kept_rows: Future[Detail], classifier: Classifier, carry: CarryIn, days: PeriodDays, shape: tuple[int, int]
+) -> tuple[np.ndarray, list[Decimal]] | None:
+    kept = kept_rows.result()
+    weighted = np.flatnonzero(_kinds(kept, classifier) == WEIGHTED)
+    if not (len(weighted) or carry.levels):
+        return None
+    ids = Strings(lambda: weighted, kept.event_ids)  # the ids kept: of the weighted_sum rows
+    columns = (kept.customers, kept.metrics, kept.instants)
+    return weighted_sums(weighted, columns, ids, kept.quantities, carry, _spanned(classifier), days, shape)
 
 
 def _keys(detail: Detail, rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -113,7 +122,9 @@ def _keys(detail: Detail, rows: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return (detail.customers[rows].astype(np.int64) * height + detail.spans[rows]) * width + detail.metrics[rows]
 
 
-def _unique_pairs(detail: Detail, unique_rows: np.ndarray, shape: tuple[int, int]) -> UniquePairs | None:
+def _unique_pairs(kept_rows: Future[Detail], classifier: Classifier, shape: tuple[int, int]) -> UniquePairs | None:
+    detail = kept_rows.result()
+    unique_rows = np.flatnonzero(_kinds(detail, classifier) == UNIQUE)
     covered = detail.spans[unique_rows] >= 0
     rows = unique_rows[covered]
     codes, values = Strings(lambda: unique_rows, detail.unique_keys).codes_where(covered)
@@ -136,7 +147,7 @@ def aggregate(detail: Detail, classifier: Classifier, days: PeriodDays, under_wa
     ``under_way``: what was started before the duplicates were known (``start_aggregating``)."""
     customer_values, metric_values = classifier.customers.values, classifier.metrics.values
     spans_at, dropped = detail.spans, detail.dropped
-    kinds = classifier.kinds()[detail.metrics] if len(detail.metrics) else np.zeros(0, dtype=np.int8)
+    kinds = _kinds(detail, classifier)
     unique_rows = np.flatnonzero(kinds == UNIQUE)
     spanned = _spanned(classifier)
     width, height = max(1, len(metric_values)), classifier.height
@@ -163,10 +174,11 @@ def aggregate(detail: Detail, classifier: Classifier, days: PeriodDays, under_wa
         keys_found, kind_values = _distinct_counts(_keys(detail, unique_rows[keep], shape), *unique.codes_where(keep))
         every_found.append(keys_found)
         values.extend(kind_values)
-    if under_way.levels is not None:
+    integrals = under_way.levels.result() if under_way.levels is not None else None
+    if integrals is not None:
         # a key with events in its span is billed even at 0; one with none only for a non-zero level
         present = distinct(_keys(detail, weighted[covered[weighted]], shape))
-        lines, sums = under_way.levels.result()
+        lines, sums = integrals
         billed = np.isin(lines, present) | np.array([bool(value) for value in sums], dtype=bool)
         picked = np.flatnonzero(billed)
         every_found.append(lines[picked])

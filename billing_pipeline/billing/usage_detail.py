@@ -243,10 +243,11 @@ class DetailRows:
         self._kept = Detail(*columns, none, event_ids, unique_keys, self.folded)
         return self._kept
 
-    def table(self, dropped: DroppedDetail) -> Detail:
+    def table(self, dropped: DroppedDetail, kept: Detail | None = None) -> Detail:
         """Every kept row, the rows that are ``dropped`` (later copies of an event) marked rather than
-        filtered out, which would copy every column; the dropped copies taken out of the folded results."""
-        kept = self.kept()
+        filtered out, which would copy every column; the dropped copies taken out of the folded results.
+        ``kept``: what ``kept`` returned, when it was called on another thread."""
+        kept = self.kept() if kept is None else kept
         if len(dropped.positions):
             kinds = self.classifier.kinds()[dropped.metrics]
             spans = self.span_table().of(dropped.customers, dropped.instants)

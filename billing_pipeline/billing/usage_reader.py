@@ -168,10 +168,14 @@ class UsageReader:
             # a thread per call, not per reader: nothing of it outlives the call (fork-safe)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-aggregate") as beside:
                 # what needs no duplicate dropped: on the other core while they are looked for
-                under_way = start_aggregating(self.detail.kept(), self.classifier, self.carry, self.days, beside)
+                # (the batches' kept rows are put together there too)
+                kept = beside.submit(self.detail.kept)
+                under_way = start_aggregating(kept, self.classifier, self.carry, self.days, beside)
                 totals, repeats = self.totals()
                 self.store = KeptStore()
-                detail = aggregate(self.detail.table(self._dropped), self.classifier, self.days, under_way)
+                detail = aggregate(
+                    self.detail.table(self._dropped, kept.result()), self.classifier, self.days, under_way
+                )
             for customer, metrics in detail.quantities.items():
                 totals.setdefault(customer, {}).update(metrics)  # never a metric of the sums
             span_quantities, uncovered = detail.span_quantities, detail.uncovered
