@@ -171,7 +171,8 @@ def aggregate(detail: Detail, classifier: Classifier, days: PeriodDays, under_wa
     elif under_way.pairs is not None:  # too many pairs to number: counted on the rows left
         keep = covered[unique_rows]
         unique = Strings(lambda: unique_rows, detail.unique_keys)
-        keys_found, kind_values = _distinct_counts(_keys(detail, unique_rows[keep], shape), *unique.codes_where(keep))
+        codes, _ = unique.codes_where(keep)
+        keys_found, kind_values = _distinct_counts(_keys(detail, unique_rows[keep], shape), codes)
         every_found.append(keys_found)
         values.extend(kind_values)
     integrals = under_way.levels.result() if under_way.levels is not None else None
@@ -187,17 +188,13 @@ def aggregate(detail: Detail, classifier: Classifier, days: PeriodDays, under_wa
     return Aggregated(quantities_of, span_quantities, detail.folded.uncovered(customer_values, days))
 
 
-def _distinct_counts(keys: np.ndarray, codes: np.ndarray, width: int) -> tuple[np.ndarray, list]:
-    """(keys, number of distinct values of each): ``codes`` stand for the values (-1: none, not
-    counted; ``width`` of them); (key, value) pairs counted once each after one integer sort."""
-    width = max(1, width)
+def _distinct_counts(keys: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, list]:
+    """(keys, number of distinct values of each) by Arrow's hash aggregation — for pairs too many to
+    number in 64 bits (``UniquePairs`` counts the others): ``codes`` stand for the values (-1: none,
+    not counted)."""
     valid = codes >= 0
-    if (int(keys.max(initial=0)) + 1) * width > _INT64_LIMIT:
-        grouped = pa.table({"k": keys[valid], "u": codes[valid]}).group_by("k").aggregate([("u", "count_distinct")])
-        found, counts = grouped.column("k").to_numpy(), grouped.column(1).to_numpy()
-    else:
-        distinct, _ = runs(np.sort(keys[valid] * width + codes[valid]))
-        found, counts = runs(distinct // width)
+    grouped = pa.table({"k": keys[valid], "u": codes[valid]}).group_by("k").aggregate([("u", "count_distinct")])
+    found, counts = grouped.column("k").to_numpy(), grouped.column(1).to_numpy()
     empty = np.setdiff1d(keys[~valid], found) if not valid.all() else np.zeros(0, dtype=np.int64)
     found = np.concatenate([found, empty])
     counts = np.concatenate([counts, np.zeros(len(empty), dtype=np.int64)])
