@@ -6,19 +6,22 @@ problem of every file: a period with bad input is never partly billed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from billing_pipeline.billing.customers import load_customers, parse_customers
-from billing_pipeline.billing.models import InvalidBillingInput, InvoicePlan, PeriodPlan, UsageStats
+from billing_pipeline.billing.cycle_collection import cycle_collection_paused
+from billing_pipeline.billing.models import Customer, InvalidBillingInput, InvoicePlan, PeriodPlan, UsageStats
 from billing_pipeline.billing.money import exact_sum
 from billing_pipeline.billing.periods import BillingPeriod, time_zone
 from billing_pipeline.billing.preview import errors_json, to_preview_json
 from billing_pipeline.billing.price_list import load_price_list, parse_price_list
+from billing_pipeline.billing.price_plans import PriceList
 from billing_pipeline.billing.pricing import price_customer
 from billing_pipeline.billing.subscribers import price_subscriber
-from billing_pipeline.billing.subscriptions import SUBSCRIPTIONS_FILE, parse_subscriptions
-from billing_pipeline.billing.usage import FileUsageSource, UsageSource, load_usage
+from billing_pipeline.billing.subscriptions import SUBSCRIPTIONS_FILE, Segment, parse_subscriptions
+from billing_pipeline.billing.usage import FileUsageSource, UsageSource, UsageTotals, load_usage
 
 CUSTOMERS_FILE = "customers.csv"
 PRICE_LIST_FILE = "price_list.yaml"
@@ -80,10 +83,64 @@ def plan_period(
         raise InvalidBillingInput(problems)
     assert price_list is not None  # no problem means the price list parsed
 
+    with cycle_collection_paused():  # every line is kept: a full collection would find nothing
+        invoices, skipped = _price_every_customer(
+            customers.customers,
+            segments,
+            usage,
+            price_list,
+            billing_period,
+            bill_customers_without_usage=bill_customers_without_usage,
+            max_unit_price_decimals=max_unit_price_decimals,
+        )
+
+    # Starting from 0.00 keeps the cents even for a period with no invoice.
+    net_total = exact_sum([CENTS_ZERO, *(invoice.net_total for invoice in invoices)])
+    vat_total = exact_sum([CENTS_ZERO, *(invoice.vat_total for invoice in invoices)])
+    return PeriodPlan(
+        period=billing_period.key,
+        currency="EUR",
+        timezone=zone.key,
+        invoices=invoices,
+        net_total=net_total,
+        vat_total=vat_total,
+        total=net_total + vat_total,
+        usage_stats=UsageStats(
+            files=usage.files,
+            rows_read=usage.rows_read,
+            rows_in_period=usage.rows_in_period,
+            duplicate_events=usage.duplicate_events,
+            customers_billed=len(invoices),
+            customers_skipped=skipped,
+        ),
+        warnings=(
+            *(uncovered.describe() for uncovered in usage.uncovered),
+            # a source read right but empty (a wrong table, a month not loaded yet) must not pass
+            # for a quiet month: fees alone are billed, so say where nothing was found
+            *(
+                (f"no usage event of {billing_period.key} in {usage_source.label}: only fees are billed",)
+                if invoices and usage.rows_in_period == 0
+                else ()
+            ),
+        ),
+    )
+
+
+def _price_every_customer(
+    customers: Mapping[str, Customer],
+    segments: Mapping[str, Sequence[Segment]],
+    usage: UsageTotals,
+    price_list: PriceList,
+    billing_period: BillingPeriod,
+    *,
+    bill_customers_without_usage: bool,
+    max_unit_price_decimals: int,
+) -> tuple[list[InvoicePlan], int]:
+    """Each customer's invoice, in customer order, and how many customers were not invoiced."""
     invoices: list[InvoicePlan] = []
     skipped = 0
-    for customer_id in sorted(customers.customers):
-        customer = customers.customers[customer_id]
+    for customer_id in sorted(customers):
+        customer = customers[customer_id]
         invoice: InvoicePlan | None
         if customer_id in segments:
             found = segments[customer_id]
@@ -117,37 +174,7 @@ def plan_period(
             skipped += 1
         else:
             invoices.append(invoice)
-
-    # Starting from 0.00 keeps the cents even for a period with no invoice.
-    net_total = exact_sum([CENTS_ZERO, *(invoice.net_total for invoice in invoices)])
-    vat_total = exact_sum([CENTS_ZERO, *(invoice.vat_total for invoice in invoices)])
-    return PeriodPlan(
-        period=billing_period.key,
-        currency="EUR",
-        timezone=zone.key,
-        invoices=invoices,
-        net_total=net_total,
-        vat_total=vat_total,
-        total=net_total + vat_total,
-        usage_stats=UsageStats(
-            files=usage.files,
-            rows_read=usage.rows_read,
-            rows_in_period=usage.rows_in_period,
-            duplicate_events=usage.duplicate_events,
-            customers_billed=len(invoices),
-            customers_skipped=skipped,
-        ),
-        warnings=(
-            *(uncovered.describe() for uncovered in usage.uncovered),
-            # a source read right but empty (a wrong table, a month not loaded yet) must not pass
-            # for a quiet month: fees alone are billed, so say where nothing was found
-            *(
-                (f"no usage event of {billing_period.key} in {usage_source.label}: only fees are billed",)
-                if invoices and usage.rows_in_period == 0
-                else ()
-            ),
-        ),
-    )
+    return invoices, skipped
 
 
 __all__ = [
