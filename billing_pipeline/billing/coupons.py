@@ -13,34 +13,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from billing_pipeline.billing.models import DESCRIPTION_MAX_LENGTH, InvoiceLine
+from billing_pipeline.billing.line_drafts import LineDraft
+from billing_pipeline.billing.models import DESCRIPTION_MAX_LENGTH
 from billing_pipeline.billing.money import amount_text, exact_product, round_cents
 from billing_pipeline.billing.price_plans import Coupon
-from billing_pipeline.billing.pricing import PricedLine
 
 
-def eligible(coupon: Coupon, priced: PricedLine) -> bool:
+def eligible(coupon: Coupon, draft: LineDraft) -> bool:
     scope = coupon.applies_to
     if scope == "all":
         return True
     if scope == "fees":
-        return priced.is_fee
+        return draft.is_fee
     if scope == "usage":
-        return not priced.is_fee
-    return priced.metric == scope
+        return not draft.is_fee
+    return draft.metric == scope
 
 
-def coupon_takes(lines: Sequence[PricedLine], coupons: Sequence[Coupon]) -> list[list[tuple[Coupon, Decimal]]]:
+def coupon_takes(lines: Sequence[LineDraft], coupons: Sequence[Coupon]) -> list[list[tuple[Coupon, Decimal]]]:
     """For each line, what each coupon takes from it (only the coupons that take something)."""
-    left = [priced.line.net_amount for priced in lines]
+    left = [draft.net_amount for draft in lines]
     takes: list[list[tuple[Coupon, Decimal]]] = [[] for _ in lines]
     for coupon in coupons:
         budget = coupon.amount_off
-        for index, priced in enumerate(lines):
-            if not eligible(coupon, priced) or left[index] <= 0:
+        for index, draft in enumerate(lines):
+            if not eligible(coupon, draft) or left[index] <= 0:
                 continue
             if coupon.percent_off is not None:
-                share = round_cents(exact_product(priced.line.net_amount, coupon.percent_off).scaleb(-2))
+                share = round_cents(exact_product(draft.net_amount, coupon.percent_off).scaleb(-2))
                 taken = min(share, left[index])
             else:
                 assert budget is not None  # a coupon has exactly one of percent_off / amount_off
@@ -52,25 +52,18 @@ def coupon_takes(lines: Sequence[PricedLine], coupons: Sequence[Coupon]) -> list
     return takes
 
 
-def discounted(lines: Sequence[PricedLine], coupons: Sequence[Coupon]) -> list[PricedLine]:
-    """The lines with the coupons' discounts applied (lines no coupon touches come back unchanged)."""
-    result = []
-    for priced, taken in zip(lines, coupon_takes(lines, coupons), strict=True):
+def apply_coupons(lines: Sequence[LineDraft], coupons: Sequence[Coupon]) -> None:
+    """Take the coupons' discounts off the lines (in place: drafts not yet validated, see
+    ``line_drafts``); a line no coupon touches is left as it is."""
+    for draft, taken in zip(lines, coupon_takes(lines, coupons), strict=True):
         if not taken:
-            result.append(priced)
             continue
-        line = priced.line
         discount = sum((amount for _, amount in taken), Decimal("0.00"))
-        reason = "; ".join(coupon.label for coupon, _ in taken)
         parts = ", ".join(f"{coupon.label} {amount_text(amount)} EUR" for coupon, amount in taken)
-        description = f"{line.description}; discount: {parts}"[:DESCRIPTION_MAX_LENGTH]
-        changed = {
-            "description": description,
-            "discount": discount,
-            "discount_reason": reason,
-            "net_amount": line.net_amount - discount,
-        }
-        # validated from a dict (model_copy would skip it), so a wrong discount can never leave here;
-        # the fields as they are (``__dict__``: a frozen model's values), not ``model_dump``'s copies
-        result.append(PricedLine(InvoiceLine.model_validate({**line.__dict__, **changed}), priced.metric))
-    return result
+        draft.description = f"{draft.description}; discount: {parts}"[:DESCRIPTION_MAX_LENGTH]
+        draft.discount = discount
+        draft.discount_reason = "; ".join(coupon.label for coupon, _ in taken)
+        draft.net_amount -= discount
+
+
+__all__ = ["apply_coupons", "coupon_takes", "eligible"]

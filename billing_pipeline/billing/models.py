@@ -59,8 +59,8 @@ class CheckedOnce(BaseModel):
 
     Pydantic runs an "after" model validator again each time an instance is put in another model's
     field (every line of every invoice two or three times, every plan twice); a frozen instance
-    checked when it was built cannot have changed. (``model_copy`` builds unchecked instances: the
-    one place that derives a line, ``coupons.py``, validates it from a dict instead.)
+    checked when it was built cannot have changed. (``model_copy`` builds unchecked instances: a line
+    is never derived from another, it is built once from its final values, ``line_drafts.py``.)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

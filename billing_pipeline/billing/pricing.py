@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
 
 from billing_pipeline.billing.charges import LUMP_SUM_UNIT, Component, charge_components
+from billing_pipeline.billing.coupons import apply_coupons
 from billing_pipeline.billing.coverage import DaySpan
+from billing_pipeline.billing.line_drafts import LineDraft
 from billing_pipeline.billing.models import BilledSegment, Customer, InvoiceLine, InvoicePlan
 from billing_pipeline.billing.money import amount_text, decimal_places, exact_product, exact_sum, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
-from billing_pipeline.billing.price_plans import Plan
+from billing_pipeline.billing.price_plans import Coupon, Plan
 from billing_pipeline.billing.vat import VatTreatment, line_vat, vat_breakdown, vat_treatment
 
 # BR-FR-DEC: invoice quantities have at most 4 decimals.
@@ -22,14 +23,15 @@ MONTH_UNIT = "month"
 _FRACTIONS = Context(prec=120)
 
 
-def invoice_line(
+def line_draft(
     component: Component,
     vat_rate: Decimal,
     vat_exemption_reason: str | None,
+    metric: str | None,
     *,
     max_unit_price_decimals: int = 2,
-) -> InvoiceLine | None:
-    """The line for a component, or None when it bills nothing.
+) -> LineDraft | None:
+    """The line for a component (``metric``: what it bills, None for a fee), or None when it bills nothing.
 
     A line must satisfy net = quantity × unit price rounded half-up to the cent. When the exact
     unit price needs more decimals than Qonto is trusted to keep (or the quantity more than 4),
@@ -50,30 +52,21 @@ def invoice_line(
         quantity, unit, unit_price = Decimal(1), LUMP_SUM_UNIT, net
     else:
         return None
-    return InvoiceLine(
-        title=component.title,
-        description=component.description,
-        quantity=quantity,
-        unit=unit,
-        unit_price=unit_price,
-        vat_rate=rate,
-        vat_exemption_reason=vat_exemption_reason,
-        net_amount=net,
+    return LineDraft(
+        component.title, component.description, quantity, unit, unit_price, rate, vat_exemption_reason, net, metric
     )
 
 
-@dataclass(frozen=True)
-class PricedLine:
-    """An invoice line and what it bills: a fee (monthly fee, commitment true-up) or a metric's usage.
-
-    Coupons choose the lines they reduce by this (``coupons.py``)."""
-
-    line: InvoiceLine
-    metric: str | None  # None: a fee line
-
-    @property
-    def is_fee(self) -> bool:
-        return self.metric is None
+def invoice_line(
+    component: Component,
+    vat_rate: Decimal,
+    vat_exemption_reason: str | None,
+    *,
+    max_unit_price_decimals: int = 2,
+) -> InvoiceLine | None:
+    """The validated line for a component (see ``line_draft``), or None when it bills nothing."""
+    draft = line_draft(component, vat_rate, vat_exemption_reason, None, max_unit_price_decimals=max_unit_price_decimals)
+    return None if draft is None else draft.line()
 
 
 def _prorated(amount: Decimal, span: DaySpan | None, period: BillingPeriod) -> Decimal:
@@ -108,27 +101,29 @@ def plan_lines(
     *,
     period: BillingPeriod,
     span: DaySpan | None = None,
+    coupons: Sequence[Coupon] = (),
     max_unit_price_decimals: int = 2,
-) -> list[PricedLine]:
+) -> list[InvoiceLine]:
     """The lines of one plan for the days of ``span`` (None: the whole period, no proration).
 
     Lines: the flat monthly fee (prorated by days covered), then each charged metric in price-list
     order (usage is never prorated: each span has the plan's full tiers and free units), then the
-    minimum commitment true-up (the commitment prorated like the fee).
+    minimum commitment true-up (the commitment prorated like the fee); then ``coupons`` take their
+    discounts off them (``coupons.py``: the commitment is met before any discount).
     """
     if max_unit_price_decimals < 2:
         raise ValueError("max_unit_price_decimals must be at least 2 (lump-sum lines carry cents)")
     treatment = vat_treatment(customer)
     partial = span is not None and span.days != period.last_day.day
     days = f"; {span_text(span, period)}" if partial and span is not None else ""
-    lines: list[PricedLine] = []
+    lines: list[LineDraft] = []
 
     def add(component: Component, rate: Decimal, reason: str | None, metric: str | None) -> None:
-        line = invoice_line(
-            component, *line_vat(treatment, rate, reason), max_unit_price_decimals=max_unit_price_decimals
+        draft = line_draft(
+            component, *line_vat(treatment, rate, reason), metric, max_unit_price_decimals=max_unit_price_decimals
         )
-        if line is not None:
-            lines.append(PricedLine(line, metric))
+        if draft is not None:
+            lines.append(draft)
 
     fee = plan.monthly_fee
     if fee is not None:
@@ -154,7 +149,7 @@ def plan_lines(
     commitment = plan.minimum_commitment
     if commitment is not None:
         committed = _prorated(commitment.amount, span, period)
-        billed = exact_sum([priced.line.net_amount for priced in lines])
+        billed = exact_sum([draft.net_amount for draft in lines])
         if billed < committed:
             prorated = f" ({amount_text(commitment.amount)} EUR prorated{days})" if partial else ""
             text = (
@@ -163,7 +158,9 @@ def plan_lines(
             )
             component = Component(commitment.title, text, Decimal(1), LUMP_SUM_UNIT, committed - billed)
             add(component, commitment.vat_rate, commitment.vat_exemption_reason, None)
-    return lines
+    if coupons:
+        apply_coupons(lines, coupons)
+    return [draft.line() for draft in lines]
 
 
 def price_customer(
@@ -181,7 +178,7 @@ def price_customer(
     lines = plan_lines(customer, plan, usage, period=period, max_unit_price_decimals=max_unit_price_decimals)
     if not lines:
         return None
-    return assemble_invoice(customer, period, [priced.line for priced in lines])
+    return assemble_invoice(customer, period, lines)
 
 
 def assemble_invoice(
@@ -206,4 +203,4 @@ def assemble_invoice(
     )
 
 
-__all__ = ["PricedLine", "VatTreatment", "assemble_invoice", "invoice_line", "plan_lines", "price_customer"]
+__all__ = ["VatTreatment", "assemble_invoice", "invoice_line", "line_draft", "plan_lines", "price_customer"]

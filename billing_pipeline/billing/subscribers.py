@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from billing_pipeline.billing.coupons import discounted
 from billing_pipeline.billing.models import BilledSegment, Customer, InvoicePlan
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.price_plans import PriceList
@@ -40,12 +39,16 @@ def price_subscriber(
     billed = []
     for segment, used in zip(segments, usage, strict=True):
         plan = price_list.plans[segment.plan]
-        priced = plan_lines(
-            customer, plan, used, period=period, span=segment.span, max_unit_price_decimals=max_unit_price_decimals
-        )
         names = coupons_in_force(segment, price_list, period)
-        priced = discounted(priced, [price_list.coupons[name] for name in names])
-        lines.extend(item.line for item in priced)
+        lines += plan_lines(
+            customer,
+            plan,
+            used,
+            period=period,
+            span=segment.span,
+            coupons=[price_list.coupons[name] for name in names],
+            max_unit_price_decimals=max_unit_price_decimals,
+        )
         billed.append(
             BilledSegment(
                 plan=segment.plan,

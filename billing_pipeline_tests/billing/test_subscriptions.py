@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
@@ -10,14 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_pipeline.billing.coupons import discounted
+from billing_pipeline.billing.coupons import apply_coupons
 from billing_pipeline.billing.coverage import DaySpan
+from billing_pipeline.billing.line_drafts import LineDraft
 from billing_pipeline.billing.models import Customer, InvalidBillingInput, InvoiceLine
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.planning import plan_period
 from billing_pipeline.billing.preview import render_table, to_preview_json
 from billing_pipeline.billing.price_plans import Coupon, MinimumCommitment, MonthlyFee, Plan
-from billing_pipeline.billing.pricing import PricedLine, plan_lines
+from billing_pipeline.billing.pricing import plan_lines
 from billing_pipeline.billing.subscriptions import parse_subscriptions
 from billing_pipeline_tests.billing.conftest import customer_row
 
@@ -117,28 +119,24 @@ def test_a_hundred_percent_coupon_bills_zero(data_dir: Path) -> None:
     assert invoice.total == D("0.00") and invoice.lines[0].discount == D("10.00")
 
 
-def _priced(*nets: tuple[str | None, str]) -> list[PricedLine]:
+def _priced(*nets: tuple[str | None, str]) -> list[LineDraft]:
     return [
-        PricedLine(
-            InvoiceLine(
-                title=f"line {i}",
-                description="",
-                quantity=D(1),
-                unit="forfait",
-                unit_price=D(net),
-                vat_rate=D("0.2"),
-                net_amount=D(net),
-            ),
-            metric,
-        )
+        LineDraft(f"line {i}", "", D(1), "forfait", D(net), D("0.2"), None, D(net), metric)
         for i, (metric, net) in enumerate(nets)
     ]
+
+
+def discounted(drafts: list[LineDraft], coupons: list[Coupon]) -> list[InvoiceLine]:
+    """The lines the drafts become with the coupons applied (the drafts themselves untouched)."""
+    copies = [dataclasses.replace(draft) for draft in drafts]
+    apply_coupons(copies, coupons)
+    return [draft.line() for draft in copies]
 
 
 def test_amount_off_is_taken_in_invoice_order_and_never_below_zero() -> None:
     credit = Coupon(title="Credit", amount_off=D("10.00"))
     lines = discounted(_priced((None, "4.00"), ("api_calls", "3.00"), ("sms", "7.50")), [credit])
-    assert [(p.line.discount, p.line.net_amount) for p in lines] == [
+    assert [(p.discount, p.net_amount) for p in lines] == [
         (D("4.00"), D("0.00")),
         (D("3.00"), D("0.00")),
         (D("3.00"), D("4.50")),
@@ -150,9 +148,9 @@ def test_coupons_choose_their_lines() -> None:
     fees = discounted(lines, [Coupon(title="F", percent_off=D("50"), applies_to="fees")])
     usage = discounted(lines, [Coupon(title="U", percent_off=D("10"), applies_to="usage")])
     sms = discounted(lines, [Coupon(title="S", amount_off=D("1.00"), applies_to="sms")])
-    assert [p.line.net_amount for p in fees] == [D("5.00"), D("20.00"), D("30.00")]
-    assert [p.line.net_amount for p in usage] == [D("10.00"), D("18.00"), D("27.00")]
-    assert [p.line.net_amount for p in sms] == [D("10.00"), D("20.00"), D("29.00")]
+    assert [p.net_amount for p in fees] == [D("5.00"), D("20.00"), D("30.00")]
+    assert [p.net_amount for p in usage] == [D("10.00"), D("18.00"), D("27.00")]
+    assert [p.net_amount for p in sms] == [D("10.00"), D("20.00"), D("29.00")]
 
 
 @settings(max_examples=200, deadline=None)
@@ -165,13 +163,13 @@ def test_coupons_never_bill_a_negative_line_and_a_hundred_percent_bills_zero(net
     lines = _priced(*((None, str(net)) for net in nets))
     coupons = [Coupon(title="P", percent_off=p) for p in percents] + [Coupon(title="A", amount_off=a) for a in amounts]
     result = discounted(lines, coupons)
-    assert all(p.line.net_amount >= 0 for p in result)
-    taken = sum((p.line.discount or D(0) for p in result), D(0))
+    assert all(p.net_amount >= 0 for p in result)
+    taken = sum((p.discount or D(0) for p in result), D(0))
     assert taken <= sum(nets, D(0))
     for amount in amounts:  # each amount_off takes at most its amount
         assert taken <= sum(nets, D(0)) and amount > 0
     free = discounted(lines, [*coupons, Coupon(title="Free", percent_off=D(100))])
-    assert all(p.line.net_amount == 0 for p in free)
+    assert all(p.net_amount == 0 for p in free)
 
 
 @settings(max_examples=300, deadline=None)
@@ -195,10 +193,10 @@ def test_proration_over_a_partition_of_the_month_sums_to_the_fee(fee, month, cut
         span = DaySpan(date(2026, month, first), date(2026, month, last))
         lines = plan_lines(_customer(), plan, {}, period=period, span=span)
         exact = fee * (last - first + 1) / days
-        fee_line = lines[0].line.net_amount if lines and lines[0].line.title == "Fee" else D(0)
+        fee_line = lines[0].net_amount if lines and lines[0].title == "Fee" else D(0)
         assert abs(fee_line - exact) <= D("0.01")  # within a cent of fee × days ÷ days in month
         total_fee += fee_line
-        total_commitment += sum((p.line.net_amount for p in lines), D(0))
+        total_commitment += sum((p.net_amount for p in lines), D(0))
     assert total_fee == fee
     assert total_commitment == fee * 3  # fee + true-up = the prorated commitment, exactly too
 
@@ -243,7 +241,7 @@ def test_a_row_overlapping_an_earlier_long_row_is_reported_even_behind_a_short_o
         ('{title: X, amount_off: "1.005"}', "in cents"),
         ('{title: X, amount_off: "1", percent_off: "2"}', "exactly one of"),
         ('{title: X, amount_off: "1", applies_to: nothing}', "a metric declared"),
-        ('{title: X, amount_off: 1.5}', "quoted decimal string"),
+        ("{title: X, amount_off: 1.5}", "quoted decimal string"),
     ],
 )
 def test_bad_coupons_are_refused_with_their_line(data_dir: Path, coupon: str, reason: str) -> None:
