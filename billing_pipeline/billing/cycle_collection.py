@@ -1,15 +1,17 @@
-"""Pricing builds every invoice with CPython's cycle collector paused.
+"""Results that are kept whole are built with CPython's cycle collector paused.
 
 Pricing a period makes a dozen small objects per invoice line (the validated line, its fields, the
-lines' lists, the invoices) and keeps all of them until the plan is returned: no cycle among them,
+lines' lists, the invoices) and keeps all of them until the plan is returned; the aggregations'
+results make a dict and a Decimal per customer and metric, kept until pricing. No cycle among them,
 nothing for the collector to find. Yet the collector runs a full collection each time the objects
 kept since the last one reach a quarter of all the objects alive, and a full collection traverses
 every one of them (the customers, the usage totals, the lines so far). On 10^7 events and 10^4
 customers (``benchmarks/pricing.py --aggregations``) that was 0.2 s of a 4.6 s sum-only period and
-0.4 s of a 5.6 s one with subscriptions and coupons (more lines, so more and larger collections);
-the lines themselves cost nothing more. The pause is counted, so pauses nest and overlap across
-threads: the collector runs again when the last one ends, if it ran before the first one began.
-Cycles made meanwhile (none in pricing; another thread's) are collected then.
+0.45 s of a 5.6 s one with subscriptions, aggregations and coupons (more lines, so more and larger
+collections); the lines themselves cost nothing more. The pause is counted, so pauses nest and
+overlap across threads: the collector runs again when the last one ends, if it ran before the first
+one began. Cycles made meanwhile (none here; another thread's) are collected then. Only such
+building steps are paused, never a reading: a cycle made there could hold a batch's buffers.
 """
 
 from __future__ import annotations

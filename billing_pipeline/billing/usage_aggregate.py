@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from billing_pipeline.billing.coverage import UncoveredUsage
+from billing_pipeline.billing.cycle_collection import cycle_collection_paused
 from billing_pipeline.billing.usage_arrays import Strings, distinct, runs
 from billing_pipeline.billing.usage_days import PeriodDays, micros
 from billing_pipeline.billing.usage_detail import (
@@ -184,7 +185,8 @@ def aggregate(detail: Detail, classifier: Classifier, days: PeriodDays, under_wa
         picked = np.flatnonzero(billed)
         every_found.append(lines[picked])
         values.extend(sums[index] for index in picked.tolist())
-    quantities_of, span_quantities = _by_customer(np.concatenate(every_found), values, shape, classifier, spanned)
+    with cycle_collection_paused():  # a dict and a Decimal per result, all kept (``cycle_collection``)
+        quantities_of, span_quantities = _by_customer(np.concatenate(every_found), values, shape, classifier, spanned)
     return Aggregated(quantities_of, span_quantities, detail.folded.uncovered(customer_values, days))
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import billing_pipeline.billing.planning as planning
+from billing_pipeline.billing import usage_aggregate
 from billing_pipeline.billing.cycle_collection import cycle_collection_paused
+from billing_pipeline.billing.usage import read_usage
 
 
 @pytest.fixture(autouse=True)
@@ -74,4 +77,28 @@ def test_every_customer_is_priced_with_the_collector_paused(
     monkeypatch.setattr(planning, "price_customer", watched)
     plan = planning.plan_period("2026-10", data_dir)
     assert len(plan.invoices) == 1 and seen == [False]
+    assert gc.isenabled()
+
+
+def test_the_aggregations_results_are_built_with_the_collector_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    (folder / "events.csv").write_text(
+        "event_id,customer_id,metric,quantity,timestamp\n"
+        "e1,c1,peak,3,2026-10-02T10:00:00Z\n"
+        "e2,c1,peak,5,2026-10-03T10:00:00Z\n",
+        encoding="utf-8",
+    )
+    seen = []
+    by_customer = usage_aggregate._by_customer
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return by_customer(*args, **kwargs)
+
+    monkeypatch.setattr(usage_aggregate, "_by_customer", watched)
+    totals = read_usage(folder, "2026-10", "Europe/Paris", aggregations={"peak": "max"})
+    assert totals.quantities == {"c1": {"peak": Decimal(5)}} and seen == [False]
     assert gc.isenabled()
