@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -63,18 +64,24 @@ def test_overlapping_pauses_of_two_threads_restart_it_when_the_last_ends() -> No
     assert gc.isenabled()
 
 
+def _collector_seen_by(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[bool]:
+    """Whether the collector was running at each call of ``module.name`` from now on."""
+    seen: list[bool] = []
+    function = getattr(module, name)
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, watched)
+    return seen
+
+
 def test_every_customer_is_priced_with_the_collector_paused(
     data_dir: Path, write_usage: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_usage("events.csv", "e1,cus_1,api_calls,100,2026-10-02T10:00:00Z\n")
-    seen = []
-    price_customer = planning.price_customer
-
-    def watched(*args: object, **kwargs: object) -> object:
-        seen.append(gc.isenabled())
-        return price_customer(*args, **kwargs)
-
-    monkeypatch.setattr(planning, "price_customer", watched)
+    seen = _collector_seen_by(monkeypatch, planning, "price_customer")
     plan = planning.plan_period("2026-10", data_dir)
     assert len(plan.invoices) == 1 and seen == [False]
     assert gc.isenabled()
@@ -91,14 +98,7 @@ def test_the_aggregations_results_are_built_with_the_collector_paused(
         "e2,c1,peak,5,2026-10-03T10:00:00Z\n",
         encoding="utf-8",
     )
-    seen = []
-    by_customer = usage_aggregate._by_customer
-
-    def watched(*args: object, **kwargs: object) -> object:
-        seen.append(gc.isenabled())
-        return by_customer(*args, **kwargs)
-
-    monkeypatch.setattr(usage_aggregate, "_by_customer", watched)
+    seen = _collector_seen_by(monkeypatch, usage_aggregate, "_by_customer")
     totals = read_usage(folder, "2026-10", "Europe/Paris", aggregations={"peak": "max"})
     assert totals.quantities == {"c1": {"peak": Decimal(5)}} and seen == [False]
     assert gc.isenabled()
