@@ -57,18 +57,6 @@ def line_draft(
     )
 
 
-def invoice_line(
-    component: Component,
-    vat_rate: Decimal,
-    vat_exemption_reason: str | None,
-    *,
-    max_unit_price_decimals: int = 2,
-) -> InvoiceLine | None:
-    """The validated line for a component (see ``line_draft``), or None when it bills nothing."""
-    draft = line_draft(component, vat_rate, vat_exemption_reason, None, max_unit_price_decimals=max_unit_price_decimals)
-    return None if draft is None else draft.line()
-
-
 def _prorated(amount: Decimal, span: DaySpan | None, period: BillingPeriod) -> Decimal:
     """``amount`` × days covered ÷ days in the period, to the cent (the whole amount without a span).
 
@@ -199,4 +187,4 @@ def assemble_invoice(
     )
 
 
-__all__ = ["VatTreatment", "assemble_invoice", "invoice_line", "line_draft", "plan_lines", "price_customer"]
+__all__ = ["VatTreatment", "assemble_invoice", "line_draft", "plan_lines", "price_customer"]

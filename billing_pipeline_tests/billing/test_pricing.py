@@ -12,11 +12,21 @@ from billing_pipeline.billing.models import Customer, InvoiceLine
 from billing_pipeline.billing.money import exact_product, exact_sum, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
 from billing_pipeline.billing.price_list import MinimumCommitment, MonthlyFee, PerUnitCharge, Plan
-from billing_pipeline.billing.pricing import assemble_invoice, invoice_line, price_customer
+from billing_pipeline.billing.pricing import assemble_invoice, line_draft, price_customer
 from billing_pipeline.billing.vat import VatTreatment, vat_treatment
 from billing_pipeline_tests.billing.conftest import DE_VAT, customer_row
 
 D = Decimal
+
+
+def invoice_line(
+    component: Component, vat_rate: Decimal, reason: str | None, *, max_unit_price_decimals: int = 2
+) -> InvoiceLine | None:
+    """The validated line pricing makes of one component (a fee line: no metric), or None."""
+    draft = line_draft(component, vat_rate, reason, None, max_unit_price_decimals=max_unit_price_decimals)
+    return None if draft is None else draft.line()
+
+
 OCTOBER = BillingPeriod(2026, 10)
 
 
