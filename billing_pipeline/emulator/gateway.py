@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .clock import wall_ms
 from .config import EMULATOR_STAGING_TOKEN
 from .errors import TRACE_HEADER, ApiError, api_error, error_response
 from .faults import LatencyParams, LostResponse, LostResponseParams, RateLimitedParams, ServerErrorParams
@@ -47,6 +48,10 @@ class Gateway:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        # Qonto counts a request against its limits when it reaches its edge: the arrival is stamped
+        # here, before this process reads the body, waits for a worker thread or for the state
+        # file's write lock (a busy emulator would otherwise bunch queued arrivals into one instant)
+        arrived_ms = wall_ms()
         # the whole request is read first: a delayed request is then processed even if the client
         # gives up meanwhile, as on a real server (the ambiguous write a client must reconcile)
         body = await _read_body(receive)
@@ -68,7 +73,13 @@ class Gateway:
             return
 
         admission: Admission = await run_in_threadpool(
-            admit, self.runtime, method=method, path=path, api=is_api, authorization=headers.get("authorization")
+            admit,
+            self.runtime,
+            method=method,
+            path=path,
+            api=is_api,
+            authorization=headers.get("authorization"),
+            arrived_ms=arrived_ms,
         )
         fault = admission.fault
         delay_ms = (self.runtime.config.latency_ms if is_api else 0) + (

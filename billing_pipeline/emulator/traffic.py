@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from .clock import wall_ms
 from .config import EMULATOR_API_KEY
 from .faults import LatencyParams, LostResponseParams, RateLimitedParams, ServerErrorParams, take_fault
 from .oauth import access_token_valid
@@ -35,11 +34,23 @@ class Admission:
     auth_error: str | None
 
 
-def admit(runtime: EmulatorRuntime, *, method: str, path: str, api: bool, authorization: str | None) -> Admission:
-    """One transaction: consume a queued fault, log the arrival, check the budget and credentials."""
+def admit(
+    runtime: EmulatorRuntime,
+    *,
+    method: str,
+    path: str,
+    api: bool,
+    authorization: str | None,
+    arrived_ms: int,
+) -> Admission:
+    """One transaction: consume a queued fault, log the arrival, check the budget and credentials.
+
+    ``arrived_ms`` is when the request reached the server (wall clock); the budget counts it then,
+    not when this transaction got the state file's lock.
+    """
     config = runtime.config
     with runtime.store.write() as connection:
-        window = _log_arrival(connection, config.rate_limit_10s, config.rate_limit_10min) if api else None
+        window = _log_arrival(connection, config.rate_limit_10s, config.rate_limit_10min, arrived_ms) if api else None
         fault = None
         if window is None:  # a 429 is answered before anything else, faults stay queued
             fault = take_fault(connection, method, path)
@@ -60,8 +71,10 @@ def _random_fault(runtime: EmulatorRuntime) -> AnyFault | None:
     return None
 
 
-def _log_arrival(connection: sqlite3.Connection, limit_10s: int, limit_10min: int) -> str | None:
-    now = wall_ms()
+def _log_arrival(connection: sqlite3.Connection, limit_10s: int, limit_10min: int, now: int) -> str | None:
+    """Log an arrival at ``now``. Arrivals stamped a little later that took the lock first count in
+    its window too: a few milliseconds' overlap errs on the side of refusing, never of admitting more
+    than the limit in any window."""
     connection.execute("DELETE FROM api_requests WHERE ts_ms <= ?", (now - LONG_WINDOW_MS,))
     window = None
     for label, limit, span in (("10 s", limit_10s, SHORT_WINDOW_MS), ("10 min", limit_10min, LONG_WINDOW_MS)):

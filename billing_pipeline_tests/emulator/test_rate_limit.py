@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -67,3 +70,28 @@ def test_no_rate_limit_when_disabled(tmp_path: Path) -> None:
         assert emulator.stats()["max_requests_10s"] == 30
 
     assert statuses == {200}
+
+
+def test_an_arrival_is_counted_when_it_arrives_not_when_the_state_file_is_free(tmp_path: Path) -> None:
+    """Qonto counts a request at its edge. Here another process holds the state file's write lock
+    for 1.5 s while a request arrives: its logged arrival is the moment it came in, so a busy
+    emulator does not bunch queued arrivals into one instant (which made a client that spaces its
+    requests look like it overran a window)."""
+    state = tmp_path / "e.sqlite"
+    with running_emulator(rate_limit_10s=5, state_path=state) as emulator:
+        headers = {"Authorization": emulator.api_key}
+        assert httpx.get(f"{emulator.base_url}/v2/organization", headers=headers).status_code == 200
+        holder = sqlite3.connect(state, timeout=30, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        sent_ms = time.time_ns() // 1_000_000
+        with ThreadPoolExecutor(1) as pool:
+            response = pool.submit(httpx.get, f"{emulator.base_url}/v2/organization", headers=headers, timeout=30)
+            time.sleep(1.5)
+            holder.execute("COMMIT")
+            holder.close()
+            assert response.result().status_code == 200
+        with sqlite3.connect(state) as log:
+            arrivals = [row[0] for row in log.execute("SELECT ts_ms FROM api_requests ORDER BY ts_ms")]
+
+    assert len(arrivals) == 2
+    assert arrivals[-1] - sent_ms < 1_000, f"logged {arrivals[-1] - sent_ms} ms after it was sent"
