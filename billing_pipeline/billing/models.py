@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from billing_pipeline.billing.money import amount_text, exact_product, exact_sum, plain, price_text, round_cents
 from billing_pipeline.billing.periods import BillingPeriod
@@ -57,20 +57,19 @@ class Customer(BaseModel):
 class CheckedOnce(BaseModel):
     """A frozen model whose whole-model rule (``checked``) runs once, when it is built.
 
-    Pydantic runs an "after" model validator again each time an instance is put in another model's
-    field (every line of every invoice two or three times, every plan twice); a frozen instance
-    checked when it was built cannot have changed. (``model_copy`` builds unchecked instances: a line
-    is never derived from another, it is built once from its final values, ``line_drafts.py``.)
+    The rule runs after the fields are validated, from ``model_post_init``: pydantic calls it when
+    an instance is built (``Model(...)``, ``model_validate``, ``model_validate_json``), its
+    ``ValueError`` becoming the ``ValidationError`` of the build; an instance put in another model's
+    field is taken as it is (a frozen instance checked when it was built cannot have changed). A
+    model validator would run again each time (every line of every invoice two or three times),
+    through a Python call per line. (``model_copy`` builds unchecked instances: a line is never
+    derived from another, it is built once from its final values, ``line_drafts.py``.)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _checked_once(cls, data: Any, handler: ModelWrapValidatorHandler[CheckedOnce]) -> CheckedOnce:
-        if type(data) is cls:
-            return data
-        return handler(data).checked()
+    def model_post_init(self, context: Any, /) -> None:
+        self.checked()
 
     def checked(self) -> Self:
         """The instance if it keeps the model's rule; raises ValueError naming what is wrong."""

@@ -54,16 +54,9 @@ def price_text(value: Decimal) -> str:
 
 def grouped(value: Decimal) -> str:
     """Human form for descriptions: thousands separated by spaces, ``1 250 000`` or ``12 345.5``."""
-    text = plain(value)
-    sign = "-" if text.startswith("-") else ""
-    digits = text.lstrip("-")
-    integer, _, fraction = digits.partition(".")
-    groups = []
-    while len(integer) > 3:
-        groups.insert(0, integer[-3:])
-        integer = integer[:-3]
-    groups.insert(0, integer)
-    return sign + " ".join(groups) + (f".{fraction}" if fraction else "")
+    # the format mini-language groups the integer part only (a ``,`` we turn into spaces); the
+    # exact normal form keeps every digit beyond the default 28-digit context
+    return format(value.normalize(_EXACT_ROUNDING), ",f").replace(",", " ")
 
 
 def percent_text(rate: Decimal) -> str:

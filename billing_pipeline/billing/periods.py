@@ -13,6 +13,12 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import CoreSchema, core_schema
 
 _KEY = re.compile(r"(\d{4})-(\d{2})")
+# English month names for invoice texts, whatever the process's locale (``calendar.month_name``
+# follows LC_TIME, and formats a date for each lookup)
+_MONTH_NAMES = (
+    "", "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 
 
 class InvalidPeriod(ValueError):
@@ -63,7 +69,7 @@ class BillingPeriod:
 
     @property
     def label(self) -> str:
-        return f"{calendar.month_name[self.month]} {self.year}"
+        return f"{_MONTH_NAMES[self.month]} {self.year}"
 
     @property
     def first_day(self) -> date:

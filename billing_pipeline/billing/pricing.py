@@ -176,7 +176,7 @@ def assemble_invoice(
     vat_total = exact_sum([row.vat_amount for row in breakdown])
     return InvoicePlan(
         customer=customer,
-        period=period.key,
+        period=period,
         currency="EUR",
         lines=lines,
         vat_breakdown=breakdown,

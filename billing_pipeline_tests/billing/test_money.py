@@ -80,3 +80,12 @@ def test_billing_and_facturx_round_to_the_cent_with_the_one_function() -> None:
                     others.append(f"{path.relative_to(package)}: {call_text}.quantize")
     # usage_columns checks a quantity's scale (not money): its quantize is to 10^-QUANTITY_SCALE
     assert [o for o in others if not o.startswith("billing/usage_columns.py")] == []
+
+
+@given(st.decimals(min_value=-(10**40), max_value=10**40, places=8, allow_nan=False, allow_infinity=False))
+def test_grouped_is_the_exact_number_in_groups_of_three(value: Decimal) -> None:
+    text = grouped(value)
+    integer = text.lstrip("-").partition(".")[0].split(" ")
+    assert Decimal(text.replace(" ", "")) == value  # every digit kept, beyond 28 significant ones
+    assert text.replace(" ", "") == plain(value)
+    assert 1 <= len(integer[0]) <= 3 and all(len(group) == 3 for group in integer[1:])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -222,3 +223,30 @@ def test_lines_reconcile_and_totals_are_sums(components: list[Component], rate: 
     assert invoice.net_total == exact_sum([line.net_amount for line in kept])
     assert invoice.vat_total == round_cents(invoice.net_total * rate)
     assert invoice.total == invoice.net_total + invoice.vat_total
+
+
+def test_the_money_rules_hold_however_a_line_or_an_invoice_is_built_and_run_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lines and invoices are checked when built from Python values, from a dict (the ledger) or
+    from JSON; a checked line put into an invoice is not checked again."""
+    good = {"title": "X", "description": "", "quantity": "3", "unit": "u", "unit_price": "0.10", "vat_rate": "0.2"}
+    for build in (
+        lambda values: InvoiceLine(**values),
+        InvoiceLine.model_validate,
+        lambda values: InvoiceLine.model_validate_json(json.dumps(values)),
+    ):
+        with pytest.raises(ValidationError, match=r"net 0.31 is not 3 × 0.1 rounded to the cent"):
+            build({**good, "net_amount": "0.31"})
+    lines = [InvoiceLine.model_validate({**good, "net_amount": "0.30"}) for _ in range(3)]
+    invoice = assemble_invoice(customer(), OCTOBER, lines)
+    wrong_total = json.loads(invoice.model_dump_json()) | {"total": "1.09"}
+    with pytest.raises(ValidationError, match="the total is not net \\+ VAT"):
+        type(invoice).model_validate_json(json.dumps(wrong_total))
+
+    checks: list[str] = []
+    original = InvoiceLine.checked
+    monkeypatch.setattr(InvoiceLine, "checked", lambda self: checks.append(self.title) or original(self))
+    line = InvoiceLine.model_validate({**good, "net_amount": "0.30"})
+    assemble_invoice(customer(), OCTOBER, [line, line])
+    assert checks == ["X"]
