@@ -15,10 +15,11 @@ from pydantic_core import CoreSchema, core_schema
 _KEY = re.compile(r"(\d{4})-(\d{2})")
 # English month names for invoice texts, whatever the process's locale (``calendar.month_name``
 # follows LC_TIME, and formats a date for each lookup)
-_MONTH_NAMES = (
+MONTH_NAMES = (
     "", "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
+_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 in a leap year
 
 
 class InvalidPeriod(ValueError):
@@ -69,7 +70,7 @@ class BillingPeriod:
 
     @property
     def label(self) -> str:
-        return f"{_MONTH_NAMES[self.month]} {self.year}"
+        return f"{MONTH_NAMES[self.month]} {self.year}"
 
     @property
     def first_day(self) -> date:
@@ -77,7 +78,12 @@ class BillingPeriod:
 
     @property
     def last_day(self) -> date:
-        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+        return date(self.year, self.month, self.days)
+
+    @property
+    def days(self) -> int:
+        """How many days the month has."""
+        return _DAYS[self.month] + (self.month == 2 and calendar.isleap(self.year))
 
     def start(self, tz: str | ZoneInfo) -> datetime:
         """First instant of the period: local midnight of the first day."""

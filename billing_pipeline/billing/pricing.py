@@ -11,7 +11,7 @@ from billing_pipeline.billing.coverage import DaySpan
 from billing_pipeline.billing.line_drafts import LineDraft
 from billing_pipeline.billing.models import BilledSegment, Customer, InvoiceLine, InvoicePlan
 from billing_pipeline.billing.money import amount_text, decimal_places, exact_product, exact_sum, round_cents
-from billing_pipeline.billing.periods import BillingPeriod
+from billing_pipeline.billing.periods import MONTH_NAMES, BillingPeriod
 from billing_pipeline.billing.price_plans import Coupon, Plan
 from billing_pipeline.billing.vat import VatTreatment, line_vat, vat_breakdown, vat_treatment
 
@@ -67,7 +67,7 @@ def _prorated(amount: Decimal, span: DaySpan | None, period: BillingPeriod) -> D
     """
     if span is None:
         return amount
-    days_in_period = Decimal(period.last_day.day)
+    days_in_period = Decimal(period.days)
 
     def share(days: int) -> Decimal:
         return round_cents(_FRACTIONS.divide(exact_product(amount, Decimal(days)), days_in_period))
@@ -78,8 +78,7 @@ def _prorated(amount: Decimal, span: DaySpan | None, period: BillingPeriod) -> D
 def span_text(span: DaySpan, period: BillingPeriod) -> str:
     """``16–31 Oct 2026, 16 of 31 days``: the service days of a subscription row's lines."""
     first, last = span.first, span.last
-    days = f"{span.days} of {period.last_day.day} day{'s' if period.last_day.day > 1 else ''}"
-    return f"{first.day}–{last.day} {last.strftime('%b %Y')}, {days}"
+    return f"{first.day}–{last.day} {MONTH_NAMES[last.month][:3]} {last.year}, {span.days} of {period.days} days"
 
 
 def plan_lines(
@@ -102,7 +101,7 @@ def plan_lines(
     if max_unit_price_decimals < 2:
         raise ValueError("max_unit_price_decimals must be at least 2 (lump-sum lines carry cents)")
     treatment = vat_treatment(customer)
-    partial = span is not None and span.days != period.last_day.day
+    partial = span is not None and span.days != period.days
     days = f"; {span_text(span, period)}" if partial and span is not None else ""
     lines: list[LineDraft] = []
 

@@ -55,7 +55,7 @@ def price_subscriber(
                 starts_on=segment.span.first,
                 ends_on=segment.span.last,
                 days=segment.span.days,
-                period_days=period.last_day.day,
+                period_days=period.days,
                 coupons=names,
             )
         )

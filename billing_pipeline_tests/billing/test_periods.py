@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -84,3 +85,12 @@ def test_consecutive_periods_tile_time(year: int, month: int) -> None:
     assert period.end(PARIS) == period.next().start(PARIS)
     assert period.next().previous() == period
     assert timedelta(days=27) < period.end(PARIS) - period.start(PARIS) < timedelta(days=32)
+
+
+def test_days_and_last_day_of_every_month_of_the_factur_x_years() -> None:
+    for year in range(2000, 2100):
+        for month in range(1, 13):
+            period = BillingPeriod(year, month)
+            assert period.days == calendar.monthrange(year, month)[1]
+            assert period.last_day == date(year, month, period.days)
+            assert period.label == f"{date(year, month, 1):%B} {year}"  # English whatever the locale
