@@ -62,8 +62,9 @@ class CheckedOnce(BaseModel):
     ``ValueError`` becoming the ``ValidationError`` of the build; an instance put in another model's
     field is taken as it is (a frozen instance checked when it was built cannot have changed). A
     model validator would run again each time (every line of every invoice two or three times),
-    through a Python call per line. (``model_copy`` builds unchecked instances: a line is never
-    derived from another, it is built once from its final values, ``line_drafts.py``.)
+    through a Python call per line. (``model_construct`` runs the rule too; ``model_copy`` builds
+    unchecked instances: a line is never derived from another, it is built once from its final
+    values, ``line_drafts.py``.)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
