@@ -40,7 +40,15 @@ class Strings:
         """(an integer per row of ``self.rows`` where ``keep`` holds, standing for its string — equal
         strings, equal integers, -1 for none —, how many integers there are): the strings encoded
         once, then picked as integers (a mask: no search for the rows)."""
-        encoded = pc.dictionary_encode(self.values)
+        values = self.values
+        if pa.types.is_dictionary(values.type):
+            # a dictionary as read (``usage_files``): its entries encoded, each row's code looked up —
+            # entries may repeat or go unused, so they are not the codes themselves
+            entries = pc.dictionary_encode(values.dictionary)
+            of_entry = np.append(entries.indices.fill_null(-1).to_numpy(zero_copy_only=False), -1)
+            rows = values.indices.fill_null(len(values.dictionary)).to_numpy(zero_copy_only=False)
+            return of_entry[rows[keep]].astype(np.int64), len(entries.dictionary)
+        encoded = pc.dictionary_encode(values)
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
         return codes[keep].astype(np.int64), len(encoded.dictionary)
 

@@ -189,6 +189,27 @@ def plain_strings(column: pa.Array) -> pa.Array:
     return column.cast(pa.large_string() if pa.types.is_large_binary(column.type) else pa.string())
 
 
+def id_strings(column: pa.Array) -> pa.Array:
+    """An id column as strings, or as a dictionary of strings when it comes as one (a Parquet file's
+    ``unique_key``: ``usage_files``), which is kept: its codes are what distinct counting needs."""
+    kind = column.type
+    values = kind.value_type if pa.types.is_dictionary(kind) else None
+    if values is not None and (pa.types.is_string(values) or pa.types.is_large_string(values)):
+        return column
+    return plain_strings(column)
+
+
+def missing_strings(column: pa.Array) -> np.ndarray:
+    """Where a column of strings (or a dictionary of them) holds nothing: null or empty — for a
+    dictionary, each distinct value looked at once."""
+    if pa.types.is_dictionary(column.type):
+        empty = missing_strings(plain_strings(column.dictionary))
+        codes = column.indices.fill_null(len(empty)).to_numpy(zero_copy_only=False)
+        return np.append(empty, True)[codes]  # a null code: the True appended
+    missing = pc.or_kleene(column.is_null(), pc.equal(column, "")).fill_null(True)
+    return missing.to_numpy(zero_copy_only=False)
+
+
 def string_hashes(column: pa.Array) -> np.ndarray:
     """A 64-bit hash of every string, computed 8 bytes at a time over the Arrow buffers.
 

@@ -204,7 +204,7 @@ class DetailRows:
         # every row of these kinds is a detail row: picked from the batch's columns, in row order
         self.event_ids.append(_text(_picked(event_ids, kinds == WEIGHTED)))
         if unique_keys is not None:
-            self.unique_keys.append(_text(_picked(unique_keys, kinds == UNIQUE)))
+            self.unique_keys.append(_picked(unique_keys, kinds == UNIQUE))  # as read: see ``_joined``
 
     def wait(self) -> None:
         """Wait for the helper's work; its exception is raised here (the reader waits at the end of
@@ -236,7 +236,7 @@ class DetailRows:
         parts = zip(*self.parts, strict=True)
         positions, customers, metrics, instants, spans_at = (np.concatenate(part) for part in parts)
         quantities, event_ids = concat_quantities(self.quantities), pa.concat_arrays(self.event_ids)
-        unique_keys = pa.concat_arrays(self.unique_keys) if self.unique_keys else pa.array([], pa.string())
+        unique_keys = _joined(self.unique_keys)
         self.parts, self.quantities, self.event_ids, self.unique_keys = [], [], [], []
         self._positions = positions  # increasing: rows are kept in reading order
         columns = (customers, metrics, instants, spans_at, quantities)
@@ -263,6 +263,16 @@ class DetailRows:
 
 def _text(column: pa.Array) -> pa.Array:
     return column.cast(pa.string()) if column.type != pa.string() else column
+
+
+def _joined(parts: list[pa.Array]) -> pa.Array:
+    """The unique keys of every batch in one array: the batches' dictionaries unified into one when
+    they all come as dictionaries (a Parquet file's: ``usage_files``), strings otherwise."""
+    if not parts:
+        return pa.array([], pa.string())
+    if all(part.type == parts[0].type for part in parts):
+        return pa.concat_arrays(parts)
+    return pa.concat_arrays([_text(part) for part in parts])
 
 
 def _picked(column: pa.Array, mask: np.ndarray) -> pa.Array:

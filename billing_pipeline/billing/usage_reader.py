@@ -30,7 +30,15 @@ from billing_pipeline.billing.problems import ROWS_LISTED_PER_KIND, ProblemLog
 from billing_pipeline.billing.reader_memory import use_steady_memory
 from billing_pipeline.billing.usage_aggregate import PeriodDays, aggregate, start_aggregating
 from billing_pipeline.billing.usage_codes import Codes
-from billing_pipeline.billing.usage_columns import Checked, plain_strings, quantities, string_hashes, timestamps
+from billing_pipeline.billing.usage_columns import (
+    Checked,
+    id_strings,
+    missing_strings,
+    plain_strings,
+    quantities,
+    string_hashes,
+    timestamps,
+)
 from billing_pipeline.billing.usage_detail import CarryIn, Classifier, DetailRows
 from billing_pipeline.billing.usage_origin import UsageOrigin
 from billing_pipeline.billing.usage_store import CONTENT, KeptStore
@@ -229,8 +237,7 @@ class UsageReader:
         size = batch.num_rows
         bad = np.zeros(size, dtype=bool)
         event_ids = plain_strings(batch.column("event_id"))
-        missing_id = pc.or_kleene(event_ids.is_null(), pc.equal(event_ids, "")).fill_null(True)
-        missing_id = missing_id.to_numpy(zero_copy_only=False)
+        missing_id = missing_strings(event_ids)
         self._rows(file, "event_id", "missing event_id", missing_id, records, event_ids)
         bad |= missing_id
         codes = {}
@@ -303,15 +310,11 @@ class UsageReader:
         """The ``unique_key`` column (None when absent); an event of a ``unique_count`` metric
         without one is a bad row (``bad`` updated)."""
         present = UNIQUE_KEY in batch.schema.names
-        column = plain_strings(batch.column(UNIQUE_KEY)) if present else None
+        column = id_strings(batch.column(UNIQUE_KEY)) if present else None
         if not self.classifier.unique_metrics:
             return column
         shown = column if column is not None else pa.nulls(batch.num_rows, pa.string())
-        if column is None:
-            missing = np.ones(batch.num_rows, dtype=bool)
-        else:
-            missing = pc.or_kleene(column.is_null(), pc.equal(column, "")).fill_null(True)
-            missing = missing.to_numpy(zero_copy_only=False)
+        missing = np.ones(batch.num_rows, dtype=bool) if column is None else missing_strings(column)
         for metric in sorted(self.classifier.unique_metrics):
             code = self.metrics.code_of.get(metric)
             if code is None:
