@@ -10,8 +10,16 @@ customers (``benchmarks/pricing.py --aggregations``) that was 0.2 s of a 4.6 s s
 0.45 s of a 5.6 s one with subscriptions, aggregations and coupons (more lines, so more and larger
 collections); the lines themselves cost nothing more. The pause is counted, so pauses nest and
 overlap across threads: the collector runs again when the last one ends, if it ran before the first
-one began. Cycles made meanwhile (none here; another thread's) are collected then. Only such
-building steps are paused, never a reading: a cycle made there could hold a batch's buffers.
+one began. Only such building steps are paused, never a reading: a cycle made there could hold a
+batch's buffers.
+
+When the last pause ends, what was made meanwhile joins the oldest generation at once
+(``gc.freeze()`` then ``gc.unfreeze()``: two list splices, no traversal). Left young, all of it
+was traversed by the first collection after the pause — one collection, but over every line of the
+period: 0.07 s after a sum-only period of 10^4 customers, 0.15 s after one with subscriptions and
+aggregations. The cost: a cycle made meanwhile (none here; another thread's) waits for the next
+full collection instead of the next young one. Objects someone else froze stay frozen: nothing is
+moved then (``gc.get_freeze_count()``).
 """
 
 from __future__ import annotations
@@ -41,7 +49,16 @@ def cycle_collection_paused() -> Iterator[None]:
         with _lock:
             _pauses -= 1
             if _pauses == 0 and _was_enabled:
+                _made_old()
                 gc.enable()
+
+
+def _made_old() -> None:
+    """Everything the collector tracks moved to its oldest generation, untraversed (unless objects
+    are frozen by someone else: unfreezing would move theirs out of the permanent generation)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 __all__ = ["cycle_collection_paused"]

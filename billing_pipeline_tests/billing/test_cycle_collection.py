@@ -33,6 +33,31 @@ def test_the_collector_is_paused_inside_and_runs_again_after() -> None:
     assert gc.isenabled()
 
 
+def test_what_was_built_inside_is_old_when_the_collector_runs_again() -> None:
+    """No young collection traverses the period's lines after the pause: they are in the oldest
+    generation already (a cycle made inside waits for a full collection)."""
+    with cycle_collection_paused():
+        built = [[index] for index in range(5000)]
+        cycle: list = []
+        cycle.append(cycle)
+    young = {id(item) for generation in (0, 1) for item in gc.get_objects(generation)}
+    assert not any(id(item) in young for item in built) and id(cycle) not in young
+    assert any(item is built[-1] for item in gc.get_objects(2))
+    del cycle
+    assert gc.collect() >= 1  # the full collection finds the cycle
+
+
+def test_objects_frozen_by_someone_else_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with cycle_collection_paused():
+            built = [[index] for index in range(100)]
+        assert gc.get_freeze_count() == frozen and built
+    finally:
+        gc.unfreeze()
+
+
 def test_an_error_inside_still_restarts_the_collector() -> None:
     with pytest.raises(RuntimeError, match="pricing failed"), cycle_collection_paused():
         raise RuntimeError("pricing failed")
