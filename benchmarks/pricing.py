@@ -272,10 +272,27 @@ def _measure(kind: str, data: Path, period: str) -> dict[str, float | int]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _generated(kind: str, args: argparse.Namespace, events: int) -> Path:
+    """The data set, generated (once) in a child process: Linux carries a process's peak resident
+    memory over to the children it starts, so 10^8 events generated here would be every
+    measurement's "peak" (4.8 GB instead of 1.4 GB)."""
+    sizes = ["--events", str(events), "--customers", str(args.customers), "--seed", str(args.seed)]
+    command = [sys.executable, __file__, "--generate", kind, *sizes, "--period", args.period, "--out", str(args.out)]
+    if subprocess.run(command).returncode:
+        raise SystemExit(f"generating the {kind} data set failed")
+    return _folder(
+        "pricing" if kind == "plain" else "aggregations", events, args.customers, args.seed, args.period, args.out
+    )
+
+
+def _folder(prefix: str, events: int, customers: int, seed: int, period: str, out: Path) -> Path:
+    return out / f"{prefix}-{period}-{events}e-{customers}c-seed{seed}"
+
+
 def _data_set(events: int, customers: int, seed: int, period: str, out: Path = OUT) -> Path:
     from billing_pipeline.billing.demo import write_demo_data
 
-    folder = out / f"pricing-{period}-{events}e-{customers}c-seed{seed}"
+    folder = _folder("pricing", events, customers, seed, period, out)
     marker = folder / ".complete"
     if not marker.exists():
         print(f"generating {events:,} events for {customers:,} customers in {folder} …", flush=True)
@@ -295,7 +312,7 @@ def _aggregation_data_set(events: int, customers: int, seed: int, period: str, o
     from billing_pipeline.billing.demo import demo_events
     from billing_pipeline.billing.periods import BillingPeriod
 
-    folder = out / f"aggregations-{period}-{events}e-{customers}c-seed{seed}"
+    folder = _folder("aggregations", events, customers, seed, period, out)
     marker = folder / ".complete"
     if marker.exists():
         return folder
@@ -332,7 +349,7 @@ def _aggregation_data_set(events: int, customers: int, seed: int, period: str, o
 
 
 def _bench_aggregations(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
-    data = _aggregation_data_set(events, args.customers, args.seed, args.period, args.out)
+    data = _generated("aggregations", args, events)
     _pricing_folders(data, args.period)
     kinds = ("plan_sums", "plan_aggregations", "plan_subscriptions", "read_sum", "read_aggregations")
     runs: dict[str, list[dict[str, float | int]]] = {kind: [] for kind in kinds}
@@ -384,7 +401,7 @@ def _sizes(text: str) -> list[int]:
 def _bench_size(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
     from billing_pipeline.billing.usage_out_of_core import ENGINE_MEMORY, FILE_READER_ROWS
 
-    data = _data_set(events, args.customers, args.seed, args.period, args.out)
+    data = _generated("plain", args, events)
     # Beyond FILE_READER_ROWS plan_period reads the files through DuckDB out of core
     # (usage_out_of_core.py); the file reader alone is not timed there: it would need 0.8 GB per 10^8 rows.
     out_of_core = events > FILE_READER_ROWS
@@ -457,7 +474,12 @@ def main() -> None:
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", choices=["plain", "aggregations"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:  # ``_generated``
+        make = _data_set if args.generate == "plain" else _aggregation_data_set
+        make(args.events[0], args.customers, args.seed, args.period, args.out)
+        return
     if args.duckdb_memory:
         os.environ["BENCH_DUCKDB_MEMORY"] = args.duckdb_memory  # read by the DuckDB child
     if args.child:
