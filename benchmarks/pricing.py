@@ -280,13 +280,11 @@ def _generated(kind: str, args: argparse.Namespace, events: int) -> Path:
     command = [sys.executable, __file__, "--generate", kind, *sizes, "--period", args.period, "--out", str(args.out)]
     if subprocess.run(command).returncode:
         raise SystemExit(f"generating the {kind} data set failed")
-    return _folder(
-        "pricing" if kind == "plain" else "aggregations", events, args.customers, args.seed, args.period, args.out
-    )
+    return _folder(kind, events, args.customers, args.seed, args.period, args.out)
 
 
-def _folder(prefix: str, events: int, customers: int, seed: int, period: str, out: Path) -> Path:
-    return out / f"{prefix}-{period}-{events}e-{customers}c-seed{seed}"
+def _folder(kind: str, events: int, customers: int, seed: int, period: str, out: Path) -> Path:
+    return out / f"{kind}-{period}-{events}e-{customers}c-seed{seed}"
 
 
 def _data_set(events: int, customers: int, seed: int, period: str, out: Path = OUT) -> Path:
@@ -348,6 +346,10 @@ def _aggregation_data_set(events: int, customers: int, seed: int, period: str, o
     return folder
 
 
+# a data set's kind (its folder's prefix, ``_folder``) -> what generates it
+_GENERATORS = {"pricing": _data_set, "aggregations": _aggregation_data_set}
+
+
 def _bench_aggregations(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
     data = _generated("aggregations", args, events)
     _pricing_folders(data, args.period)
@@ -401,7 +403,7 @@ def _sizes(text: str) -> list[int]:
 def _bench_size(args: argparse.Namespace, events: int) -> tuple[float, float, float]:
     from billing_pipeline.billing.usage_out_of_core import ENGINE_MEMORY, FILE_READER_ROWS
 
-    data = _generated("plain", args, events)
+    data = _generated("pricing", args, events)
     # Beyond FILE_READER_ROWS plan_period reads the files through DuckDB out of core
     # (usage_out_of_core.py); the file reader alone is not timed there: it would need 0.8 GB per 10^8 rows.
     out_of_core = events > FILE_READER_ROWS
@@ -474,11 +476,10 @@ def main() -> None:
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--generate", choices=["plain", "aggregations"], help=argparse.SUPPRESS)
+    parser.add_argument("--generate", choices=list(_GENERATORS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:  # ``_generated``
-        make = _data_set if args.generate == "plain" else _aggregation_data_set
-        make(args.events[0], args.customers, args.seed, args.period, args.out)
+        _GENERATORS[args.generate](args.events[0], args.customers, args.seed, args.period, args.out)
         return
     if args.duckdb_memory:
         os.environ["BENCH_DUCKDB_MEMORY"] = args.duckdb_memory  # read by the DuckDB child
